@@ -1,0 +1,9 @@
+//! The OKR domain: the model, progress math, validation rules, OKR files and the rollup engine.
+
+pub mod file;
+pub mod model;
+pub mod progress;
+pub mod rollup;
+pub mod validate;
+
+pub use model::*;

@@ -1,0 +1,253 @@
+//! The OKR domain as plain data: periods, teams, objectives, key results.
+//!
+//! These types are what OKR files, the store and the rollup engine share. They
+//! hold no behaviour beyond small derived facts (a period's instants).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+pub type Id = String;
+
+/// A time box, usually a quarter. `end` is the last day, inclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Period {
+    pub id: Id,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl Period {
+    /// 00:00 UTC of the first day.
+    pub fn start_instant(&self) -> DateTime<Utc> {
+        self.start.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    /// End of the last day: 00:00 UTC of the day after `end`.
+    pub fn end_instant(&self) -> DateTime<Utc> {
+        (self.end + chrono::Days::new(1))
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: Id,
+    pub name: String,
+    pub parent: Option<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Objective {
+    pub id: Id,
+    pub title: String,
+    pub description: Option<String>,
+    pub period: Id,
+    pub team: Id,
+    pub parent: Option<Id>,
+    pub archived: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KrKind {
+    Increase,
+    Decrease,
+    AtLeast,
+    AtMost,
+    Milestone,
+}
+
+impl KrKind {
+    pub const ALL: [KrKind; 5] = [
+        KrKind::Increase,
+        KrKind::Decrease,
+        KrKind::AtLeast,
+        KrKind::AtMost,
+        KrKind::Milestone,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KrKind::Increase => "increase",
+            KrKind::Decrease => "decrease",
+            KrKind::AtLeast => "at_least",
+            KrKind::AtMost => "at_most",
+            KrKind::Milestone => "milestone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KrKind> {
+        KrKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a parent KR without a source of its own derives its value from its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollup {
+    Sum,
+    Mean,
+    Min,
+    Max,
+}
+
+impl Rollup {
+    pub const ALL: [Rollup; 4] = [Rollup::Sum, Rollup::Mean, Rollup::Min, Rollup::Max];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rollup::Sum => "sum",
+            Rollup::Mean => "mean",
+            Rollup::Min => "min",
+            Rollup::Max => "max",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rollup> {
+        Rollup::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The bottom-up review workflow. Only `Approved` KRs are fetched and rolled up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowState {
+    Draft,
+    Proposed,
+    ChangesRequested,
+    Approved,
+    Rejected,
+    Archived,
+}
+
+impl WorkflowState {
+    pub const ALL: [WorkflowState; 6] = [
+        WorkflowState::Draft,
+        WorkflowState::Proposed,
+        WorkflowState::ChangesRequested,
+        WorkflowState::Approved,
+        WorkflowState::Rejected,
+        WorkflowState::Archived,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowState::Draft => "draft",
+            WorkflowState::Proposed => "proposed",
+            WorkflowState::ChangesRequested => "changes_requested",
+            WorkflowState::Approved => "approved",
+            WorkflowState::Rejected => "rejected",
+            WorkflowState::Archived => "archived",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WorkflowState> {
+        WorkflowState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A KR's health against its pace (DESIGN §1, "Progress and status").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    NoData,
+    OffTrack,
+    AtRisk,
+    OnTrack,
+    Done,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::NoData,
+        Status::OffTrack,
+        Status::AtRisk,
+        Status::OnTrack,
+        Status::Done,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NoData => "no_data",
+            Status::OffTrack => "off_track",
+            Status::AtRisk => "at_risk",
+            Status::OnTrack => "on_track",
+            Status::Done => "done",
+        }
+    }
+}
+
+/// Where a KR's values come from: a `[[sources]]` entry plus KR-specific params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceBinding {
+    /// The `[[sources]]` name (`use` in OKR files).
+    pub source: String,
+    /// Overrides the source's schedule for this KR.
+    pub schedule: Option<String>,
+    /// Connector params merged over the source's params (the KR's win).
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyResult {
+    pub id: Id,
+    pub objective: Id,
+    pub team: Id,
+    pub owner: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub kind: KrKind,
+    /// Baseline for increase/decrease; unused by the other kinds.
+    pub start: Option<f64>,
+    /// Goal value; for milestones always 1 (done).
+    pub target: Option<f64>,
+    /// Milestone deadline.
+    pub due: Option<NaiveDate>,
+    pub unit: Option<String>,
+    /// Weight in its objective's progress (default 1).
+    pub weight: f64,
+    pub parent: Option<Id>,
+    pub rollup: Option<Rollup>,
+    pub source: Option<SourceBinding>,
+    pub state: WorkflowState,
+}
+
+/// A whole OKR model: what one or more OKR files declare, or what the store holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OkrSet {
+    pub periods: Vec<Period>,
+    pub teams: Vec<Team>,
+    pub objectives: Vec<Objective>,
+    pub key_results: Vec<KeyResult>,
+}
+
+/// Who wrote a check-in: a source fetch or a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin(pub String);
+
+impl Origin {
+    pub fn source(name: &str) -> Origin {
+        Origin(format!("source:{name}"))
+    }
+
+    pub fn manual(who: &str) -> Origin {
+        Origin(format!("manual:{who}"))
+    }
+}
+
+/// One observed value of a KR. Check-ins are append-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub key_result: Id,
+    pub value: f64,
+    /// When the value was observed (for a scheduled fetch: the schedule slot).
+    pub observed_at: DateTime<Utc>,
+    pub origin: Origin,
+    pub note: Option<String>,
+    /// 0..1, how sure the author is that the KR will be met.
+    pub confidence: Option<f64>,
+    /// Makes the write idempotent: a second check-in with the same key is ignored.
+    /// Scheduled fetches use `<kr>@<slot unix ms>`.
+    pub idempotency_key: Option<String>,
+}

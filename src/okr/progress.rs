@@ -1,0 +1,256 @@
+//! Progress, expected progress and status of one KR (DESIGN §1, a contract).
+//!
+//! Pure functions: the rollup engine calls them per KR, the renderers call
+//! `expected_progress` and `status` at render time so pace follows the clock.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::model::{KrKind, Period, Status};
+
+/// How far behind the expected pace a KR may be and still count as on track.
+const ON_TRACK_SLACK: f64 = 0.10;
+/// How far behind the pace a KR may be and still be only at risk.
+const AT_RISK_SLACK: f64 = 0.25;
+
+/// Progress of a KR with a value, 0..=1. `None` value means no check-in yet: 0.
+pub fn progress(
+    kind: KrKind,
+    value: Option<f64>,
+    start: Option<f64>,
+    target: Option<f64>,
+) -> f64 {
+    let Some(current) = value else { return 0.0 };
+    match kind {
+        KrKind::Increase | KrKind::Decrease => match (start, target) {
+            (Some(start), Some(target)) if target != start => {
+                clamp01((current - start) / (target - start))
+            }
+            _ => 0.0,
+        },
+        KrKind::AtLeast => match target {
+            Some(t) if current >= t => 1.0,
+            _ => 0.0,
+        },
+        KrKind::AtMost => match target {
+            Some(t) if current <= t => 1.0,
+            _ => 0.0,
+        },
+        KrKind::Milestone => {
+            if current >= 1.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// Share of the period elapsed at `now`, 0..=1 (the period ends at the end of its last day).
+pub fn expected_progress(period: &Period, now: DateTime<Utc>) -> f64 {
+    expected_progress_between(period.start_instant(), period.end_instant(), now)
+}
+
+/// `expected_progress` with the period given as instants (cheap in hot loops).
+pub fn expected_progress_between(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> f64 {
+    let total = (end - start).num_milliseconds();
+    if total <= 0 {
+        return if now >= end { 1.0 } else { 0.0 };
+    }
+    clamp01((now - start).num_milliseconds() as f64 / total as f64)
+}
+
+/// Status of a KR. `has_value` is false when the KR has no check-in (or no
+/// rolled-up value) yet.
+pub fn status(
+    kind: KrKind,
+    has_value: bool,
+    progress: f64,
+    expected: f64,
+    due: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Status {
+    if !has_value {
+        return Status::NoData;
+    }
+    match kind {
+        KrKind::Increase | KrKind::Decrease => pace_status(progress, expected),
+        KrKind::AtLeast | KrKind::AtMost => {
+            if progress >= 1.0 {
+                Status::OnTrack
+            } else {
+                Status::OffTrack
+            }
+        }
+        KrKind::Milestone => {
+            if progress >= 1.0 {
+                Status::Done
+            } else if due.is_none_or(|d| now < end_of_day(d)) {
+                Status::OnTrack
+            } else {
+                Status::OffTrack
+            }
+        }
+    }
+}
+
+/// Status against the pace, for KRs (and parents) measured by progress.
+pub fn pace_status(progress: f64, expected: f64) -> Status {
+    if progress >= 1.0 {
+        Status::Done
+    } else if progress >= expected - ON_TRACK_SLACK {
+        Status::OnTrack
+    } else if progress >= expected - AT_RISK_SLACK {
+        Status::AtRisk
+    } else {
+        Status::OffTrack
+    }
+}
+
+fn end_of_day(d: NaiveDate) -> DateTime<Utc> {
+    (d + chrono::Days::new(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+}
+
+fn clamp01(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn q4() -> Period {
+        Period {
+            id: "2026-Q4".into(),
+            start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        }
+    }
+
+    #[test]
+    fn increase_is_linear_between_start_and_target() {
+        let p = progress(KrKind::Increase, Some(150.0), Some(100.0), Some(200.0));
+        assert!((p - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn overshoot_is_capped_at_one() {
+        assert_eq!(
+            progress(KrKind::Increase, Some(500.0), Some(100.0), Some(200.0)),
+            1.0
+        );
+    }
+
+    #[test]
+    fn decrease_past_target_is_done_and_capped() {
+        let p = progress(KrKind::Decrease, Some(400.0), Some(1200.0), Some(600.0));
+        assert_eq!(p, 1.0);
+        let half = progress(KrKind::Decrease, Some(900.0), Some(1200.0), Some(600.0));
+        assert!((half - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn value_back_past_start_is_zero_not_negative() {
+        assert_eq!(
+            progress(KrKind::Increase, Some(50.0), Some(100.0), Some(200.0)),
+            0.0
+        );
+        assert_eq!(
+            progress(KrKind::Decrease, Some(1500.0), Some(1200.0), Some(600.0)),
+            0.0
+        );
+    }
+
+    #[test]
+    fn no_check_in_means_zero_progress_and_no_data() {
+        assert_eq!(progress(KrKind::Increase, None, Some(0.0), Some(1.0)), 0.0);
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            status(KrKind::Increase, false, 0.0, 0.3, None, now),
+            Status::NoData
+        );
+        assert_eq!(
+            status(KrKind::AtLeast, false, 0.0, 0.3, None, now),
+            Status::NoData
+        );
+    }
+
+    #[test]
+    fn thresholds_are_inclusive() {
+        assert_eq!(
+            progress(KrKind::AtLeast, Some(30.0), None, Some(30.0)),
+            1.0
+        );
+        assert_eq!(
+            progress(KrKind::AtLeast, Some(29.9), None, Some(30.0)),
+            0.0
+        );
+        assert_eq!(progress(KrKind::AtMost, Some(5.0), None, Some(5.0)), 1.0);
+        assert_eq!(progress(KrKind::AtMost, Some(5.1), None, Some(5.0)), 0.0);
+    }
+
+    #[test]
+    fn threshold_status_is_on_or_off_track() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            status(KrKind::AtLeast, true, 1.0, 0.9, None, now),
+            Status::OnTrack
+        );
+        assert_eq!(
+            status(KrKind::AtMost, true, 0.0, 0.0, None, now),
+            Status::OffTrack
+        );
+    }
+
+    #[test]
+    fn expected_progress_before_during_and_after_period() {
+        let p = q4();
+        let before = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 1).unwrap();
+        assert_eq!(expected_progress(&p, before), 0.0);
+        assert_eq!(expected_progress(&p, after), 1.0);
+        // The period is 92 days; its last day counts in full.
+        let day46 = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+        assert!((expected_progress(&p, day46) - 46.0 / 92.0).abs() < 1e-12);
+        let last_noon = Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 0).unwrap();
+        assert!(expected_progress(&p, last_noon) < 1.0);
+    }
+
+    #[test]
+    fn pace_bands() {
+        assert_eq!(pace_status(1.0, 0.5), Status::Done);
+        assert_eq!(pace_status(0.40, 0.5), Status::OnTrack);
+        assert_eq!(pace_status(0.39, 0.5), Status::AtRisk);
+        assert_eq!(pace_status(0.25, 0.5), Status::AtRisk);
+        assert_eq!(pace_status(0.24, 0.5), Status::OffTrack);
+        // Before the period starts nothing is expected, so any progress is on track.
+        assert_eq!(pace_status(0.0, 0.0), Status::OnTrack);
+    }
+
+    #[test]
+    fn milestone_done_before_and_after_due() {
+        let due = NaiveDate::from_ymd_opt(2026, 11, 15).unwrap();
+        let before = Utc.with_ymd_and_hms(2026, 11, 15, 23, 0, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+        assert_eq!(progress(KrKind::Milestone, Some(1.0), None, None), 1.0);
+        assert_eq!(progress(KrKind::Milestone, Some(0.0), None, None), 0.0);
+        assert_eq!(
+            status(KrKind::Milestone, true, 1.0, 0.9, Some(due), after),
+            Status::Done
+        );
+        assert_eq!(
+            status(KrKind::Milestone, true, 0.0, 0.9, Some(due), before),
+            Status::OnTrack
+        );
+        assert_eq!(
+            status(KrKind::Milestone, true, 0.0, 0.9, Some(due), after),
+            Status::OffTrack
+        );
+    }
+}

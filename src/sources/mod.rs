@@ -1,0 +1,142 @@
+//! Connectors: the trait every metric source implements, and the failure
+//! vocabulary the core counts (`okr_source_fetch_failures_total{reason}`).
+//!
+//! Connectors only fetch and extract one number. The core owns schedule,
+//! timeout, retry, backoff and the response size cap (see `http`).
+
+pub mod http;
+pub mod http_json;
+pub mod params;
+pub mod prometheus;
+pub mod registry;
+pub mod template;
+pub mod value;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use params::{Params, Redactor};
+
+
+/// A boxed future, so `Connector` stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a fetch failed. Bounded: these are the only values of the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// DNS failure, refused or reset connection, TLS failure.
+    Connect,
+    /// No complete answer within the source's timeout.
+    Timeout,
+    /// 401 or 403: credentials are wrong or lack a permission. Not retried.
+    Auth,
+    /// 429.
+    RateLimited,
+    /// Any other 4xx.
+    Http4xx,
+    /// 5xx.
+    Http5xx,
+    /// The body exceeded the response size cap.
+    TooLarge,
+    /// The body is not what the connector expects (not JSON, wrong shape, an error envelope).
+    Parse,
+    /// A value was found but is unusable: NaN, infinite, not a number, implausible for the KR.
+    InvalidValue,
+    /// The answer is well formed but holds no value (missing field, empty result).
+    NoData,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::Connect,
+        Reason::Timeout,
+        Reason::Auth,
+        Reason::RateLimited,
+        Reason::Http4xx,
+        Reason::Http5xx,
+        Reason::TooLarge,
+        Reason::Parse,
+        Reason::InvalidValue,
+        Reason::NoData,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Connect => "connect",
+            Reason::Timeout => "timeout",
+            Reason::Auth => "auth",
+            Reason::RateLimited => "rate_limited",
+            Reason::Http4xx => "http_4xx",
+            Reason::Http5xx => "http_5xx",
+            Reason::TooLarge => "too_large",
+            Reason::Parse => "parse",
+            Reason::InvalidValue => "invalid_value",
+            Reason::NoData => "no_data",
+        }
+    }
+
+    /// Whether trying again soon may help (the scheduler backs off on these).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Reason::Connect | Reason::Timeout | Reason::RateLimited | Reason::Http5xx
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed fetch: a bounded reason for metrics, a message for people.
+///
+/// Messages must never hold a secret: build them from redacted text
+/// (`Redactor::redact`) when they quote a URL, a header or a body.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct FetchError {
+    pub reason: Reason,
+    pub message: String,
+    /// The server asked us to wait this long before the next request.
+    pub retry_after: Option<Duration>,
+}
+
+impl FetchError {
+    pub fn new(reason: Reason, message: impl Into<String>) -> FetchError {
+        FetchError {
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> FetchError {
+        self.retry_after = retry_after;
+        self
+    }
+}
+
+/// Everything one fetch needs. Params are already merged (source then KR),
+/// templated and secret-resolved.
+pub struct FetchContext<'a> {
+    pub source: &'a str,
+    pub key_result: &'a str,
+    pub params: &'a Params,
+    pub http: &'a http::HttpClient,
+    /// The source's timeout; the core also enforces it around the whole fetch.
+    pub timeout: Duration,
+    pub redactor: &'a Redactor,
+}
+
+/// A kind of metric source. One instance serves every KR bound to a source.
+pub trait Connector: Send + Sync + 'static {
+    /// Check that merged params are complete and well formed, naming the
+    /// first problem (used by `okrd check` and at startup, before any fetch).
+    fn check_params(&self, params: &Params) -> Result<(), String>;
+
+    /// Fetch one value now.
+    fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
+}

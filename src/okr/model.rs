@@ -251,3 +251,27 @@ pub struct CheckIn {
     /// Scheduled fetches use `<kr>@<slot unix ms>`.
     pub idempotency_key: Option<String>,
 }
+
+/// The four kinds of things an OKR file declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Period,
+    Team,
+    Objective,
+    KeyResult,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Period => "period",
+            EntityKind::Team => "team",
+            EntityKind::Objective => "objective",
+            EntityKind::KeyResult => "key_result",
+        }
+    }
+}
+
+/// Which OKR file manages each entity (`managed_by`); entities created over the API have none.
+pub type Ownership = std::collections::HashMap<(EntityKind, Id), String>;

@@ -1,9 +1,21 @@
 //! okrd: keeps OKR key results up to date from metric sources.
 //!
 //! The binary (`main.rs`) only parses the command line; everything else lives
-//! here so integration tests can start the daemon in-process on port 0.
+//! here so integration tests can start the daemon in-process on port 0
+//! (`app::run`).
 
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod metrics;
 pub mod okr;
+pub mod pipeline;
 pub mod scheduler;
+pub mod snapshot;
 pub mod sources;
 pub mod store;
+pub mod telemetry;
+
+pub use app::run;

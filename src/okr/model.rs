@@ -22,6 +22,23 @@ impl Period {
         self.start.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 
+    /// The calendar quarter holding `day`, with an id like `2026-Q4`.
+    pub fn quarter_of(day: NaiveDate) -> Period {
+        use chrono::Datelike;
+        let q = day.month0() / 3;
+        let start = NaiveDate::from_ymd_opt(day.year(), q * 3 + 1, 1).unwrap_or(day);
+        let next = if q == 3 {
+            NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(day.year(), q * 3 + 4, 1)
+        };
+        Period {
+            id: format!("{}-Q{}", day.year(), q + 1),
+            start,
+            end: next.and_then(|d| d.pred_opt()).unwrap_or(day),
+        }
+    }
+
     /// End of the last day: 00:00 UTC of the day after `end`.
     pub fn end_instant(&self) -> DateTime<Utc> {
         (self.end + chrono::Days::new(1))
@@ -275,3 +292,28 @@ impl EntityKind {
 
 /// Which OKR file manages each entity (`managed_by`); entities created over the API have none.
 pub type Ownership = std::collections::HashMap<(EntityKind, Id), String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn quarters_hold_the_day() {
+        let q = Period::quarter_of(d(2026, 11, 23));
+        assert_eq!((q.id.as_str(), q.start, q.end), ("2026-Q4", d(2026, 10, 1), d(2026, 12, 31)));
+        let q = Period::quarter_of(d(2026, 6, 30));
+        assert_eq!((q.id.as_str(), q.start, q.end), ("2026-Q2", d(2026, 4, 1), d(2026, 6, 30)));
+        let q = Period::quarter_of(d(2026, 1, 1));
+        assert_eq!((q.start, q.end), (d(2026, 1, 1), d(2026, 3, 31)));
+    }
+
+    #[test]
+    fn a_period_ends_at_the_end_of_its_last_day() {
+        let q = Period::quarter_of(d(2026, 11, 23));
+        assert_eq!(q.end_instant().to_rfc3339(), "2027-01-01T00:00:00+00:00");
+    }
+}

@@ -1,0 +1,189 @@
+//! From config to runtime: `[[sources]]` with their connectors and resolved
+//! secrets, and the approved KRs bound to them with their schedules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::okr::{OkrSet, WorkflowState};
+use crate::pipeline::{BoundKr, SourceRuntime};
+use crate::scheduler::Binding;
+use crate::scheduler::cron::{Schedule, parse_timezone};
+use crate::sources::params::resolve_secrets;
+use crate::sources::{Redactor, registry};
+
+/// Build every configured source, reporting every problem (unknown connector,
+/// missing secret, bad schedule). `lookup_env` is `std::env::var` in the daemon.
+pub fn build_sources(
+    settings: &Settings,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(HashMap<String, Arc<SourceRuntime>>, Redactor), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut redactor = Redactor::default();
+    let mut out = HashMap::new();
+    let tz = parse_timezone(&settings.scheduler.timezone);
+    if let Err(e) = &tz {
+        problems.push(format!("scheduler.timezone: {e}"));
+    }
+    if let (Ok(tz), Err(e)) = (&tz, Schedule::parse(&settings.scheduler.default_schedule, *tz)) {
+        let _ = tz;
+        problems.push(format!("scheduler.default_schedule: {e}"));
+    }
+    for (i, s) in settings.sources.iter().enumerate() {
+        let label = if s.name.is_empty() {
+            format!("sources[{i}]")
+        } else {
+            format!("source `{}`", s.name)
+        };
+        if s.name.is_empty() {
+            problems.push(format!("{label}: `name` must not be empty"));
+            continue;
+        }
+        if out.contains_key(&s.name) {
+            problems.push(format!("{label}: the name is used by another source"));
+            continue;
+        }
+        let Some(connector) = registry::native(&s.connector) else {
+            problems.push(format!(
+                "{label}: unknown connector `{}` (known: {})",
+                s.connector,
+                registry::NATIVE_NAMES.join(", ")
+            ));
+            continue;
+        };
+        if let (Some(expr), Ok(tz)) = (&s.schedule, &tz)
+            && let Err(e) = Schedule::parse(expr, *tz)
+        {
+            problems.push(format!("{label}: schedule: {e}"));
+        }
+        if s.timeout.0.is_zero() {
+            problems.push(format!("{label}: timeout must be more than 0"));
+        }
+        let prefix = format!("sources.{}.params.", s.name);
+        let params = match resolve_secrets(&s.params_json(), &prefix, lookup_env, &mut redactor) {
+            Ok(p) => p,
+            Err(errs) => {
+                problems.extend(errs.into_iter().map(|e| e.to_string()));
+                continue;
+            }
+        };
+        out.insert(
+            s.name.clone(),
+            Arc::new(SourceRuntime {
+                name: s.name.clone(),
+                connector_name: s.connector.clone(),
+                connector,
+                params,
+                timeout: s.timeout.0,
+                schedule: s.schedule.clone(),
+            }),
+        );
+    }
+    if problems.is_empty() {
+        Ok((out, redactor))
+    } else {
+        Err(problems)
+    }
+}
+
+/// A KR that cannot be bound to its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindingProblem {
+    pub key_result: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for BindingProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "key result `{}`: {}", self.key_result, self.message)
+    }
+}
+
+/// The approved KRs with a source, with their schedules; and every problem
+/// (unknown source, bad params, bad schedule). KRs whose period ended before
+/// `now` are left out (their values are final) unless `now` is `None`.
+pub fn bindings(
+    set: &OkrSet,
+    sources: &HashMap<String, Arc<SourceRuntime>>,
+    settings: &Settings,
+    now: Option<DateTime<Utc>>,
+) -> Result<(Vec<BoundKr>, Vec<Binding>), Vec<BindingProblem>> {
+    let mut problems = Vec::new();
+    let problem = |kr: &str, message: String| BindingProblem {
+        key_result: kr.to_string(),
+        message,
+    };
+    let tz = parse_timezone(&settings.scheduler.timezone).unwrap_or(chrono_tz::UTC);
+    let objectives: HashMap<&str, &str> = set
+        .objectives
+        .iter()
+        .map(|o| (o.id.as_str(), o.period.as_str()))
+        .collect();
+    let periods: HashMap<&str, _> = set.periods.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut bound = Vec::new();
+    let mut schedule_cache: HashMap<String, Arc<Schedule>> = HashMap::new();
+    let mut sched = Vec::new();
+    for kr in &set.key_results {
+        let Some(binding) = &kr.source else { continue };
+        if kr.state != WorkflowState::Approved {
+            continue;
+        }
+        let Some(period) = objectives
+            .get(kr.objective.as_str())
+            .and_then(|p| periods.get(p))
+        else {
+            continue;
+        };
+        // A finished period's values are final: stop fetching them.
+        if now.is_some_and(|now| period.end_instant() <= now) {
+            continue;
+        }
+        let Some(source) = sources.get(&binding.source) else {
+            problems.push(problem(&kr.id, format!("unknown source `{}`", binding.source)));
+            continue;
+        };
+        let merged = source.params.merged_with(&binding.params);
+        if let Err(e) = source.connector.check_params(&merged) {
+            problems.push(problem(&kr.id, format!("source `{}`: {e}", source.name)));
+            continue;
+        }
+        let expr = binding
+            .schedule
+            .clone()
+            .or_else(|| source.schedule.clone())
+            .unwrap_or_else(|| settings.scheduler.default_schedule.clone());
+        let schedule = match schedule_cache.get(&expr) {
+            Some(s) => s.clone(),
+            None => match Schedule::parse(&expr, tz) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    schedule_cache.insert(expr.clone(), s.clone());
+                    s
+                }
+                Err(e) => {
+                    problems.push(problem(&kr.id, format!("schedule: {e}")));
+                    continue;
+                }
+            },
+        };
+        sched.push(Binding {
+            id: kr.id.clone(),
+            schedule,
+        });
+        bound.push(BoundKr {
+            key_result: kr.id.clone(),
+            kind: kr.kind,
+            source: source.name.clone(),
+            params: binding.params.clone(),
+            period: (*period).clone(),
+            schedule: expr,
+        });
+    }
+    if problems.is_empty() {
+        Ok((bound, sched))
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,165 @@
+//! `/`: the OKR tree with progress and status, for people. Plain HTML from
+//! the snapshot, refreshed by the browser every 10 s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::metrics::kr_status;
+use crate::okr::Status;
+use crate::okr::progress::expected_progress;
+use crate::okr::rollup::{KrState, ObjectiveState};
+use crate::scheduler::BindingStatus;
+use crate::snapshot::Snapshot;
+use crate::telemetry::SourceHealth;
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}\
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}\
+.obj{margin:.8rem 0 .8rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
+.kr{display:grid;grid-template-columns:1fr 9rem 12rem 6rem;gap:.6rem;align-items:center;padding:.15rem 0}\
+.bar{background:#eee;height:.6rem;border-radius:.3rem;overflow:hidden}.bar span{display:block;height:100%;background:#4a7}\
+.st{font-size:.8rem;padding:.05rem .4rem;border-radius:.6rem;text-align:center}\
+.done{background:#cfe8ff}.on_track{background:#d4f2dc}.at_risk{background:#ffefc2}.off_track{background:#ffd6d1}.no_data{background:#eee}\
+table{border-collapse:collapse}td,th{padding:.2rem .8rem;text-align:left;border-bottom:1px solid #eee}\
+.muted{color:#777;font-size:.85rem}";
+
+pub fn render(
+    s: &Snapshot,
+    sources: &HashMap<String, SourceHealth>,
+    schedule: &[BindingStatus],
+    now: DateTime<Utc>,
+) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    let _ = write!(
+        out,
+        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=10>\
+         <title>okrd</title><style>{STYLE}</style></head><body><h1>OKRs</h1>\
+         <p class=muted>Updated {} · <a href=/metrics>/metrics</a></p>",
+        now.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let mut krs_by_objective: HashMap<&str, Vec<&KrState>> = HashMap::new();
+    for k in &s.key_results {
+        krs_by_objective.entry(&k.objective).or_default().push(k);
+    }
+    let mut children: HashMap<&str, Vec<&ObjectiveState>> = HashMap::new();
+    let mut roots: BTreeMap<(&str, &str), &ObjectiveState> = BTreeMap::new();
+    for o in &s.objectives {
+        match o.parent.as_deref().filter(|p| s.objectives.iter().any(|x| x.id == *p)) {
+            Some(p) => children.entry(p).or_default().push(o),
+            None => {
+                roots.insert((&o.period, &o.id), o);
+            }
+        }
+    }
+    if roots.is_empty() {
+        out.push_str("<p>No approved key results yet. Apply an OKR file with <code>okrd apply</code>.</p>");
+    }
+    let mut period = "";
+    for ((p, _), o) in &roots {
+        if *p != period {
+            period = p;
+            let _ = write!(out, "<h2>Period {}</h2>", esc(p));
+        }
+        objective(&mut out, o, &children, &krs_by_objective, s, now, 0);
+    }
+    if !sources.is_empty() {
+        out.push_str("<h2>Sources</h2><table><tr><th>source</th><th>last success</th><th>last failure</th></tr>");
+        let mut names: Vec<_> = sources.keys().collect();
+        names.sort();
+        for name in names {
+            let h = &sources[name];
+            let ok = h
+                .last_success
+                .map_or("never".to_string(), |t| t.format("%H:%M:%S").to_string());
+            let fail = h.last_failure.as_ref().map_or(String::new(), |f| {
+                format!("{} {}: {}", f.at.format("%H:%M:%S"), f.reason, f.message)
+            });
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                esc(&ok),
+                esc(&fail)
+            );
+        }
+        out.push_str("</table>");
+    }
+    let running = schedule.iter().filter(|b| b.running).count();
+    let _ = write!(
+        out,
+        "<p class=muted>{} scheduled key results, {} fetching now.</p></body></html>",
+        schedule.len(),
+        running
+    );
+    out
+}
+
+fn objective(
+    out: &mut String,
+    o: &ObjectiveState,
+    children: &HashMap<&str, Vec<&ObjectiveState>>,
+    krs: &HashMap<&str, Vec<&KrState>>,
+    s: &Snapshot,
+    now: DateTime<Utc>,
+    depth: usize,
+) {
+    let _ = write!(
+        out,
+        "<div class=obj><b>{}</b> <span class=muted>{} · {} · {:.0}%</span>",
+        esc(&o.title),
+        esc(&o.id),
+        esc(&o.team),
+        o.progress * 100.0
+    );
+    for k in krs.get(o.id.as_str()).into_iter().flatten() {
+        let expected = s
+            .periods
+            .get(&k.period)
+            .map_or(0.0, |p| expected_progress(p, now));
+        let st = kr_status(k, expected, now);
+        let value = match (k.value, k.target) {
+            (Some(v), Some(t)) => format!("{} / {} {}", num(v), num(t), k.unit.as_deref().unwrap_or("")),
+            (Some(v), None) => format!("{} {}", num(v), k.unit.as_deref().unwrap_or("")),
+            (None, _) if st == Status::NoData => "no data yet".to_string(),
+            (None, _) => "from children".to_string(),
+        };
+        let _ = write!(
+            out,
+            "<div class=kr><span>{} <span class=muted>{} · {}</span></span><span>{}</span>\
+             <span class=bar title='{:.0}%'><span style='width:{:.1}%'></span></span>\
+             <span class='st {}'>{}</span></div>",
+            esc(&k.title),
+            esc(&k.id),
+            esc(&k.team),
+            esc(&value),
+            k.progress * 100.0,
+            k.progress * 100.0,
+            st.as_str(),
+            st.as_str().replace('_', " ")
+        );
+    }
+    // Deep trees are shown to a sane depth; cycles are rejected before this.
+    if depth < 16 {
+        for c in children.get(o.id.as_str()).into_iter().flatten() {
+            objective(out, c, children, krs, s, now, depth + 1);
+        }
+    }
+    out.push_str("</div>");
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,62 @@
+//! The command line (DESIGN §3 "CLI").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "okrd", version, about = "Keeps OKR key results up to date from metric sources")]
+pub struct Cli {
+    /// Config file [default: $OKRD_CONFIG, else ./okrd.toml if present, else built-in defaults]
+    #[arg(long, global = true, env = "OKRD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: fetch on schedule, serve /metrics and the status page
+    Serve,
+    /// Self-contained demo: temporary database, example OKRs, simulated sources
+    Demo {
+        /// Where the demo daemon listens
+        #[arg(long, default_value = "127.0.0.1:9785", value_name = "ADDR")]
+        listen: SocketAddr,
+    },
+    /// Load OKR files into the database (idempotent, all or nothing)
+    Apply {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print what would be created, changed and archived; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the config and OKR files; list every problem as file:line
+    Check {
+        /// OKR files [default: the config's okrs.files]
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run database migrations
+    Migrate,
+    /// Work with configured sources
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Fetch once now and print the value; writes nothing
+    Test {
+        /// The `[[sources]]` name
+        name: String,
+        /// A key result bound to the source, for its params and period
+        #[arg(long, value_name = "ID")]
+        kr: Option<String>,
+    },
+}

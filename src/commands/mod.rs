@@ -1,0 +1,53 @@
+//! One file per subcommand. Each returns an exit code; errors are printed for people.
+
+mod apply;
+mod check;
+mod migrate;
+mod serve;
+mod source_test;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, SourceCommand};
+use crate::config::{self, Settings};
+
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let config_path = config::config_path(cli.config.as_deref());
+    match cli.command {
+        Command::Demo { listen } => crate::demo::run(listen).await,
+        command => {
+            let settings = match config::load(config_path.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match command {
+                Command::Serve => serve::run(settings).await,
+                Command::Apply { files, dry_run } => apply::run(settings, &files, dry_run).await,
+                Command::Check { files } => check::run(&settings, &files),
+                Command::Migrate => migrate::run(settings).await,
+                Command::Source {
+                    command: SourceCommand::Test { name, kr },
+                } => source_test::run(settings, &name, kr.as_deref()).await,
+                Command::Demo { .. } => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Logs to stderr, as text or JSON, filtered by `RUST_LOG` or the config's level.
+pub fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

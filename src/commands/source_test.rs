@@ -1,0 +1,135 @@
+//! `okrd source test NAME [--kr ID]`: one fetch now, printed; nothing written.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::app::{self, sources};
+use crate::config::Settings;
+use crate::okr::{KrKind, OkrSet, Period};
+use crate::pipeline::{BoundKr, fetch_value, params_for};
+use crate::sources::http::{HttpClient, HttpPolicy};
+
+pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
+    let (sources, redactor) = match sources::build_sources(&settings, &|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(source) = sources.get(name) else {
+        let mut names: Vec<_> = sources.keys().cloned().collect();
+        names.sort();
+        eprintln!("no source named `{name}` (configured: {})", names.join(", "));
+        return ExitCode::FAILURE;
+    };
+    let binding = match kr {
+        None => BoundKr {
+            key_result: "(none)".into(),
+            kind: KrKind::Increase,
+            source: name.to_string(),
+            params: Default::default(),
+            period: Period::quarter_of(Utc::now().date_naive()),
+            schedule: String::new(),
+        },
+        Some(id) => match find_binding(&settings, id).await {
+            Ok(b) if b.source == name => b,
+            Ok(b) => {
+                eprintln!("key result `{id}` is bound to source `{}`, not `{name}`", b.source);
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let http = match HttpClient::new(HttpPolicy {
+        max_body_bytes: settings.http.max_body_bytes,
+        ..HttpPolicy::default()
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("http client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = Utc::now();
+    println!("source:    {} (connector {})", source.name, source.connector_name);
+    println!("key result: {}", binding.key_result);
+    match params_for(source, &binding, &redactor, now) {
+        Ok(p) => {
+            let json = serde_json::to_string(p.as_map()).unwrap_or_default();
+            println!("params:    {}", redactor.redact(&json));
+        }
+        Err(e) => {
+            println!("failed:    {} ({})", e.message, e.reason);
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = source.connector.check_params(&source.params.merged_with(&binding.params)) {
+        println!("failed:    {e}");
+        return ExitCode::FAILURE;
+    }
+    let started = Instant::now();
+    let result = fetch_value(source, &binding, &http, &redactor, now).await;
+    let took = started.elapsed();
+    match result {
+        Ok(v) => {
+            println!("value:     {v}");
+            println!("took:      {took:.2?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("failed:    {} (reason {})", e.message, e.reason);
+            if let Some(r) = e.retry_after {
+                println!("retry after: {r:?}");
+            }
+            println!("took:      {took:.2?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The KR's binding from the config's OKR files, else from the database.
+async fn find_binding(settings: &Settings, id: &str) -> Result<BoundKr, String> {
+    let set = match app::load_okr_files(settings) {
+        Ok(Some(l)) if l.set.key_results.iter().any(|k| k.id == id) => l.set,
+        _ => {
+            let store = app::open_store(settings).await.map_err(|e| e.to_string())?;
+            store.load_okrs().await.map_err(|e| e.to_string())?
+        }
+    };
+    binding_of(&set, id)
+}
+
+fn binding_of(set: &OkrSet, id: &str) -> Result<BoundKr, String> {
+    let kr = set
+        .key_results
+        .iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| format!("no key result `{id}` in the OKR files or the database"))?;
+    let b = kr
+        .source
+        .as_ref()
+        .ok_or_else(|| format!("key result `{id}` has no source"))?;
+    let period = set
+        .objectives
+        .iter()
+        .find(|o| o.id == kr.objective)
+        .and_then(|o| set.periods.iter().find(|p| p.id == o.period))
+        .cloned()
+        .unwrap_or_else(|| Period::quarter_of(Utc::now().date_naive()));
+    Ok(BoundKr {
+        key_result: kr.id.clone(),
+        kind: kr.kind,
+        source: b.source.clone(),
+        params: b.params.clone(),
+        period,
+        schedule: b.schedule.clone().unwrap_or_default(),
+    })
+}

@@ -1,0 +1,104 @@
+//! `okrd demo`: the daemon's main job with nothing to set up. A temporary
+//! SQLite database, example OKRs for the current quarter, simulated sources on
+//! loopback and real connectors polling them every few seconds.
+
+mod simulator;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::okr::Period;
+use crate::{app, config};
+
+const OKRS: &str = include_str!("okrs.toml");
+const CONFIG: &str = include_str!("config.toml");
+
+pub async fn run(listen: SocketAddr) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    let dir = match demo_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot create a temporary directory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = run_in(&dir, listen, shutdown).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    code
+}
+
+async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> ExitCode {
+    let sim = match simulator::start(shutdown.clone()).await {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("cannot start the simulated sources: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = match write_files(dir, listen, &sim) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::commands::init_tracing(&settings);
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {listen}: {e}\ntry another address: okrd demo --listen 127.0.0.1:9786");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().map_or(listen, |a| a);
+    println!(
+        "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n\n  \
+         config       {}\n  OKRs         {}\n  database     {}\n\n\
+         Sources poll a simulator every 5 s; KR values move within 30 s. Try:\n  \
+         curl -s http://{addr}/metrics | grep '^okr_key_result_value'\n\nPress Ctrl-C to stop (the temporary files are removed).\n",
+        dir.join("okrd.toml").display(),
+        dir.join("okrs.toml").display(),
+        dir.join("demo.db").display(),
+    );
+    app::cancel_on_signals(shutdown.clone());
+    match app::run(settings, listener, shutdown.clone()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            shutdown.cancel();
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Write the demo's config and OKR file into `dir` and load them like any others.
+fn write_files(dir: &Path, listen: SocketAddr, sim: &str) -> Result<config::Settings, String> {
+    let period = Period::quarter_of(Utc::now().date_naive());
+    let okrs = OKRS
+        .replace("@PERIOD_ID@", &period.id)
+        .replace("@PERIOD_START@", &period.start.to_string())
+        .replace("@PERIOD_END@", &period.end.to_string());
+    let db = dir.join("demo.db");
+    let cfg = CONFIG
+        .replace("@LISTEN@", &listen.to_string())
+        .replace("@DATABASE_URL@", &format!("sqlite://{}", db.display()))
+        .replace("@SIM@", sim)
+        .replace("@DIR@", &dir.display().to_string());
+    let okrs_path = dir.join("okrs.toml");
+    let cfg_path = dir.join("okrd.toml");
+    std::fs::write(&okrs_path, okrs).map_err(|e| format!("{}: {e}", okrs_path.display()))?;
+    std::fs::write(&cfg_path, cfg).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let token = dir.join("callcenter.token");
+    std::fs::write(&token, simulator::CALLCENTER_TOKEN).map_err(|e| format!("{}: {e}", token.display()))?;
+    config::load_with_env(Some(&cfg_path), &[]).map_err(|e| e.to_string())
+}
+
+fn demo_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("okrd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

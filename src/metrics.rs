@@ -1,0 +1,213 @@
+//! `/metrics`: the domain gauges rendered from the snapshot, then the source
+//! telemetry. Written straight to text: 10,000 KRs make ~120,000 samples and
+//! building protobuf families for them would dominate the scrape.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::okr::Status;
+use crate::okr::progress::{expected_progress, status};
+use crate::snapshot::Snapshot;
+use crate::telemetry::SourceTelemetry;
+
+/// Every metric name in one place (the contract of DESIGN §3).
+pub mod names {
+    pub const KR_VALUE: &str = "okr_key_result_value";
+    pub const KR_START: &str = "okr_key_result_start";
+    pub const KR_TARGET: &str = "okr_key_result_target";
+    pub const KR_PROGRESS: &str = "okr_key_result_progress_ratio";
+    pub const KR_EXPECTED: &str = "okr_key_result_expected_progress_ratio";
+    pub const KR_STATUS: &str = "okr_key_result_status";
+    pub const KR_LAST_UPDATE: &str = "okr_key_result_last_update_timestamp_seconds";
+    pub const KR_INFO: &str = "okr_key_result_info";
+    pub const OBJECTIVE_PROGRESS: &str = "okr_objective_progress_ratio";
+    pub const TEAM_PROGRESS: &str = "okr_team_progress_ratio";
+    pub const SOURCE_FETCHES: &str = "okr_source_fetches_total";
+    pub const SOURCE_FETCH_FAILURES: &str = "okr_source_fetch_failures_total";
+    pub const SOURCE_FETCH_DURATION: &str = "okr_source_fetch_duration_seconds";
+    pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds";
+    pub const BUILD_INFO: &str = "okr_build_info";
+}
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Render the whole exposition at `now` (pace and status follow the clock).
+pub fn render(snapshot: &Snapshot, telemetry: &SourceTelemetry, now: DateTime<Utc>) -> Vec<u8> {
+    let mut out = String::with_capacity(snapshot.key_results.len() * 1200 + 4096);
+    render_domain(snapshot, now, &mut out);
+    let mut bytes = out.into_bytes();
+    telemetry.render(&mut bytes);
+    bytes
+}
+
+/// The `okr_*` domain families and `okr_build_info`.
+pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
+    // The id labels of every KR, built once and reused by each family.
+    let labels: Vec<String> = s
+        .key_results
+        .iter()
+        .map(|k| {
+            let mut l = String::with_capacity(96);
+            push_label(&mut l, "key_result", &k.id);
+            l.push(',');
+            push_label(&mut l, "objective", &k.objective);
+            l.push(',');
+            push_label(&mut l, "team", &k.team);
+            l.push(',');
+            push_label(&mut l, "period", &k.period);
+            l
+        })
+        .collect();
+    let expected: Vec<f64> = s
+        .key_results
+        .iter()
+        .map(|k| s.periods.get(&k.period).map_or(0.0, |p| expected_progress(p, now)))
+        .collect();
+
+    header(out, names::KR_VALUE, "Current value of a key result (its latest check-in or rolled-up value).");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(v) = k.value.filter(|_| k.has_data) {
+            sample(out, names::KR_VALUE, l, v);
+        }
+    }
+    header(out, names::KR_START, "Baseline value of a key result.");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(v) = k.start {
+            sample(out, names::KR_START, l, v);
+        }
+    }
+    header(out, names::KR_TARGET, "Target value of a key result.");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(v) = k.target {
+            sample(out, names::KR_TARGET, l, v);
+        }
+    }
+    header(out, names::KR_PROGRESS, "Progress of a key result towards its target, 0 to 1.");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        sample(out, names::KR_PROGRESS, l, k.progress);
+    }
+    header(out, names::KR_EXPECTED, "Share of the period elapsed: the progress expected by now, 0 to 1.");
+    for (e, l) in expected.iter().zip(&labels) {
+        sample(out, names::KR_EXPECTED, l, *e);
+    }
+    header(out, names::KR_STATUS, "1 for the key result's current status, 0 for the others.");
+    for ((k, l), e) in s.key_results.iter().zip(&labels).zip(&expected) {
+        let current = kr_status(k, *e, now);
+        for st in Status::ALL {
+            let _ = write!(out, "{}{{{l},status=\"{}\"}} ", names::KR_STATUS, st.as_str());
+            out.push_str(if st == current { "1\n" } else { "0\n" });
+        }
+    }
+    header(out, names::KR_LAST_UPDATE, "Unix time of the key result's latest value.");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(t) = k.last_update {
+            sample(out, names::KR_LAST_UPDATE, l, t.timestamp_millis() as f64 / 1000.0);
+        }
+    }
+    header(out, names::KR_INFO, "Descriptive labels of a key result; always 1.");
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        let mut info = String::with_capacity(l.len() + 128);
+        info.push_str(l);
+        for (name, value) in [
+            ("owner", k.owner.as_str()),
+            ("title", k.title.as_str()),
+            ("kind", k.kind.as_str()),
+            ("unit", k.unit.as_deref().unwrap_or("")),
+            ("source", k.source.as_deref().unwrap_or("")),
+        ] {
+            info.push(',');
+            push_label(&mut info, name, value);
+        }
+        sample(out, names::KR_INFO, &info, 1.0);
+    }
+    header(out, names::OBJECTIVE_PROGRESS, "Progress of an objective: weighted mean of its key results and child objectives.");
+    for o in &s.objectives {
+        let mut l = String::with_capacity(64);
+        push_label(&mut l, "objective", &o.id);
+        l.push(',');
+        push_label(&mut l, "team", &o.team);
+        l.push(',');
+        push_label(&mut l, "period", &o.period);
+        sample(out, names::OBJECTIVE_PROGRESS, &l, o.progress);
+    }
+    header(out, names::TEAM_PROGRESS, "Mean progress of a team's approved key results in a period.");
+    for t in &s.teams {
+        let mut l = String::with_capacity(48);
+        push_label(&mut l, "team", &t.team);
+        l.push(',');
+        push_label(&mut l, "period", &t.period);
+        sample(out, names::TEAM_PROGRESS, &l, t.progress);
+    }
+    let _ = writeln!(out, "# HELP {} Version of okrd; always 1.", names::BUILD_INFO);
+    let _ = writeln!(out, "# TYPE {} gauge", names::BUILD_INFO);
+    let _ = writeln!(
+        out,
+        "{}{{version=\"{}\"}} 1",
+        names::BUILD_INFO,
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// A KR's status at `now`; parents measured by progress use the pace bands.
+pub fn kr_status(k: &crate::okr::rollup::KrState, expected: f64, now: DateTime<Utc>) -> Status {
+    status(k.kind, k.has_data, k.progress, expected, k.due, now)
+}
+
+fn header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, v: f64) {
+    let _ = write!(out, "{name}{{{labels}}} ");
+    push_float(out, v);
+    out.push('\n');
+}
+
+fn push_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// `name="value"` with the exposition format's escapes.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = String::new();
+        push_label(&mut s, "title", "a \"quoted\" \\ path\nnext");
+        assert_eq!(s, r#"title="a \"quoted\" \\ path\nnext""#);
+    }
+
+    #[test]
+    fn floats_use_exposition_spelling() {
+        let mut s = String::new();
+        for v in [1.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2e6] {
+            push_float(&mut s, v);
+            s.push(' ');
+        }
+        assert_eq!(s, "1.5 NaN +Inf -Inf 2000000 ");
+    }
+}

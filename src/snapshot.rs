@@ -1,0 +1,55 @@
+//! The in-memory view every reader renders from: KRs, objectives, teams with
+//! their progress. Built from the rollup engine and swapped atomically, so
+//! `/metrics` never touches the database and never sees half an update.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use crate::okr::Period;
+use crate::okr::rollup::{KrState, ObjectiveState, RollupEngine, TeamState};
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub key_results: Vec<KrState>,
+    pub objectives: Vec<ObjectiveState>,
+    pub teams: Vec<TeamState>,
+    pub periods: HashMap<String, Period>,
+    pub built_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    pub fn from_engine(engine: &RollupEngine, now: DateTime<Utc>) -> Snapshot {
+        Snapshot {
+            key_results: engine.key_results().to_vec(),
+            objectives: engine.objectives().to_vec(),
+            teams: engine.teams().to_vec(),
+            periods: engine
+                .periods()
+                .iter()
+                .map(|p| (p.id.clone(), p.clone()))
+                .collect(),
+            built_at: Some(now),
+        }
+    }
+
+    pub fn key_result(&self, id: &str) -> Option<&KrState> {
+        self.key_results.iter().find(|k| k.id == id)
+    }
+}
+
+/// The current snapshot, replaced whole on every change.
+#[derive(Clone, Default)]
+pub struct SharedSnapshot(Arc<ArcSwap<Snapshot>>);
+
+impl SharedSnapshot {
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    pub fn store(&self, snapshot: Snapshot) {
+        self.0.store(Arc::new(snapshot));
+    }
+}

@@ -23,8 +23,8 @@ use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use super::http::{headers_from_params, parse_http_url};
-use super::value::{Reduce, parse_number, reduce};
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason};
+use super::value::{Reduce, parse_number_redacted, reduce};
+use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
 /// The `http_json` connector.
 #[derive(Debug, Default, Clone, Copy)]
@@ -109,7 +109,7 @@ async fn fetch(ctx: &FetchContext<'_>) -> Result<f64, FetchError> {
     }
     let resp = ctx.http.send(req, ctx.timeout, ctx.redactor).await?;
     let json = resp.json()?;
-    extract(&json, &spec.path, spec.path_text, spec.reduce)
+    extract(&json, &spec.path, spec.path_text, spec.reduce, ctx.redactor)
 }
 
 /// The number `path` selects in `json`, reduced if asked.
@@ -118,6 +118,7 @@ pub fn extract(
     path: &JsonPath,
     path_text: &str,
     how: Option<Reduce>,
+    redactor: &Redactor,
 ) -> Result<f64, FetchError> {
     let nodes = path.query(json).all();
     if how == Some(Reduce::Count) {
@@ -129,7 +130,7 @@ pub fn extract(
             Reason::NoData,
             format!("path {path_text} matched nothing"),
         )),
-        ([one], None) => parse_number(one),
+        ([one], None) => parse_number_redacted(one, redactor),
         (many, None) => Err(FetchError::new(
             Reason::Parse,
             format!(
@@ -140,7 +141,7 @@ pub fn extract(
         (many, Some(how)) => {
             let values = many
                 .iter()
-                .map(|v| parse_number(v))
+                .map(|v| parse_number_redacted(v, redactor))
                 .collect::<Result<Vec<f64>, FetchError>>()?;
             reduce(&values, how).ok_or_else(|| {
                 FetchError::new(Reason::NoData, format!("path {path_text} matched nothing"))
@@ -195,7 +196,13 @@ mod tests {
     }
 
     fn ex(doc: Value, path: &str, how: Option<Reduce>) -> Result<f64, FetchError> {
-        extract(&doc, &JsonPath::parse(path).unwrap(), path, how)
+        extract(
+            &doc,
+            &JsonPath::parse(path).unwrap(),
+            path,
+            how,
+            &Redactor::default(),
+        )
     }
 
     #[test]

@@ -23,8 +23,8 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::http::{headers_from_params, parse_http_url};
-use super::value::{Reduce, parse_number, reduce};
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason};
+use super::value::{Reduce, parse_number_redacted, reduce};
+use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
 /// The `prometheus` connector.
 #[derive(Debug, Default, Clone, Copy)]
@@ -98,11 +98,11 @@ async fn fetch(ctx: &FetchContext<'_>) -> Result<f64, FetchError> {
             "prometheus query warnings"
         );
     }
-    extract(&json, spec.reduce)
+    extract(&json, spec.reduce, ctx.redactor)
 }
 
 /// The number in a 2xx Prometheus query response.
-pub fn extract(json: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
+pub fn extract(json: &Value, how: Option<Reduce>, redactor: &Redactor) -> Result<f64, FetchError> {
     match json.get("status").and_then(Value::as_str) {
         Some("success") => {}
         Some("error") => {
@@ -124,9 +124,9 @@ pub fn extract(json: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
     let data = json.get("data").unwrap_or(&Value::Null);
     let result = data.get("result").unwrap_or(&Value::Null);
     match data.get("resultType").and_then(Value::as_str) {
-        Some("vector") => vector(result, how),
+        Some("vector") => vector(result, how, redactor),
         Some("scalar") => match result.as_array().map(Vec::as_slice) {
-            Some([_, v]) => parse_number(v),
+            Some([_, v]) => parse_number_redacted(v, redactor),
             _ => Err(parse("scalar result is not [time, value]".into())),
         },
         Some("matrix") => Err(parse(
@@ -142,7 +142,7 @@ pub fn extract(json: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
     }
 }
 
-fn vector(result: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
+fn vector(result: &Value, how: Option<Reduce>, redactor: &Redactor) -> Result<f64, FetchError> {
     let Some(series) = result.as_array() else {
         return Err(parse("vector result is not an array".into()));
     };
@@ -161,7 +161,7 @@ fn vector(result: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
     }
     let mut values = Vec::with_capacity(series.len());
     for s in series {
-        values.push(sample(s).map_err(|mut e| {
+        values.push(sample(s, redactor).map_err(|mut e| {
             if series.len() > 1 {
                 e.message = format!("series {}: {}", labels(s), e.message);
             }
@@ -176,9 +176,9 @@ fn vector(result: &Value, how: Option<Reduce>) -> Result<f64, FetchError> {
 }
 
 /// `value[1]` of one vector element (a string such as "1284" or "NaN").
-fn sample(s: &Value) -> Result<f64, FetchError> {
+fn sample(s: &Value, redactor: &Redactor) -> Result<f64, FetchError> {
     match s.get("value").and_then(Value::as_array).map(Vec::as_slice) {
-        Some([_, v]) => parse_number(v),
+        Some([_, v]) => parse_number_redacted(v, redactor),
         _ if s.get("histogram").is_some() => Err(parse(
             "series holds a native histogram; query a number, e.g. histogram_quantile(…) or \
              histogram_count(…)"
@@ -283,7 +283,7 @@ mod tests {
             json!({"status": "success", "data": {"resultType": "vector",
                 "result": [{"metric": {}, "histogram": [1, {"count": "3"}]}]}}),
         ] {
-            let e = extract(&doc, None).unwrap_err();
+            let e = extract(&doc, None, &Redactor::default()).unwrap_err();
             assert_eq!(e.reason, Reason::Parse, "{doc}: {e}");
         }
     }
@@ -294,7 +294,7 @@ mod tests {
             {"metric": {"queue": "a"}, "value": [1, "1"]},
             {"metric": {"queue": "b"}, "value": [1, "+Inf"]},
         ]}});
-        let e = extract(&doc, Some(Reduce::Sum)).unwrap_err();
+        let e = extract(&doc, Some(Reduce::Sum), &Redactor::default()).unwrap_err();
         assert_eq!(e.reason, Reason::InvalidValue);
         assert!(
             e.message.starts_with("series {queue=\"b\"}:"),

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{FetchError, Reason};
+use super::{FetchError, Reason, Redactor};
 
 /// How much of an offending value an error message quotes.
 const QUOTE_CHARS: usize = 60;
@@ -17,12 +17,20 @@ const QUOTE_CHARS: usize = 60;
 /// Thousands separators are not stripped (`"18,432"` is invalid): guessing
 /// between `,` and `.` as a decimal mark would silently misread values.
 pub fn parse_number(v: &Value) -> Result<f64, FetchError> {
+    parse_number_redacted(v, &Redactor::default())
+}
+
+/// `parse_number`, redacting a quoted value before cutting it, so no part
+/// of a secret echoed by a server survives in the message. Connectors use
+/// this one.
+pub fn parse_number_redacted(v: &Value, redactor: &Redactor) -> Result<f64, FetchError> {
+    let quote = |s: &str| quote(&redactor.redact(s));
     match v {
         Value::Number(n) => match n.as_f64() {
             Some(f) if f.is_finite() => Ok(f),
             _ => Err(invalid(format!("number {n} is not finite"))),
         },
-        Value::String(s) => parse_str(s),
+        Value::String(s) => parse_str(s, quote),
         Value::Null => Err(invalid("value is null, not a number".into())),
         Value::Bool(b) => Err(invalid(format!("value is a boolean ({b}), not a number"))),
         Value::Array(_) | Value::Object(_) => Err(invalid(format!(
@@ -33,7 +41,7 @@ pub fn parse_number(v: &Value) -> Result<f64, FetchError> {
     }
 }
 
-fn parse_str(s: &str) -> Result<f64, FetchError> {
+fn parse_str(s: &str, quote: impl Fn(&str) -> String) -> Result<f64, FetchError> {
     let t = s.trim();
     let t = t.strip_suffix('%').map_or(t, str::trim_end);
     match t.parse::<f64>() {
@@ -197,6 +205,15 @@ mod tests {
         assert!(err(json!(null)).message.contains("null"));
         assert!(err(json!({"value": 1})).message.contains("a table"));
         assert!(err(json!([1])).message.contains("an array"));
+        let mut r = Redactor::default();
+        r.add("secret-value");
+        let text = format!("{} secret-value tail", "x".repeat(50));
+        let e = parse_number_redacted(&json!(text), &r).unwrap_err();
+        assert!(
+            e.message.contains("***") && !e.message.contains("secr"),
+            "{}",
+            e.message
+        );
         let long = "x".repeat(500);
         let m = err(json!(long)).message;
         assert!(m.len() < 120, "{m}");

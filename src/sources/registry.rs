@@ -1,1 +1,58 @@
-//! Placeholder: being written.
+//! Which connector a `[[sources]] connector = "…"` name stands for.
+//!
+//! Native kinds are written in Rust and listed here. The declarative catalog
+//! (`connectors/<name>/`) and the `sql`/`exec` kinds slot in later: the
+//! catalog as a second lookup after `native`, `sql`/`exec` as rows below.
+
+use std::sync::Arc;
+
+use super::Connector;
+use super::http_json::HttpJson;
+use super::prometheus::Prometheus;
+
+type Factory = fn() -> Arc<dyn Connector>;
+
+/// Every native kind and how to make it. Names are the config's spelling.
+const NATIVE: &[(&str, Factory)] = &[
+    ("http_json", || Arc::new(HttpJson)),
+    ("prometheus", || Arc::new(Prometheus)),
+];
+
+/// Names of the native connector kinds, for `okrd check` messages and docs.
+pub const NATIVE_NAMES: &[&str] = &["http_json", "prometheus"];
+
+/// The native connector called `name`, if there is one.
+pub fn native(name: &str) -> Option<Arc<dyn Connector>> {
+    NATIVE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, make)| make())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_table_agree() {
+        let table: Vec<&str> = NATIVE.iter().map(|(n, _)| *n).collect();
+        assert_eq!(table, NATIVE_NAMES);
+        for name in NATIVE_NAMES {
+            assert!(native(name).is_some(), "{name}");
+        }
+        assert!(native("plausible").is_none());
+        assert!(native("HTTP_JSON").is_none());
+    }
+
+    #[test]
+    fn lookups_return_the_right_kind() {
+        let p = |v: serde_json::Value| super::super::Params::new(v.as_object().unwrap().clone());
+        // Each kind rejects the other's minimal params, so the lookup is not swapped.
+        let prom = p(serde_json::json!({"url": "http://p:9090", "query": "up"}));
+        let json = p(serde_json::json!({"url": "http://x/", "value": "$.a"}));
+        assert!(native("prometheus").unwrap().check_params(&prom).is_ok());
+        assert!(native("prometheus").unwrap().check_params(&json).is_err());
+        assert!(native("http_json").unwrap().check_params(&json).is_ok());
+        assert!(native("http_json").unwrap().check_params(&prom).is_err());
+    }
+}

@@ -1,1 +1,261 @@
-//! Placeholder: being written.
+//! Templated source params: `{{ period.start }}`, `{{ today }}` and friends
+//! rendered into string leaves before a fetch.
+//!
+//! Rendering is per string leaf, so its output is always a string: a value
+//! can never inject JSON structure into a request body. Render before
+//! resolving secrets, so a secret that happens to contain `{{` is never
+//! interpreted and template errors can never quote one.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde_json::{Map, Value};
+
+use super::Params;
+
+/// What a template can refer to for one fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateContext {
+    pub period_id: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub key_result: String,
+}
+
+/// Every variable a template may use, for error messages.
+const VARIABLES: &[&str] = &[
+    "period.id",
+    "period.start",
+    "period.end",
+    "today",
+    "now",
+    "key_result.id",
+];
+
+/// One environment for the process: strict undefined, no auto-escaping
+/// (templates are named `<string>`, which has no escaping extension).
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Keep a trailing newline a user wrote (e.g. in a request body string).
+    env.set_keep_trailing_newline(true);
+    env
+});
+
+/// `params` with every string leaf that holds `{{` or `{%` rendered.
+/// Errors name the param path (`body.filters[0]`) and, for an undefined
+/// variable, the variable.
+pub fn render_params(params: &Params, ctx: &TemplateContext) -> Result<Params, String> {
+    // Built lazily: most params hold no template at all.
+    let mut vars = None;
+    let mut out = Map::new();
+    for (k, v) in params.as_map() {
+        out.insert(k.clone(), render_value(v, k, ctx, &mut vars)?);
+    }
+    Ok(Params::new(out))
+}
+
+fn render_value(
+    v: &Value,
+    path: &str,
+    ctx: &TemplateContext,
+    vars: &mut Option<minijinja::Value>,
+) -> Result<Value, String> {
+    match v {
+        Value::String(s) if is_template(s) => {
+            let vars = vars.get_or_insert_with(|| variables(ctx));
+            render_str(s, path, vars).map(Value::String)
+        }
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(
+                    k.clone(),
+                    render_value(v, &format!("{path}.{k}"), ctx, vars)?,
+                );
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| render_value(v, &format!("{path}[{i}]"), ctx, vars))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        other => Ok(other.clone()),
+    }
+}
+
+fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+fn variables(ctx: &TemplateContext) -> minijinja::Value {
+    let date = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    minijinja::context! {
+        period => minijinja::context! {
+            id => ctx.period_id.clone(),
+            start => date(ctx.period_start),
+            end => date(ctx.period_end),
+        },
+        today => date(ctx.now.date_naive()),
+        now => ctx.now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        key_result => minijinja::context! { id => ctx.key_result.clone() },
+    }
+}
+
+fn render_str(source: &str, path: &str, vars: &minijinja::Value) -> Result<String, String> {
+    let tmpl = ENV
+        .template_from_str(source)
+        .map_err(|e| format!("param `{path}`: invalid template: {}", describe(&e)))?;
+    tmpl.render(vars).map_err(|e| {
+        if e.kind() == ErrorKind::UndefinedError {
+            let unknown: BTreeSet<String> = tmpl
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|v| !VARIABLES.contains(&v.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                let names: Vec<&str> = unknown.iter().map(String::as_str).collect();
+                return format!(
+                    "param `{path}`: undefined template variable `{}` (available: {})",
+                    names.join("`, `"),
+                    VARIABLES.join(", ")
+                );
+            }
+        }
+        format!("param `{path}`: {}", describe(&e))
+    })
+}
+
+/// The error's own words, without minijinja's template name and line (always
+/// `<string>`, line 1 for these one-line params).
+fn describe(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> TemplateContext {
+        TemplateContext {
+            period_id: "2026-Q4".into(),
+            period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            period_end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            now: DateTime::parse_from_rfc3339("2026-11-05T09:30:15.250Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            key_result: "reset-calls".into(),
+        }
+    }
+
+    fn params(v: Value) -> Params {
+        Params::new(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn renders_period_and_time_variables() {
+        let p = params(json!({
+            "date": "{{ period.start }},{{ period.end }}",
+            "id": "{{ period.id }}/{{ key_result.id }}",
+            "today": "{{ today }}",
+            "now": "{{ now }}",
+            "plain": "no template {here}",
+            "n": 3,
+        }));
+        let r = render_params(&p, &ctx()).unwrap();
+        assert_eq!(r.str("date"), Some("2026-10-01,2026-12-31"));
+        assert_eq!(r.str("id"), Some("2026-Q4/reset-calls"));
+        assert_eq!(r.str("today"), Some("2026-11-05"));
+        assert_eq!(r.str("now"), Some("2026-11-05T09:30:15Z"));
+        assert_eq!(r.str("plain"), Some("no template {here}"));
+        assert_eq!(r.get("n"), Some(&json!(3)));
+    }
+
+    #[test]
+    fn renders_inside_nested_tables_and_arrays() {
+        let p = params(json!({
+            "body": {
+                "date_range": ["{{ period.start }}", "{{ today }}"],
+                "filters": [{"since": "{% if true %}{{ period.start }}{% endif %}"}],
+                "limit": 10,
+                "flag": true,
+                "none": null,
+            }
+        }));
+        let r = render_params(&p, &ctx()).unwrap();
+        assert_eq!(
+            r.get("body").unwrap(),
+            &json!({
+                "date_range": ["2026-10-01", "2026-11-05"],
+                "filters": [{"since": "2026-10-01"}],
+                "limit": 10,
+                "flag": true,
+                "none": null,
+            })
+        );
+    }
+
+    #[test]
+    fn undefined_variables_are_errors_naming_path_and_variable() {
+        let p = params(json!({"body": {"q": ["ok", "{{ period.begin }}"]}}));
+        let e = render_params(&p, &ctx()).unwrap_err();
+        assert!(e.contains("`body.q[1]`"), "{e}");
+        assert!(e.contains("`period.begin`"), "{e}");
+        assert!(e.contains("period.start"), "{e}");
+
+        let p = params(json!({"x": "{{ tody }}"}));
+        let e = render_params(&p, &ctx()).unwrap_err();
+        assert!(e.contains("`x`") && e.contains("`tody`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_path() {
+        let p = params(json!({"url": "https://x/{{ period.start "}));
+        let e = render_params(&p, &ctx()).unwrap_err();
+        assert!(e.starts_with("param `url`: invalid template"), "{e}");
+    }
+
+    #[test]
+    fn output_stays_a_string_leaf() {
+        // A value that looks like JSON structure stays text, also once the
+        // rendered params are serialised into a request body.
+        let p = params(json!({
+            "body": {"name": "x\"}, \"admin\": true, {\"y\": \"{{ period.id }}"}
+        }));
+        let r = render_params(&p, &ctx()).unwrap();
+        let body = r.get("body").unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 1);
+        assert_eq!(
+            body["name"],
+            json!("x\"}, \"admin\": true, {\"y\": \"2026-Q4")
+        );
+        let wire = serde_json::to_string(body).unwrap();
+        let back: Value = serde_json::from_str(&wire).unwrap();
+        assert_eq!(&back, body);
+        assert!(back.get("admin").is_none());
+    }
+
+    #[test]
+    fn no_html_escaping() {
+        let mut c = ctx();
+        c.key_result = "a&b<c>\"d\"".into();
+        let p = params(json!({"k": "{{ key_result.id }}"}));
+        let r = render_params(&p, &c).unwrap();
+        assert_eq!(r.str("k"), Some("a&b<c>\"d\""));
+    }
+
+    #[test]
+    fn params_without_templates_are_returned_unchanged() {
+        let p = params(json!({"a": "x", "b": {"c": [1, "y"]}}));
+        assert_eq!(render_params(&p, &ctx()).unwrap(), p);
+    }
+}

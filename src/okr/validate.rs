@@ -570,7 +570,9 @@ impl<'a> Checker<'a> {
                     .get(o.period.as_str())
                     .map(|&p| &set.periods[p])
             });
+            // A period whose range is inverted is reported on its own; no due date fits it.
             if let (Some(due), Some(p)) = (kr.due, period)
+                && p.start <= p.end
                 && (due < p.start || due > p.end)
             {
                 let msg = format!(

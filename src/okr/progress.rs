@@ -13,12 +13,7 @@ const ON_TRACK_SLACK: f64 = 0.10;
 const AT_RISK_SLACK: f64 = 0.25;
 
 /// Progress of a KR with a value, 0..=1. `None` value means no check-in yet: 0.
-pub fn progress(
-    kind: KrKind,
-    value: Option<f64>,
-    start: Option<f64>,
-    target: Option<f64>,
-) -> f64 {
+pub fn progress(kind: KrKind, value: Option<f64>, start: Option<f64>, target: Option<f64>) -> f64 {
     let Some(current) = value else { return 0.0 };
     match kind {
         KrKind::Increase | KrKind::Decrease => match (start, target) {
@@ -183,14 +178,8 @@ mod tests {
 
     #[test]
     fn thresholds_are_inclusive() {
-        assert_eq!(
-            progress(KrKind::AtLeast, Some(30.0), None, Some(30.0)),
-            1.0
-        );
-        assert_eq!(
-            progress(KrKind::AtLeast, Some(29.9), None, Some(30.0)),
-            0.0
-        );
+        assert_eq!(progress(KrKind::AtLeast, Some(30.0), None, Some(30.0)), 1.0);
+        assert_eq!(progress(KrKind::AtLeast, Some(29.9), None, Some(30.0)), 0.0);
         assert_eq!(progress(KrKind::AtMost, Some(5.0), None, Some(5.0)), 1.0);
         assert_eq!(progress(KrKind::AtMost, Some(5.1), None, Some(5.0)), 0.0);
     }

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 pub use params::{Params, Redactor};
 
-
 /// A boxed future, so `Connector` stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

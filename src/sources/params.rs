@@ -241,7 +241,10 @@ fn resolve_value(
             m.iter()
                 .map(|(k, v)| {
                     let p = format!("{path}.{k}");
-                    (k.clone(), resolve_value(v, &p, lookup_env, redactor, errors))
+                    (
+                        k.clone(),
+                        resolve_value(v, &p, lookup_env, redactor, errors),
+                    )
                 })
                 .collect(),
         ),
@@ -281,7 +284,10 @@ mod tests {
         let mut r = Redactor::default();
         let p = resolve_secrets(raw.as_object().unwrap(), "", &env, &mut r).unwrap();
         assert_eq!(p.str("api_key"), Some("s3cr3t-key/with+chars"));
-        assert_eq!(p.table("headers").unwrap().unwrap()["Authorization"], "tok-123456");
+        assert_eq!(
+            p.table("headers").unwrap().unwrap()["Authorization"],
+            "tok-123456"
+        );
         assert_eq!(p.str("site_id"), Some("acme.example"));
         assert!(!format!("{p:?}").contains("s3cr3t"));
     }
@@ -290,8 +296,13 @@ mod tests {
     fn reports_every_missing_secret_with_its_path() {
         let raw = json!({"a": {"env": "NOPE1"}, "h": {"x": {"env": "NOPE2"}}});
         let mut r = Redactor::default();
-        let errs = resolve_secrets(raw.as_object().unwrap(), "sources.web.params.", &env, &mut r)
-            .unwrap_err();
+        let errs = resolve_secrets(
+            raw.as_object().unwrap(),
+            "sources.web.params.",
+            &env,
+            &mut r,
+        )
+        .unwrap_err();
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].contains("sources.web.params.a") && msgs[0].contains("NOPE1"));
@@ -327,7 +338,12 @@ mod tests {
 
     #[test]
     fn kr_params_override_source_params() {
-        let base = Params::new(json!({"url": "a", "value": "$.x"}).as_object().unwrap().clone());
+        let base = Params::new(
+            json!({"url": "a", "value": "$.x"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         let m = base.merged_with(json!({"value": "$.y"}).as_object().unwrap());
         assert_eq!(m.str("url"), Some("a"));
         assert_eq!(m.str("value"), Some("$.y"));

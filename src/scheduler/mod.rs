@@ -1,1 +1,4 @@
-//! Placeholder: being written.
+//! Scheduler: cron schedules, jitter, backoff and the dispatch loop.
+
+pub mod clock;
+pub mod cron;

@@ -97,7 +97,11 @@ impl SchedulerHandle {
         let started = {
             let mut inner = self.shared.lock();
             let now = self.shared.clock.now();
-            match inner.jobs.clone() {
+            match inner
+                .jobs
+                .clone()
+                .filter(|_| !self.shared.shutdown.is_cancelled())
+            {
                 Some(jobs) => match inner.state.start_now(id, now) {
                     Some(fire) => {
                         self.shared.start(fire, jobs);
@@ -207,7 +211,7 @@ async fn run(
     mut jobs: mpsc::Receiver<()>,
 ) {
     let mut settled = Vec::new();
-    loop {
+    while !shared.shutdown.is_cancelled() {
         // Take settle requests before reading the clock: a request sent
         // after `ManualClock::advance` then sees the advanced time.
         while let Ok(tx) = settle.try_recv() {

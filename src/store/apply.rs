@@ -1,0 +1,433 @@
+//! OKRs-as-code: what applying OKR files would change (`plan_apply`) and
+//! doing it in one transaction (`apply`).
+//!
+//! Entities in the set are upserted and marked as managed by their file; KRs
+//! become `approved`. Objectives and KRs that one of the applied files used
+//! to manage but that are no longer in the set are archived, never deleted
+//! (their check-ins stay). Teams and periods are never archived or deleted.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::codec::{date_text, finite, now_ms};
+use super::okrs::{Current, Stored, load_current};
+use super::{Backend, Store, StoreError};
+use crate::okr::{
+    EntityKind, Id, KeyResult, Objective, OkrSet, Ownership, Period, Team, WorkflowState,
+};
+
+/// What an apply does (or did). Every list is ordered by kind, then id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyPlan {
+    pub created: Vec<Change>,
+    pub changed: Vec<Change>,
+    pub archived: Vec<Change>,
+    /// Entities of the set that are already stored exactly as declared.
+    pub unchanged: usize,
+}
+
+impl ApplyPlan {
+    /// True when applying would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.changed.is_empty() && self.archived.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub kind: EntityKind,
+    pub id: String,
+    /// For `changed`: the model field names that differ (e.g. `title`,
+    /// `target`, `source`, `state`, `managed_by`). Empty for created/archived.
+    pub fields: Vec<String>,
+}
+
+/// Serialises concurrent applies from PostgreSQL replicas starting together
+/// (an arbitrary constant key for `pg_advisory_xact_lock`).
+const APPLY_LOCK_KEY: i64 = 0x6f6b_7264_6170; // "okrdap"
+
+impl Store {
+    /// What applying these OKR files would do, without writing.
+    pub async fn plan_apply(
+        &self,
+        set: &OkrSet,
+        ownership: &Ownership,
+    ) -> Result<ApplyPlan, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let current = load_current(&mut conn).await?;
+        Ok(plan(&current, set, ownership, now_ms())?.0)
+    }
+
+    /// Applies in one transaction: all or nothing. Idempotent: applying the
+    /// same set again yields (and writes) an empty plan. Returns the plan it
+    /// executed.
+    pub async fn apply(
+        &self,
+        set: &OkrSet,
+        ownership: &Ownership,
+    ) -> Result<ApplyPlan, StoreError> {
+        let mut tx = match self.backend {
+            // Take the write lock up front: a deferred transaction that reads
+            // first and then writes fails with SQLITE_BUSY instead of waiting
+            // when another writer got in between.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // Selects a column so the Any driver never sees the `void` result.
+                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(APPLY_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let now = now_ms();
+        let current = load_current(&mut tx).await?;
+        let (plan, writes) = plan(&current, set, ownership, now)?;
+        for write in &writes {
+            write.execute(&mut tx, now).await?;
+        }
+        // Foreign keys are deferred: a dangling reference fails here, and the
+        // dropped transaction rolls everything back.
+        tx.commit().await?;
+        Ok(plan)
+    }
+}
+
+/// One row to write.
+enum Write {
+    Period(Period, Option<String>),
+    Team(Team, Option<String>),
+    Objective(Objective, Option<String>, Option<i64>),
+    KeyResult(KeyResult, Option<String>),
+    ArchiveObjective(Id),
+    ArchiveKeyResult(Id),
+}
+
+/// Compares the set with what is stored. Pure: `now` stamps new archivals.
+fn plan(
+    current: &Current,
+    set: &OkrSet,
+    ownership: &Ownership,
+    now: i64,
+) -> Result<(ApplyPlan, Vec<Write>), StoreError> {
+    let mut plan = ApplyPlan::default();
+    let mut writes = Vec::new();
+    let owner = |kind: EntityKind, id: &str| ownership.get(&(kind, id.to_string())).cloned();
+
+    for p in sorted_unique(&set.periods, |p| &p.id, EntityKind::Period)? {
+        let managed_by = owner(EntityKind::Period, &p.id);
+        let fields = current.periods.get(&p.id).map(|cur| {
+            let mut f = Fields::default();
+            f.check("start", cur.item.start != p.start);
+            f.check("end", cur.item.end != p.end);
+            f.managed_by(cur, &managed_by);
+            f.0
+        });
+        if record(&mut plan, EntityKind::Period, &p.id, fields) {
+            writes.push(Write::Period(p.clone(), managed_by));
+        }
+    }
+
+    for t in sorted_unique(&set.teams, |t| &t.id, EntityKind::Team)? {
+        let managed_by = owner(EntityKind::Team, &t.id);
+        let fields = current.teams.get(&t.id).map(|cur| {
+            let mut f = Fields::default();
+            f.check("name", cur.item.name != t.name);
+            f.check("parent", cur.item.parent != t.parent);
+            f.managed_by(cur, &managed_by);
+            f.0
+        });
+        if record(&mut plan, EntityKind::Team, &t.id, fields) {
+            writes.push(Write::Team(t.clone(), managed_by));
+        }
+    }
+
+    for o in sorted_unique(&set.objectives, |o| &o.id, EntityKind::Objective)? {
+        let managed_by = owner(EntityKind::Objective, &o.id);
+        let fields = current.objectives.get(&o.id).map(|cur| {
+            let c = &cur.item;
+            let mut f = Fields::default();
+            f.check("title", c.title != o.title);
+            f.check("description", c.description != o.description);
+            f.check("period", c.period != o.period);
+            f.check("team", c.team != o.team);
+            f.check("parent", c.parent != o.parent);
+            f.check("archived", c.archived != o.archived);
+            f.managed_by(cur, &managed_by);
+            f.0
+        });
+        if record(&mut plan, EntityKind::Objective, &o.id, fields) {
+            let archived_at = o.archived.then(|| {
+                current
+                    .objective_archived_at
+                    .get(&o.id)
+                    .copied()
+                    .unwrap_or(now)
+            });
+            writes.push(Write::Objective(o.clone(), managed_by, archived_at));
+        }
+    }
+
+    for k in sorted_unique(&set.key_results, |k| &k.id, EntityKind::KeyResult)? {
+        for (what, v) in [
+            ("start", k.start),
+            ("target", k.target),
+            ("weight", Some(k.weight)),
+        ] {
+            if let Some(v) = v {
+                finite(what, &k.id, v)?;
+            }
+        }
+        // KRs applied from a file are approved: the file is the review.
+        let k = KeyResult {
+            state: WorkflowState::Approved,
+            ..k.clone()
+        };
+        let managed_by = owner(EntityKind::KeyResult, &k.id);
+        let fields = current.key_results.get(&k.id).map(|cur| {
+            let c = &cur.item;
+            let mut f = Fields::default();
+            f.check("objective", c.objective != k.objective);
+            f.check("team", c.team != k.team);
+            f.check("owner", c.owner != k.owner);
+            f.check("title", c.title != k.title);
+            f.check("description", c.description != k.description);
+            f.check("kind", c.kind != k.kind);
+            f.check("start", c.start != k.start);
+            f.check("target", c.target != k.target);
+            f.check("due", c.due != k.due);
+            f.check("unit", c.unit != k.unit);
+            f.check("weight", c.weight != k.weight);
+            f.check("parent", c.parent != k.parent);
+            f.check("rollup", c.rollup != k.rollup);
+            f.check("source", c.source != k.source);
+            f.check("state", c.state != k.state);
+            f.managed_by(cur, &managed_by);
+            f.0
+        });
+        if record(&mut plan, EntityKind::KeyResult, &k.id, fields) {
+            writes.push(Write::KeyResult(k, managed_by));
+        }
+    }
+
+    // Archive what the applied files used to manage and no longer declare.
+    let files: HashSet<&str> = ownership.values().map(String::as_str).collect();
+    let managed_by_applied = |m: &Option<String>| m.as_deref().is_some_and(|f| files.contains(f));
+    let declared_objectives: HashSet<&str> = set.objectives.iter().map(|o| o.id.as_str()).collect();
+    for (id, cur) in &current.objectives {
+        if !cur.item.archived
+            && managed_by_applied(&cur.managed_by)
+            && !declared_objectives.contains(id.as_str())
+        {
+            plan.archived
+                .push(change(EntityKind::Objective, id, vec![]));
+            writes.push(Write::ArchiveObjective(id.clone()));
+        }
+    }
+    let declared_krs: HashSet<&str> = set.key_results.iter().map(|k| k.id.as_str()).collect();
+    for (id, cur) in &current.key_results {
+        if cur.item.state != WorkflowState::Archived
+            && managed_by_applied(&cur.managed_by)
+            && !declared_krs.contains(id.as_str())
+        {
+            plan.archived
+                .push(change(EntityKind::KeyResult, id, vec![]));
+            writes.push(Write::ArchiveKeyResult(id.clone()));
+        }
+    }
+
+    Ok((plan, writes))
+}
+
+/// Names of differing fields.
+#[derive(Default)]
+struct Fields(Vec<String>);
+
+impl Fields {
+    fn check(&mut self, name: &str, differs: bool) {
+        if differs {
+            self.0.push(name.to_string());
+        }
+    }
+
+    fn managed_by<T>(&mut self, cur: &Stored<T>, new: &Option<String>) {
+        self.check("managed_by", &cur.managed_by != new);
+    }
+}
+
+/// Adds the entity to the plan; true when it needs writing.
+/// `fields`: `None` when not stored yet, else the differing fields.
+fn record(plan: &mut ApplyPlan, kind: EntityKind, id: &str, fields: Option<Vec<String>>) -> bool {
+    match fields {
+        None => plan.created.push(change(kind, id, vec![])),
+        Some(f) if f.is_empty() => {
+            plan.unchanged += 1;
+            return false;
+        }
+        Some(f) => plan.changed.push(change(kind, id, f)),
+    }
+    true
+}
+
+fn change(kind: EntityKind, id: &str, fields: Vec<String>) -> Change {
+    Change {
+        kind,
+        id: id.to_string(),
+        fields,
+    }
+}
+
+/// The entities ordered by id; a duplicate id is refused (one row per id).
+fn sorted_unique<T>(
+    items: &[T],
+    id: fn(&T) -> &Id,
+    kind: EntityKind,
+) -> Result<Vec<&T>, StoreError> {
+    let mut seen = BTreeSet::new();
+    for item in items {
+        if !seen.insert(id(item)) {
+            return Err(StoreError::Invalid(format!(
+                "{} {:?} is declared more than once",
+                kind.as_str(),
+                id(item)
+            )));
+        }
+    }
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| id(a).cmp(id(b)));
+    Ok(sorted)
+}
+
+impl Write {
+    async fn execute(&self, conn: &mut AnyConnection, now: i64) -> Result<(), StoreError> {
+        match self {
+            Write::Period(p, managed_by) => {
+                sqlx::query(
+                    "INSERT INTO periods (id, start_date, end_date, managed_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (id) DO UPDATE SET start_date = excluded.start_date, \
+                     end_date = excluded.end_date, managed_by = excluded.managed_by, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&p.id)
+                .bind(date_text(p.start))
+                .bind(date_text(p.end))
+                .bind(managed_by)
+                .bind(now)
+                .execute(conn)
+                .await?;
+            }
+            Write::Team(t, managed_by) => {
+                sqlx::query(
+                    "INSERT INTO teams (id, name, parent_id, managed_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                     parent_id = excluded.parent_id, managed_by = excluded.managed_by, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(&t.parent)
+                .bind(managed_by)
+                .bind(now)
+                .execute(conn)
+                .await?;
+            }
+            Write::Objective(o, managed_by, archived_at) => {
+                sqlx::query(
+                    "INSERT INTO objectives (id, title, description, period_id, team_id, parent_id, \
+                     archived_at, managed_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                     ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
+                     description = excluded.description, period_id = excluded.period_id, \
+                     team_id = excluded.team_id, parent_id = excluded.parent_id, \
+                     archived_at = excluded.archived_at, managed_by = excluded.managed_by, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&o.id)
+                .bind(&o.title)
+                .bind(&o.description)
+                .bind(&o.period)
+                .bind(&o.team)
+                .bind(&o.parent)
+                .bind(archived_at)
+                .bind(managed_by)
+                .bind(now)
+                .execute(conn)
+                .await?;
+            }
+            Write::KeyResult(k, managed_by) => {
+                let (source_name, source_schedule, source_params) = match &k.source {
+                    None => (None, None, None),
+                    Some(s) => (
+                        Some(s.source.as_str()),
+                        s.schedule.as_deref(),
+                        Some(serde_json::Value::Object(s.params.clone()).to_string()),
+                    ),
+                };
+                sqlx::query(
+                    "INSERT INTO key_results (id, objective_id, team_id, owner, title, description, \
+                     kind, start_value, target_value, due_date, unit, weight, parent_id, rollup, \
+                     source_name, source_schedule, source_params, state, managed_by, created_at, \
+                     updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17, $18, $19, $20, $20) \
+                     ON CONFLICT (id) DO UPDATE SET objective_id = excluded.objective_id, \
+                     team_id = excluded.team_id, owner = excluded.owner, title = excluded.title, \
+                     description = excluded.description, kind = excluded.kind, \
+                     start_value = excluded.start_value, target_value = excluded.target_value, \
+                     due_date = excluded.due_date, unit = excluded.unit, weight = excluded.weight, \
+                     parent_id = excluded.parent_id, rollup = excluded.rollup, \
+                     source_name = excluded.source_name, source_schedule = excluded.source_schedule, \
+                     source_params = excluded.source_params, state = excluded.state, \
+                     managed_by = excluded.managed_by, updated_at = excluded.updated_at",
+                )
+                .bind(&k.id)
+                .bind(&k.objective)
+                .bind(&k.team)
+                .bind(&k.owner)
+                .bind(&k.title)
+                .bind(&k.description)
+                .bind(k.kind.as_str())
+                .bind(k.start)
+                .bind(k.target)
+                .bind(k.due.map(date_text))
+                .bind(&k.unit)
+                .bind(k.weight)
+                .bind(&k.parent)
+                .bind(k.rollup.map(|r| r.as_str()))
+                .bind(source_name)
+                .bind(source_schedule)
+                .bind(source_params)
+                .bind(k.state.as_str())
+                .bind(managed_by)
+                .bind(now)
+                // Binds nullable doubles: see `NULLABLE_DOUBLES` in mod.rs.
+                .persistent(false)
+                .execute(conn)
+                .await?;
+            }
+            Write::ArchiveObjective(id) => {
+                sqlx::query(
+                    "UPDATE objectives SET archived_at = $2, updated_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(conn)
+                .await?;
+            }
+            Write::ArchiveKeyResult(id) => {
+                sqlx::query("UPDATE key_results SET state = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(WorkflowState::Archived.as_str())
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! Shared helpers for integration tests: a fresh database per test on every
+//! backend the machine offers.
+//!
+//! SQLite always runs (a temporary file). PostgreSQL runs too when
+//! `OKRD_TEST_POSTGRES_URL` names a server where the user may create
+//! databases: each call creates its own `okrd_test_<random>` database there
+//! and drops it when the returned value is dropped, so tests never see each
+//! other's rows.
+//!
+//! ```ignore
+//! mod common;
+//! #[tokio::test]
+//! async fn something() {
+//!     for db in common::stores().await {
+//!         let store = &db.store; // migrated, empty
+//!         assert!(..., "{}", db.backend);
+//!     }
+//! }
+//! ```
+#![allow(dead_code)]
+
+use std::ops::Deref;
+
+use okrd::store::Store;
+use sqlx::{AssertSqlSafe, Connection};
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_ENV: &str = "OKRD_TEST_POSTGRES_URL";
+
+const SKIPPED_POSTGRES: &str =
+    "skipped PostgreSQL: set OKRD_TEST_POSTGRES_URL to run these tests on it too";
+
+/// A fresh, empty (not migrated) database, removed when dropped.
+pub struct TestDb {
+    /// `"sqlite"` or `"postgres"`: put it in assertion messages.
+    pub backend: &'static str,
+    /// A URL `Store::connect` (or the daemon's `[database] url`) accepts.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+/// One fresh database per available backend: SQLite always, PostgreSQL when
+/// `OKRD_TEST_POSTGRES_URL` is set (else prints that it was skipped).
+pub async fn databases() -> Vec<TestDb> {
+    let mut out = vec![sqlite_db()];
+    match postgres_url() {
+        Some(admin_url) => out.push(postgres_db(&admin_url).await),
+        None => eprintln!("{SKIPPED_POSTGRES}"),
+    }
+    out
+}
+
+/// A fresh SQLite database file in its own temporary directory.
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("okrd.db").display());
+    TestDb {
+        backend: "sqlite",
+        url,
+        cleanup: Cleanup::Sqlite(dir),
+    }
+}
+
+/// The PostgreSQL server to test against, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Creates `okrd_test_<random>` on the server `admin_url` points at.
+pub async fn postgres_db(admin_url: &str) -> TestDb {
+    let name = format!("okrd_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_ENV}: cannot connect: {e}"));
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    let _ = conn.close().await;
+    TestDb {
+        backend: "postgres",
+        url: with_database(admin_url, &name),
+        cleanup: Cleanup::Postgres {
+            admin_url: admin_url.to_string(),
+            name,
+        },
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return; // the TempDir removes the SQLite file
+        };
+        // Drop cannot await, and may run on the test's runtime: drop the
+        // database from a thread with a runtime of its own. FORCE ends the
+        // connections the test's pool still holds. Best effort.
+        let (admin_url, sql) = (
+            admin_url.clone(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: could not drop test database {name}");
+        }
+    }
+}
+
+/// A migrated, empty store on a fresh database. Derefs to `Store`.
+pub struct TestStore {
+    pub backend: &'static str,
+    pub url: String,
+    pub store: Store,
+    // Declared last: dropped after the store.
+    db: TestDb,
+}
+
+impl Deref for TestStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl TestStore {
+    /// Connects and migrates a store on `db`; it owns `db` from then on.
+    pub async fn open(db: TestDb) -> TestStore {
+        let store = Store::connect(&db.url, 4)
+            .await
+            .unwrap_or_else(|e| panic!("{}: connect: {e}", db.backend));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("{}: migrate: {e}", db.backend));
+        TestStore {
+            backend: db.backend,
+            url: db.url.clone(),
+            store,
+            db,
+        }
+    }
+
+    /// Another pool on the same database, like a second replica or a restart.
+    pub async fn reconnect(&self) -> Store {
+        Store::connect(&self.url, 4)
+            .await
+            .unwrap_or_else(|e| panic!("{}: reconnect: {e}", self.backend))
+    }
+}
+
+/// One migrated, empty store per available backend (see `databases`).
+pub async fn stores() -> Vec<TestStore> {
+    let mut out = Vec::new();
+    for db in databases().await {
+        out.push(TestStore::open(db).await);
+    }
+    out
+}
+
+/// Runs `test` once per available backend, each with a fresh migrated store
+/// that is dropped (database removed) before the next one starts.
+pub async fn for_each_backend<F, Fut>(mut test: F)
+where
+    F: FnMut(TestStore) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for db in databases().await {
+        test(TestStore::open(db).await).await;
+    }
+}
+
+/// `url` pointing at database `name` instead (keeps user, host, query).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{server}/{name}{query}")
+}

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "okrd", version, about = "Keeps OKR key results up to date from metric sources")]
+#[command(
+    name = "okrd",
+    version,
+    about = "Keeps OKR key results up to date from metric sources"
+)]
 pub struct Cli {
     /// Config file [default: $OKRD_CONFIG, else ./okrd.toml if present, else built-in defaults]
     #[arg(long, global = true, env = "OKRD_CONFIG", value_name = "FILE")]

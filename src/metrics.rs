@@ -62,10 +62,18 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
     let expected: Vec<f64> = s
         .key_results
         .iter()
-        .map(|k| s.periods.get(&k.period).map_or(0.0, |p| expected_progress(p, now)))
+        .map(|k| {
+            s.periods
+                .get(&k.period)
+                .map_or(0.0, |p| expected_progress(p, now))
+        })
         .collect();
 
-    header(out, names::KR_VALUE, "Current value of a key result (its latest check-in or rolled-up value).");
+    header(
+        out,
+        names::KR_VALUE,
+        "Current value of a key result (its latest check-in or rolled-up value).",
+    );
     for (k, l) in s.key_results.iter().zip(&labels) {
         if let Some(v) = k.value.filter(|_| k.has_data) {
             sample(out, names::KR_VALUE, l, v);
@@ -83,29 +91,59 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
             sample(out, names::KR_TARGET, l, v);
         }
     }
-    header(out, names::KR_PROGRESS, "Progress of a key result towards its target, 0 to 1.");
+    header(
+        out,
+        names::KR_PROGRESS,
+        "Progress of a key result towards its target, 0 to 1.",
+    );
     for (k, l) in s.key_results.iter().zip(&labels) {
         sample(out, names::KR_PROGRESS, l, k.progress);
     }
-    header(out, names::KR_EXPECTED, "Share of the period elapsed: the progress expected by now, 0 to 1.");
+    header(
+        out,
+        names::KR_EXPECTED,
+        "Share of the period elapsed: the progress expected by now, 0 to 1.",
+    );
     for (e, l) in expected.iter().zip(&labels) {
         sample(out, names::KR_EXPECTED, l, *e);
     }
-    header(out, names::KR_STATUS, "1 for the key result's current status, 0 for the others.");
+    header(
+        out,
+        names::KR_STATUS,
+        "1 for the key result's current status, 0 for the others.",
+    );
     for ((k, l), e) in s.key_results.iter().zip(&labels).zip(&expected) {
         let current = kr_status(k, *e, now);
         for st in Status::ALL {
-            let _ = write!(out, "{}{{{l},status=\"{}\"}} ", names::KR_STATUS, st.as_str());
+            let _ = write!(
+                out,
+                "{}{{{l},status=\"{}\"}} ",
+                names::KR_STATUS,
+                st.as_str()
+            );
             out.push_str(if st == current { "1\n" } else { "0\n" });
         }
     }
-    header(out, names::KR_LAST_UPDATE, "Unix time of the key result's latest value.");
+    header(
+        out,
+        names::KR_LAST_UPDATE,
+        "Unix time of the key result's latest value.",
+    );
     for (k, l) in s.key_results.iter().zip(&labels) {
         if let Some(t) = k.last_update {
-            sample(out, names::KR_LAST_UPDATE, l, t.timestamp_millis() as f64 / 1000.0);
+            sample(
+                out,
+                names::KR_LAST_UPDATE,
+                l,
+                t.timestamp_millis() as f64 / 1000.0,
+            );
         }
     }
-    header(out, names::KR_INFO, "Descriptive labels of a key result; always 1.");
+    header(
+        out,
+        names::KR_INFO,
+        "Descriptive labels of a key result; always 1.",
+    );
     for (k, l) in s.key_results.iter().zip(&labels) {
         let mut info = String::with_capacity(l.len() + 128);
         info.push_str(l);
@@ -121,7 +159,11 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         }
         sample(out, names::KR_INFO, &info, 1.0);
     }
-    header(out, names::OBJECTIVE_PROGRESS, "Progress of an objective: weighted mean of its key results and child objectives.");
+    header(
+        out,
+        names::OBJECTIVE_PROGRESS,
+        "Progress of an objective: weighted mean of its key results and child objectives.",
+    );
     for o in &s.objectives {
         let mut l = String::with_capacity(64);
         push_label(&mut l, "objective", &o.id);
@@ -131,7 +173,11 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         push_label(&mut l, "period", &o.period);
         sample(out, names::OBJECTIVE_PROGRESS, &l, o.progress);
     }
-    header(out, names::TEAM_PROGRESS, "Mean progress of a team's approved key results in a period.");
+    header(
+        out,
+        names::TEAM_PROGRESS,
+        "Mean progress of a team's approved key results in a period.",
+    );
     for t in &s.teams {
         let mut l = String::with_capacity(48);
         push_label(&mut l, "team", &t.team);
@@ -139,7 +185,11 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         push_label(&mut l, "period", &t.period);
         sample(out, names::TEAM_PROGRESS, &l, t.progress);
     }
-    let _ = writeln!(out, "# HELP {} Version of okrd; always 1.", names::BUILD_INFO);
+    let _ = writeln!(
+        out,
+        "# HELP {} Version of okrd; always 1.",
+        names::BUILD_INFO
+    );
     let _ = writeln!(out, "# TYPE {} gauge", names::BUILD_INFO);
     let _ = writeln!(
         out,

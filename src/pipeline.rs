@@ -71,11 +71,7 @@ pub struct PipelineParts {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
-        let holder = format!(
-            "{}:{}",
-            hostname(),
-            std::process::id()
-        );
+        let holder = format!("{}:{}", hostname(), std::process::id());
         let pipeline = Arc::new(Pipeline {
             store: parts.store,
             sources: parts.sources,
@@ -124,13 +120,20 @@ impl Pipeline {
             return Outcome::Success;
         };
         let slot_ms = job.slot.timestamp_millis();
-        match self.store.try_lease(&binding.key_result, slot_ms, &self.holder).await {
+        match self
+            .store
+            .try_lease(&binding.key_result, slot_ms, &self.holder)
+            .await
+        {
             Ok(true) => {}
             // Another replica fetches this slot.
             Ok(false) => return Outcome::Success,
             Err(e) => {
                 tracing::warn!(key_result = %binding.key_result, error = %e, "cannot take the schedule lease; will retry");
-                return Outcome::Failure { transient: true, retry_after: None };
+                return Outcome::Failure {
+                    transient: true,
+                    retry_after: None,
+                };
             }
         }
         let started = Instant::now();
@@ -144,7 +147,8 @@ impl Pipeline {
                 self.record(&binding, value, now, slot_ms).await
             }
             Err(err) => {
-                self.telemetry.record_failure(&binding.source, &err, took, now);
+                self.telemetry
+                    .record_failure(&binding.source, &err, took, now);
                 self.note_failure(&binding, &err);
                 Outcome::Failure {
                     transient: err.reason.is_transient(),
@@ -162,10 +166,23 @@ impl Pipeline {
                 format!("source `{}` is not configured", binding.source),
             ));
         };
-        fetch_value(source, binding, &self.http, &self.redactor, self.clock.now()).await
+        fetch_value(
+            source,
+            binding,
+            &self.http,
+            &self.redactor,
+            self.clock.now(),
+        )
+        .await
     }
 
-    async fn record(&self, binding: &BoundKr, value: f64, now: DateTime<Utc>, slot_ms: i64) -> Outcome {
+    async fn record(
+        &self,
+        binding: &BoundKr,
+        value: f64,
+        now: DateTime<Utc>,
+        slot_ms: i64,
+    ) -> Outcome {
         let check_in = CheckIn {
             key_result: binding.key_result.clone(),
             value,
@@ -184,7 +201,10 @@ impl Pipeline {
             Ok(false) => Outcome::Success,
             Err(e) => {
                 tracing::error!(key_result = %binding.key_result, error = %e, "cannot write check-in; the value is kept for the next try");
-                Outcome::Failure { transient: true, retry_after: None }
+                Outcome::Failure {
+                    transient: true,
+                    retry_after: None,
+                }
             }
         }
     }

@@ -49,13 +49,21 @@ impl SourceTelemetry {
         )
         .expect("valid metric");
         let failures = IntCounterVec::new(
-            Opts::new(names::SOURCE_FETCH_FAILURES, "Failed fetches from a source, by reason."),
+            Opts::new(
+                names::SOURCE_FETCH_FAILURES,
+                "Failed fetches from a source, by reason.",
+            ),
             &["source", "reason"],
         )
         .expect("valid metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new(names::SOURCE_FETCH_DURATION, "Time a fetch took, failures included.")
-                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new(
+                names::SOURCE_FETCH_DURATION,
+                "Time a fetch took, failures included.",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
             &["source"],
         )
         .expect("valid metric");
@@ -97,20 +105,36 @@ impl SourceTelemetry {
 
     pub fn record_success(&self, source: &str, took: Duration, at: DateTime<Utc>) {
         self.fetches.with_label_values(&[source]).inc();
-        self.duration.with_label_values(&[source]).observe(took.as_secs_f64());
+        self.duration
+            .with_label_values(&[source])
+            .observe(took.as_secs_f64());
         self.last_success
             .with_label_values(&[source])
             .set(at.timestamp_millis() as f64 / 1000.0);
-        self.lock().entry(source.to_string()).or_default().last_success = Some(at);
+        self.lock()
+            .entry(source.to_string())
+            .or_default()
+            .last_success = Some(at);
     }
 
-    pub fn record_failure(&self, source: &str, err: &FetchError, took: Duration, at: DateTime<Utc>) {
+    pub fn record_failure(
+        &self,
+        source: &str,
+        err: &FetchError,
+        took: Duration,
+        at: DateTime<Utc>,
+    ) {
         self.fetches.with_label_values(&[source]).inc();
         self.failures
             .with_label_values(&[source, err.reason.as_str()])
             .inc();
-        self.duration.with_label_values(&[source]).observe(took.as_secs_f64());
-        self.lock().entry(source.to_string()).or_default().last_failure = Some(FailureRecord {
+        self.duration
+            .with_label_values(&[source])
+            .observe(took.as_secs_f64());
+        self.lock()
+            .entry(source.to_string())
+            .or_default()
+            .last_failure = Some(FailureRecord {
             at,
             reason: err.reason,
             message: err.message.clone(),

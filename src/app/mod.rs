@@ -72,7 +72,7 @@ impl CheckContextOwned {
         let tz = parse_timezone(&self.timezone).unwrap_or(chrono_tz::UTC);
         let check_schedule = move |expr: &str| Schedule::parse(expr, tz).map(|_| ());
         let ctx = CheckContext {
-            limits: self.limits.clone(),
+            limits: self.limits,
             known_sources: Some(&self.sources),
             check_schedule: Some(&check_schedule),
         };
@@ -94,7 +94,11 @@ pub fn load_okr_files(settings: &Settings) -> Result<Option<LoadedOkrs>, AppErro
 
 /// Connect to the database and run migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
-    let store = Store::connect(settings.database.url.expose(), settings.database.max_connections).await?;
+    let store = Store::connect(
+        settings.database.url.expose(),
+        settings.database.max_connections,
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -138,7 +142,11 @@ pub async fn run_with_clock(
     let set = store.load_okrs().await?;
     let mut engine = RollupEngine::new(&set);
     let latest = store.latest_check_ins().await?;
-    engine.load_values(latest.iter().map(|c| (c.key_result.as_str(), c.value, c.observed_at)));
+    engine.load_values(
+        latest
+            .iter()
+            .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
+    );
     let (bound, schedule) = sources::bindings(&set, &sources, &settings, Some(clock.now()))
         .map_err(|ps| AppError::Config(ps.iter().map(ToString::to_string).collect()))?;
 
@@ -189,7 +197,11 @@ pub async fn run_with_clock(
         work.clone(),
     );
     scheduler.set_bindings(schedule);
-    let publisher = tokio::spawn(pipeline.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
+    let publisher = tokio::spawn(
+        pipeline
+            .clone()
+            .publish_loop(PUBLISH_INTERVAL, work.clone()),
+    );
 
     let state = server::AppState {
         snapshot,
@@ -215,7 +227,10 @@ pub async fn run_with_clock(
     .await
     .is_err()
     {
-        tracing::warn!(?grace, "running fetches did not finish in time; stopping anyway");
+        tracing::warn!(
+            ?grace,
+            "running fetches did not finish in time; stopping anyway"
+        );
     }
     tracing::info!("stopped");
     Ok(())

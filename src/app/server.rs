@@ -57,5 +57,10 @@ async fn status_page(State(s): State<AppState>) -> Html<String> {
     let snapshot = s.snapshot.load();
     let health = s.telemetry.health();
     let schedule = s.scheduler.status();
-    Html(super::status_page::render(&snapshot, &health, &schedule, s.clock.now()))
+    Html(super::status_page::render(
+        &snapshot,
+        &health,
+        &schedule,
+        s.clock.now(),
+    ))
 }

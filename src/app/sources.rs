@@ -14,12 +14,15 @@ use crate::scheduler::cron::{Schedule, parse_timezone};
 use crate::sources::params::resolve_secrets;
 use crate::sources::{Redactor, registry};
 
+/// Configured sources by name.
+pub type Sources = HashMap<String, Arc<SourceRuntime>>;
+
 /// Build every configured source, reporting every problem (unknown connector,
 /// missing secret, bad schedule). `lookup_env` is `std::env::var` in the daemon.
 pub fn build_sources(
     settings: &Settings,
     lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(HashMap<String, Arc<SourceRuntime>>, Redactor), Vec<String>> {
+) -> Result<(Sources, Redactor), Vec<String>> {
     let mut problems = Vec::new();
     let mut redactor = Redactor::default();
     let mut out = HashMap::new();
@@ -27,8 +30,9 @@ pub fn build_sources(
     if let Err(e) = &tz {
         problems.push(format!("scheduler.timezone: {e}"));
     }
-    if let (Ok(tz), Err(e)) = (&tz, Schedule::parse(&settings.scheduler.default_schedule, *tz)) {
-        let _ = tz;
+    if let Ok(tz) = &tz
+        && let Err(e) = Schedule::parse(&settings.scheduler.default_schedule, *tz)
+    {
         problems.push(format!("scheduler.default_schedule: {e}"));
     }
     for (i, s) in settings.sources.iter().enumerate() {
@@ -141,7 +145,10 @@ pub fn bindings(
             continue;
         }
         let Some(source) = sources.get(&binding.source) else {
-            problems.push(problem(&kr.id, format!("unknown source `{}`", binding.source)));
+            problems.push(problem(
+                &kr.id,
+                format!("unknown source `{}`", binding.source),
+            ));
             continue;
         };
         let merged = source.params.merged_with(&binding.params);

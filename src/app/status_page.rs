@@ -45,7 +45,11 @@ pub fn render(
     let mut children: HashMap<&str, Vec<&ObjectiveState>> = HashMap::new();
     let mut roots: BTreeMap<(&str, &str), &ObjectiveState> = BTreeMap::new();
     for o in &s.objectives {
-        match o.parent.as_deref().filter(|p| s.objectives.iter().any(|x| x.id == *p)) {
+        match o
+            .parent
+            .as_deref()
+            .filter(|p| s.objectives.iter().any(|x| x.id == *p))
+        {
             Some(p) => children.entry(p).or_default().push(o),
             None => {
                 roots.insert((&o.period, &o.id), o);
@@ -53,7 +57,9 @@ pub fn render(
         }
     }
     if roots.is_empty() {
-        out.push_str("<p>No approved key results yet. Apply an OKR file with <code>okrd apply</code>.</p>");
+        out.push_str(
+            "<p>No approved key results yet. Apply an OKR file with <code>okrd apply</code>.</p>",
+        );
     }
     let mut period = "";
     for ((p, _), o) in &roots {
@@ -119,7 +125,12 @@ fn objective(
             .map_or(0.0, |p| expected_progress(p, now));
         let st = kr_status(k, expected, now);
         let value = match (k.value, k.target) {
-            (Some(v), Some(t)) => format!("{} / {} {}", num(v), num(t), k.unit.as_deref().unwrap_or("")),
+            (Some(v), Some(t)) => format!(
+                "{} / {} {}",
+                num(v),
+                num(t),
+                k.unit.as_deref().unwrap_or("")
+            ),
             (Some(v), None) => format!("{} {}", num(v), k.unit.as_deref().unwrap_or("")),
             (None, _) if st == Status::NoData => "no data yet".to_string(),
             (None, _) => "from children".to_string(),

@@ -72,7 +72,11 @@ pub fn describe(plan: &ApplyPlan, dry_run: bool) -> String {
     }
     out.push_str(&format!(
         "{}: {} created, {} changed, {} archived, {} unchanged\n",
-        if dry_run { "dry run, nothing written" } else { "applied" },
+        if dry_run {
+            "dry run, nothing written"
+        } else {
+            "applied"
+        },
         plan.created.len(),
         plan.changed.len(),
         plan.archived.len(),

@@ -24,7 +24,10 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
     let Some(source) = sources.get(name) else {
         let mut names: Vec<_> = sources.keys().cloned().collect();
         names.sort();
-        eprintln!("no source named `{name}` (configured: {})", names.join(", "));
+        eprintln!(
+            "no source named `{name}` (configured: {})",
+            names.join(", ")
+        );
         return ExitCode::FAILURE;
     };
     let binding = match kr {
@@ -39,7 +42,10 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         Some(id) => match find_binding(&settings, id).await {
             Ok(b) if b.source == name => b,
             Ok(b) => {
-                eprintln!("key result `{id}` is bound to source `{}`, not `{name}`", b.source);
+                eprintln!(
+                    "key result `{id}` is bound to source `{}`, not `{name}`",
+                    b.source
+                );
                 return ExitCode::FAILURE;
             }
             Err(e) => {
@@ -59,7 +65,10 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         }
     };
     let now = Utc::now();
-    println!("source:    {} (connector {})", source.name, source.connector_name);
+    println!(
+        "source:    {} (connector {})",
+        source.name, source.connector_name
+    );
     println!("key result: {}", binding.key_result);
     match params_for(source, &binding, &redactor, now) {
         Ok(p) => {
@@ -71,7 +80,10 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Err(e) = source.connector.check_params(&source.params.merged_with(&binding.params)) {
+    if let Err(e) = source
+        .connector
+        .check_params(&source.params.merged_with(&binding.params))
+    {
         println!("failed:    {e}");
         return ExitCode::FAILURE;
     }

@@ -18,13 +18,17 @@ impl fmt::Debug for HumanDuration {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(HumanDuration).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
     }
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
@@ -35,10 +39,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        "" => return Err(format!("invalid duration `{s}`: add a unit (ms, s, m, h, d)")),
-        u => return Err(format!("invalid duration `{s}`: unknown unit `{u}` (use ms, s, m, h, d)")),
+        "" => {
+            return Err(format!(
+                "invalid duration `{s}`: add a unit (ms, s, m, h, d)"
+            ));
+        }
+        u => {
+            return Err(format!(
+                "invalid duration `{s}`: unknown unit `{u}` (use ms, s, m, h, d)"
+            ));
+        }
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 366.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=366.0 * 86400.0).contains(&secs) {
         return Err(format!("invalid duration `{s}`: out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -44,8 +44,12 @@ pub fn overrides(vars: &[(String, String)]) -> Result<Vec<Override>, Vec<String>
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (var, raw) in vars {
-        let Some(rest) = var.strip_prefix(PREFIX) else { continue };
-        let Some((section, key)) = rest.split_once("__") else { continue };
+        let Some(rest) = var.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let known = KNOWN
             .iter()

@@ -243,7 +243,10 @@ pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
 }
 
 /// `load` with an explicit environment, for tests.
-pub fn load_with_env(path: Option<&Path>, vars: &[(String, String)]) -> Result<Settings, ConfigError> {
+pub fn load_with_env(
+    path: Option<&Path>,
+    vars: &[(String, String)],
+) -> Result<Settings, ConfigError> {
     let (text, name, base_dir) = match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
@@ -275,7 +278,8 @@ pub fn parse_with_env(
     if overrides.is_empty() {
         return Ok(file_only);
     }
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::one(toml_error(name, text, &e)))?;
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| ConfigError::one(toml_error(name, text, &e)))?;
     let mut names = Vec::new();
     for o in &overrides {
         env::apply(&mut table, o);
@@ -293,7 +297,11 @@ pub fn parse_with_env(
 /// `file:line: message` from a TOML error.
 pub fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> String {
     match e.span() {
-        Some(span) => format!("{name}:{}: {}", line_of(text, span.start), e.message().trim()),
+        Some(span) => format!(
+            "{name}:{}: {}",
+            line_of(text, span.start),
+            e.message().trim()
+        ),
         None => format!("{name}: {}", e.message().trim()),
     }
 }
@@ -360,9 +368,18 @@ mod tests {
     fn env_overrides_file_values() {
         let text = "[server]\nlisten = \"127.0.0.1:1000\"\n[scheduler]\nmax_concurrency = 2\n";
         let vars = vec![
-            ("OKRD_SERVER__LISTEN".to_string(), "0.0.0.0:9000".to_string()),
-            ("OKRD_SCHEDULER__MAX_CONCURRENCY".to_string(), "7".to_string()),
-            ("OKRD_DATABASE__URL".to_string(), "postgres://u:pw@h/d".to_string()),
+            (
+                "OKRD_SERVER__LISTEN".to_string(),
+                "0.0.0.0:9000".to_string(),
+            ),
+            (
+                "OKRD_SCHEDULER__MAX_CONCURRENCY".to_string(),
+                "7".to_string(),
+            ),
+            (
+                "OKRD_DATABASE__URL".to_string(),
+                "postgres://u:pw@h/d".to_string(),
+            ),
             ("OKRD_CONFIG".to_string(), "ignored.toml".to_string()),
             ("UNRELATED__X".to_string(), "1".to_string()),
         ];
@@ -399,7 +416,10 @@ headers = { Authorization = { env = "TOKEN" } }
 
     #[test]
     fn debug_of_settings_hides_the_database_password() {
-        let vars = vec![("OKRD_DATABASE__URL".to_string(), "postgres://u:topsecret@h/d".to_string())];
+        let vars = vec![(
+            "OKRD_DATABASE__URL".to_string(),
+            "postgres://u:topsecret@h/d".to_string(),
+        )];
         let s = parse_with_env("", "c.toml", &vars).unwrap();
         assert!(!format!("{s:?}").contains("topsecret"));
     }

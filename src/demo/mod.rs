@@ -50,7 +50,9 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("cannot listen on {listen}: {e}\ntry another address: okrd demo --listen 127.0.0.1:9786");
+            eprintln!(
+                "cannot listen on {listen}: {e}\ntry another address: okrd demo --listen 127.0.0.1:9786"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -93,7 +95,8 @@ fn write_files(dir: &Path, listen: SocketAddr, sim: &str) -> Result<config::Sett
     std::fs::write(&okrs_path, okrs).map_err(|e| format!("{}: {e}", okrs_path.display()))?;
     std::fs::write(&cfg_path, cfg).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
     let token = dir.join("callcenter.token");
-    std::fs::write(&token, simulator::CALLCENTER_TOKEN).map_err(|e| format!("{}: {e}", token.display()))?;
+    std::fs::write(&token, simulator::CALLCENTER_TOKEN)
+        .map_err(|e| format!("{}: {e}", token.display()))?;
     config::load_with_env(Some(&cfg_path), &[]).map_err(|e| e.to_string())
 }
 

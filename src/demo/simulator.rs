@@ -30,7 +30,9 @@ impl Sim {
     /// Reset calls fall by ~5 a second, with a weekly-report wobble.
     fn reset_calls(&self) -> f64 {
         let t = self.t();
-        (1150.0 - 5.0 * t + 12.0 * (t / 7.0).sin()).max(420.0).round()
+        (1150.0 - 5.0 * t + 12.0 * (t / 7.0).sin())
+            .max(420.0)
+            .round()
     }
 
     fn failed_passwords(&self) -> f64 {
@@ -102,7 +104,11 @@ async fn callcenter(State(sim): State<Sim>, headers: HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == CALLCENTER_TOKEN);
     if !authorized {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Couldn't authenticate you"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Couldn't authenticate you"})),
+        )
+            .into_response();
     }
     Json(json!({"stats": {
         "password_reset_calls_7d": sim.reset_calls(),

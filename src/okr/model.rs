@@ -304,9 +304,15 @@ mod tests {
     #[test]
     fn quarters_hold_the_day() {
         let q = Period::quarter_of(d(2026, 11, 23));
-        assert_eq!((q.id.as_str(), q.start, q.end), ("2026-Q4", d(2026, 10, 1), d(2026, 12, 31)));
+        assert_eq!(
+            (q.id.as_str(), q.start, q.end),
+            ("2026-Q4", d(2026, 10, 1), d(2026, 12, 31))
+        );
         let q = Period::quarter_of(d(2026, 6, 30));
-        assert_eq!((q.id.as_str(), q.start, q.end), ("2026-Q2", d(2026, 4, 1), d(2026, 6, 30)));
+        assert_eq!(
+            (q.id.as_str(), q.start, q.end),
+            ("2026-Q2", d(2026, 4, 1), d(2026, 6, 30))
+        );
         let q = Period::quarter_of(d(2026, 1, 1));
         assert_eq!((q.start, q.end), (d(2026, 1, 1), d(2026, 3, 31)));
     }

@@ -1,0 +1,112 @@
+//! Shared by the benches: a generated OKR model and a timing table.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use okrd::okr::*;
+
+/// `krs` approved KRs over objectives of 50 KRs, 1 team per 25 KRs, one period.
+pub fn model(krs: usize) -> OkrSet {
+    let period = Period {
+        id: "2026-Q4".into(),
+        start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    };
+    let objectives = krs.div_ceil(50);
+    let teams = krs.div_ceil(25);
+    let mut set = OkrSet {
+        periods: vec![period],
+        ..OkrSet::default()
+    };
+    for t in 0..teams {
+        set.teams.push(Team {
+            id: format!("team-{t}"),
+            name: format!("Team {t}"),
+            parent: (t > 0).then(|| "team-0".to_string()),
+        });
+    }
+    for o in 0..objectives {
+        set.objectives.push(Objective {
+            id: format!("objective-{o}"),
+            title: format!("Objective {o}"),
+            description: None,
+            period: "2026-Q4".into(),
+            team: format!("team-{}", o % teams),
+            // Trees of objectives: every tenth is a root.
+            parent: (o % 10 != 0).then(|| format!("objective-{}", o - o % 10)),
+            archived: false,
+        });
+    }
+    for k in 0..krs {
+        set.key_results.push(KeyResult {
+            id: format!("kr-{k}"),
+            objective: format!("objective-{}", k / 50),
+            team: format!("team-{}", k / 25),
+            owner: format!("owner{}@example.com", k % 1000),
+            title: format!("Key result number {k}"),
+            description: None,
+            kind: KrKind::Increase,
+            start: Some(0.0),
+            target: Some(100.0),
+            due: None,
+            unit: Some("things".into()),
+            weight: 1.0,
+            // Parent chains of depth 4 inside each block of 5: kr-5n ← 5n+1 ← ... ← 5n+4.
+            parent: (k % 5 != 0).then(|| format!("kr-{}", k - 1)),
+            rollup: (k % 5 == 0).then_some(Rollup::Sum),
+            source: (k % 5 != 0).then(|| SourceBinding {
+                source: "mock".into(),
+                schedule: None,
+                params: Default::default(),
+            }),
+            state: WorkflowState::Approved,
+        });
+    }
+    set
+}
+
+pub struct Timing {
+    pub median: Duration,
+    pub p99: Duration,
+}
+
+/// Run `f` `runs` times after 3 warm-ups.
+pub fn time(runs: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..3 {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    Timing {
+        median: samples[samples.len() / 2],
+        p99: samples[(samples.len() * 99 / 100).min(samples.len() - 1)],
+    }
+}
+
+pub fn row(what: &str, t: &Timing, target: Option<Duration>) {
+    let verdict = match target {
+        Some(limit) if t.median <= limit => format!("< {limit:?} ok"),
+        Some(limit) => format!("< {limit:?} MISSED"),
+        None => String::new(),
+    };
+    println!(
+        "| {what:<44} | {:>10.3?} | {:>10.3?} | {verdict:<14} |",
+        t.median, t.p99
+    );
+}
+
+pub fn table_header() {
+    println!(
+        "| {:<44} | {:>10} | {:>10} | {:<14} |",
+        "operation", "median", "p99", "target"
+    );
+    println!("|{:-<46}|{:-<12}|{:-<12}|{:-<16}|", "", "", "", "");
+}

@@ -1,0 +1,217 @@
+//! The `okrd` binary as a user runs it: `check`, `apply` (dry run, idempotent,
+//! all or nothing) and `migrate`, on a SQLite file.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const GOOD: &str = r#"
+[[periods]]
+id = "2026-Q4"
+start = "2026-10-01"
+end = "2026-12-31"
+
+[[teams]]
+id = "acme"
+name = "Acme"
+
+[[objectives]]
+id = "opex"
+title = "Reduce cost of operations"
+period = "2026-Q4"
+team = "acme"
+
+[[key_results]]
+id = "calls"
+objective = "opex"
+team = "acme"
+owner = "dana@acme.example"
+title = "Fewer password reset calls"
+kind = "decrease"
+start = 1200
+target = 600
+"#;
+
+/// Several mistakes, each on a known line.
+const BAD: &str = r#"[[periods]]
+id = "2026-Q4"
+start = "2026-12-31"
+end = "2026-10-01"
+
+[[objectives]]
+id = "opex"
+title = "Reduce cost of operations"
+period = "2026-Q4"
+team = "nobody"
+
+[[key_results]]
+id = "calls"
+objective = "opex"
+team = "acme"
+owner = "dana@acme.example"
+title = "Fewer password reset calls"
+kind = "decrease"
+start = 600
+target = 600
+colour = "blue"
+"#;
+
+fn okrd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_okrd"))
+        .current_dir(dir)
+        .env_remove("OKRD_CONFIG")
+        .env(
+            "OKRD_DATABASE__URL",
+            format!("sqlite://{}", dir.join("okrd.db").display()),
+        )
+        .args(args)
+        .output()
+        .expect("okrd runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_names_every_mistake_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), BAD).unwrap();
+    let out = okrd(dir.path(), &["check", "bad.toml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // end before start (line 2-4), unknown team (line 10), start = target (19/20), unknown key (line 21).
+    for (line, needle) in [
+        ("bad.toml:", "end"),
+        ("bad.toml:10:", "nobody"),
+        ("bad.toml:21:", "colour"),
+        ("bad.toml:", "target"),
+        ("bad.toml:", "acme"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(line) && l.contains(needle)),
+            "no `{line}…{needle}` line in:\n{err}"
+        );
+    }
+    assert!(
+        err.lines().filter(|l| l.starts_with("bad.toml:")).count() >= 5,
+        "{err}"
+    );
+}
+
+#[test]
+fn check_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    let out = okrd(dir.path(), &["check", "good.toml"]);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("1 key results"), "{stdout}");
+}
+
+#[test]
+fn apply_is_idempotent_and_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+
+    let dry = okrd(dir.path(), &["apply", "--dry-run", "okrs.toml"]);
+    let (stdout, err) = text(&dry);
+    assert!(dry.status.success(), "{err}");
+    assert!(stdout.contains("would create key_result calls"), "{stdout}");
+    let again = okrd(dir.path(), &["apply", "--dry-run", "okrs.toml"]);
+    assert!(
+        text(&again).0.contains("would create key_result calls"),
+        "the dry run wrote something"
+    );
+
+    let first = okrd(dir.path(), &["apply", "okrs.toml"]);
+    let (stdout, err) = text(&first);
+    assert!(first.status.success(), "{err}");
+    assert!(stdout.contains("4 created"), "{stdout}");
+
+    let second = okrd(dir.path(), &["apply", "okrs.toml"]);
+    let (stdout, _) = text(&second);
+    assert!(
+        stdout.contains("0 created, 0 changed, 0 archived, 4 unchanged"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        dir.path().join("okrs.toml"),
+        GOOD.replace("target = 600", "target = 500"),
+    )
+    .unwrap();
+    let changed = okrd(dir.path(), &["apply", "--dry-run", "okrs.toml"]);
+    let (stdout, _) = text(&changed);
+    assert!(
+        stdout.contains("would change key_result calls (target)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn apply_of_a_bad_file_leaves_the_database_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+    assert!(okrd(dir.path(), &["apply", "okrs.toml"]).status.success());
+    let before = std::fs::read(dir.path().join("okrd.db")).unwrap();
+
+    std::fs::write(dir.path().join("okrs.toml"), BAD).unwrap();
+    let out = okrd(dir.path(), &["apply", "okrs.toml"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("okrs.toml:21:") && err.contains("nothing applied"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+    let (stdout, _) = text(&okrd(dir.path(), &["apply", "--dry-run", "okrs.toml"]));
+    assert!(
+        stdout.contains("0 created, 0 changed, 0 archived, 4 unchanged"),
+        "{stdout}"
+    );
+    assert!(!before.is_empty());
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = okrd(dir.path(), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(dir.path().join("okrd.db").exists());
+}
+
+#[test]
+fn bad_config_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("okrd.toml"),
+        "[server]\nlisten = \"127.0.0.1:0\"\nlisen = 1\n",
+    )
+    .unwrap();
+    let out = okrd(dir.path(), &["check"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("okrd.toml:3:") && err.contains("lisen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_connector_and_missing_source_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "[okrs]\nfiles = [\"okrs.toml\"]\n[[sources]]\nname = \"x\"\nconnector = \"nope\"\n";
+    std::fs::write(dir.path().join("okrd.toml"), cfg).unwrap();
+    let okrs = format!("{GOOD}[key_results.source]\nuse = \"missing\"\n");
+    std::fs::write(dir.path().join("okrs.toml"), okrs).unwrap();
+    let out = okrd(dir.path(), &["check"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("unknown connector `nope`"), "{err}");
+    assert!(err.contains("missing"), "{err}");
+}

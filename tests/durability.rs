@@ -1,0 +1,139 @@
+//! `kill -9` at arbitrary moments: a restart loses no check-in that was
+//! written and writes none twice; the schedule resumes.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use okrd::store::Store;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const OKRS: &str = r#"
+[[periods]]
+id = "now"
+start = "2000-01-01"
+end = "2999-12-31"
+
+[[teams]]
+id = "t"
+name = "T"
+
+[[objectives]]
+id = "o"
+title = "Keep things moving"
+period = "now"
+team = "t"
+
+[[key_results]]
+id = "a"
+objective = "o"
+team = "t"
+owner = "a@example.com"
+title = "A"
+kind = "increase"
+start = 0
+target = 100
+[key_results.source]
+use = "mock"
+
+[[key_results]]
+id = "b"
+objective = "o"
+team = "t"
+owner = "b@example.com"
+title = "B"
+kind = "increase"
+start = 0
+target = 100
+[key_results.source]
+use = "mock"
+"#;
+
+fn spawn(dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_okrd"))
+        .current_dir(dir)
+        .args(["serve", "--config", "okrd.toml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("okrd starts")
+}
+
+async fn keys(store: &Store) -> Vec<String> {
+    let mut out = Vec::new();
+    for kr in ["a", "b"] {
+        for c in store.check_ins(kr, 100_000).await.unwrap() {
+            out.push(c.idempotency_key.expect("scheduled check-ins have a key"));
+        }
+    }
+    out
+}
+
+async fn wait_for_more(store: &Store, than: usize) -> Vec<String> {
+    for _ in 0..150 {
+        let k = keys(store).await;
+        if k.len() > than {
+            return k;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no new check-ins after restart");
+}
+
+#[tokio::test]
+async fn sigkill_and_restart_lose_nothing_and_duplicate_nothing() {
+    let mock = MockServer::start().await;
+    Mock::given(path("/v"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"v": 42})))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("okrd.db").display());
+    std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
+    std::fs::write(
+        dir.path().join("okrd.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{db}\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
+             [scheduler]\ndefault_schedule = \"* * * * * *\"\njitter = \"0s\"\n\
+             [[sources]]\nname = \"mock\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"{}/v\"\nvalue = \"$.v\"\n",
+            mock.uri()
+        ),
+    )
+    .unwrap();
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut store: Option<Store> = None;
+    // Kill at different moments after start: during startup, between fetches, mid-run.
+    for wait_ms in [150u64, 1300, 2700, 900] {
+        let mut child = spawn(dir.path());
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if store.is_none() && dir.path().join("okrd.db").exists() {
+            store = Some(Store::connect(&db, 2).await.unwrap());
+        }
+        if let Some(store) = &store {
+            let now = keys(store).await;
+            let set: HashSet<&String> = now.iter().collect();
+            assert_eq!(set.len(), now.len(), "duplicate check-in keys: {now:?}");
+            for k in &seen {
+                assert!(set.contains(k), "check-in {k} was lost");
+            }
+            seen = now;
+        }
+    }
+    // A last run resumes the schedule and keeps writing.
+    let store = store.expect("the database was created");
+    let mut child = spawn(dir.path());
+    let after = wait_for_more(&store, seen.len()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let set: HashSet<&String> = after.iter().collect();
+    assert_eq!(set.len(), after.len(), "duplicate check-in keys");
+    assert!(seen.iter().all(|k| set.contains(k)), "a check-in was lost");
+    assert!(
+        seen.len() >= 2,
+        "too few check-ins to mean anything: {seen:?}"
+    );
+}

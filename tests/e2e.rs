@@ -1,0 +1,500 @@
+//! The daemon end to end, in-process on port 0: KRs bound to local
+//! `http_json` and `prometheus` mock servers show the DESIGN formulas in
+//! `/metrics`, on SQLite and PostgreSQL; failing sources keep the last good
+//! value and count the failure's reason; secrets never leak.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use okrd::scheduler::{Clock, ManualClock};
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SECRET: &str = "e2e-very-secret-token";
+
+struct Daemon {
+    base: String,
+    clock: Arc<ManualClock>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Advance the clock past the next minute slot and wait until `done(metrics)`.
+    async fn tick_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.clock.advance(Duration::from_secs(60));
+        for _ in 0..200 {
+            let m = self.metrics().await;
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("timed out waiting for {what}:\n{}", self.metrics().await);
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// The value of one sample, by metric name and a label fragment such as `key_result="web"`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .find(|l| labels.iter().all(|f| l.contains(f)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn approx(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+const OKRS: &str = r#"
+[[periods]]
+id = "2026-Q4"
+start = "2026-10-01"
+end = "2026-12-31"
+
+[[teams]]
+id = "acme"
+name = "Acme"
+
+[[teams]]
+id = "support"
+name = "Support"
+parent = "acme"
+
+[[teams]]
+id = "growth"
+name = "Growth"
+parent = "acme"
+
+[[objectives]]
+id = "opex"
+title = "Reduce cost of operations"
+period = "2026-Q4"
+team = "acme"
+
+[[objectives]]
+id = "reach"
+title = "Reach more people"
+period = "2026-Q4"
+team = "growth"
+parent = "opex"
+
+[[key_results]]
+id = "web"
+objective = "reach"
+team = "growth"
+owner = "kim@acme.example"
+title = "Monthly visitors"
+kind = "increase"
+start = 1000
+target = 2000
+parent = "load"
+[key_results.source]
+use = "analytics"
+params = { value = "$.data.visitors" }
+
+[[key_results]]
+id = "calls"
+objective = "opex"
+team = "support"
+owner = "dana@acme.example"
+title = "Password reset calls"
+kind = "decrease"
+start = 1200
+target = 600
+parent = "load"
+[key_results.source]
+use = "prom"
+params = { query = "sum(calls)" }
+
+[[key_results]]
+id = "nps"
+objective = "opex"
+team = "support"
+owner = "lee@acme.example"
+title = "NPS at least 30"
+kind = "at_least"
+target = 30
+weight = 2
+[key_results.source]
+use = "analytics"
+params = { value = "$.nps" }
+
+[[key_results]]
+id = "load"
+objective = "opex"
+team = "acme"
+owner = "cto@acme.example"
+title = "Combined load"
+kind = "increase"
+start = 0
+target = 4000
+rollup = "sum"
+"#;
+
+async fn start_daemon(db_url: &str, analytics: &MockServer, prom: &MockServer) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
+    std::fs::write(dir.path().join("token"), format!("{SECRET}\n")).unwrap();
+    let config = format!(
+        r#"
+[database]
+url = "{db_url}"
+[okrs]
+files = ["okrs.toml"]
+[scheduler]
+default_schedule = "* * * * *"
+jitter = "0s"
+backoff_base = "1s"
+backoff_max = "1s"
+
+[[sources]]
+name = "analytics"
+connector = "http_json"
+timeout = "500ms"
+[sources.params]
+url = "{}/stats"
+headers = {{ Authorization = {{ file = "{}" }} }}
+
+[[sources]]
+name = "prom"
+connector = "prometheus"
+timeout = "500ms"
+[sources.params]
+url = "{}"
+"#,
+        analytics.uri(),
+        dir.path().join("token").display(),
+        prom.uri()
+    );
+    let cfg_path = dir.path().join("okrd.toml");
+    std::fs::write(&cfg_path, config).unwrap();
+    let settings = okrd::config::load_with_env(Some(&cfg_path), &[]).unwrap();
+    // 2026-11-16 00:00 UTC is exactly half way through 2026-Q4 (46 of 92 days).
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(okrd::app::run_with_clock(
+        settings,
+        listener,
+        shutdown.clone(),
+        clock.clone() as Arc<dyn Clock>,
+    ));
+    let daemon = Daemon {
+        base,
+        clock,
+        shutdown,
+        task,
+        _dir: dir,
+    };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/healthz", daemon.base))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon
+}
+
+async fn mount_good(analytics: &MockServer, prom: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/stats"))
+        .and(header("authorization", SECRET))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"visitors": "1500"}, "nps": 31
+        })))
+        .mount(analytics)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param("query", "sum(calls)"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [1763251200.0, "1050"]}
+            ]}
+        })))
+        .mount(prom)
+        .await;
+}
+
+#[tokio::test]
+async fn values_progress_status_and_rollups_follow_the_design_formulas() {
+    for db in common::databases().await {
+        let (backend, url) = (db.backend, db.url.clone());
+        let analytics = MockServer::start().await;
+        let prom = MockServer::start().await;
+        mount_good(&analytics, &prom).await;
+        let d = start_daemon(&url, &analytics, &prom).await;
+
+        let m = d
+            .tick_until("every KR value", |m| {
+                ["web", "calls", "nps", "load"].iter().all(|k| {
+                    sample(m, "okr_key_result_value", &[&format!("key_result=\"{k}\"")]).is_some()
+                })
+            })
+            .await;
+        let kr = |name: &str, k: &str| sample(&m, name, &[&format!("key_result=\"{k}\"")]);
+        // Values.
+        assert!(
+            approx(kr("okr_key_result_value", "web"), 1500.0),
+            "{backend}"
+        );
+        assert!(
+            approx(kr("okr_key_result_value", "calls"), 1050.0),
+            "{backend}"
+        );
+        assert!(approx(kr("okr_key_result_value", "nps"), 31.0), "{backend}");
+        assert!(
+            approx(kr("okr_key_result_value", "load"), 2550.0),
+            "{backend}: sum rollup"
+        );
+        // Progress: increase, decrease, at_least, parent with a sum rollup.
+        assert!(
+            approx(kr("okr_key_result_progress_ratio", "web"), 0.5),
+            "{backend}"
+        );
+        assert!(
+            approx(kr("okr_key_result_progress_ratio", "calls"), 0.25),
+            "{backend}"
+        );
+        assert!(
+            approx(kr("okr_key_result_progress_ratio", "nps"), 1.0),
+            "{backend}"
+        );
+        assert!(
+            approx(kr("okr_key_result_progress_ratio", "load"), 2550.0 / 4000.0),
+            "{backend}"
+        );
+        // Pace: half the period has passed.
+        assert!(
+            approx(kr("okr_key_result_expected_progress_ratio", "web"), 0.5),
+            "{backend}"
+        );
+        // Status: 0.5 vs 0.5 on track; 0.25 is 0.25 behind: at risk; at_least satisfied: on track.
+        let status = |k: &str, s: &str| {
+            sample(
+                &m,
+                "okr_key_result_status",
+                &[&format!("key_result=\"{k}\""), &format!("status=\"{s}\"")],
+            )
+        };
+        assert_eq!(status("web", "on_track"), Some(1.0), "{backend}");
+        assert_eq!(status("web", "at_risk"), Some(0.0), "{backend}");
+        assert_eq!(status("calls", "at_risk"), Some(1.0), "{backend}");
+        assert_eq!(status("nps", "on_track"), Some(1.0), "{backend}");
+        // Objectives: reach = web; opex = (calls·1 + nps·2 + load·1 + reach·1) / 5.
+        let obj = |o: &str| {
+            sample(
+                &m,
+                "okr_objective_progress_ratio",
+                &[&format!("objective=\"{o}\"")],
+            )
+        };
+        assert!(approx(obj("reach"), 0.5), "{backend}");
+        let opex = (0.25 + 2.0 * 1.0 + 0.6375 + 0.5) / 5.0;
+        assert!(
+            approx(obj("opex"), opex),
+            "{backend}: {:?} vs {opex}",
+            obj("opex")
+        );
+        // Teams: mean of their approved KRs.
+        let team = |t: &str| {
+            sample(
+                &m,
+                "okr_team_progress_ratio",
+                &[&format!("team=\"{t}\""), "period=\"2026-Q4\""],
+            )
+        };
+        assert!(approx(team("support"), 0.625), "{backend}");
+        assert!(approx(team("growth"), 0.5), "{backend}");
+        assert!(approx(team("acme"), 0.6375), "{backend}");
+        // Info and start/target.
+        assert!(m.contains("okr_key_result_info{key_result=\"web\",objective=\"reach\",team=\"growth\",period=\"2026-Q4\",owner=\"kim@acme.example\",title=\"Monthly visitors\",kind=\"increase\",unit=\"\",source=\"analytics\"} 1"), "{backend}");
+        assert!(approx(kr("okr_key_result_target", "calls"), 600.0));
+        assert!(
+            approx(
+                sample(&m, "okr_source_fetches_total", &["source=\"prom\""]),
+                1.0
+            ),
+            "{backend}"
+        );
+        assert!(!m.contains(SECRET));
+        d.stop().await;
+    }
+}
+
+/// Each failing answer, the reason it must be counted under.
+fn failures() -> Vec<(&'static str, ResponseTemplate)> {
+    vec![
+        (
+            "http_5xx",
+            ResponseTemplate::new(500).set_body_string("internal error"),
+        ),
+        (
+            "http_5xx",
+            ResponseTemplate::new(503)
+                .set_body_raw("<html><body>Service Unavailable</body></html>", "text/html"),
+        ),
+        (
+            "parse",
+            ResponseTemplate::new(200)
+                .set_body_raw("{\"data\": {\"visitors\": \"15", "application/json"),
+        ),
+        (
+            "invalid_value",
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"data": {"visitors": "NaN"}})),
+        ),
+        (
+            "no_data",
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {}})),
+        ),
+        (
+            "timeout",
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(serde_json::json!({"data": {"visitors": 1}})),
+        ),
+        (
+            "auth",
+            // An echo of the credentials in the body must not reach any output.
+            ResponseTemplate::new(401).set_body_string(format!("bad token {SECRET}")),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
+    for db in common::databases().await {
+        let (backend, url) = (db.backend, db.url.clone());
+        let analytics = MockServer::start().await;
+        let prom = MockServer::start().await;
+        mount_good(&analytics, &prom).await;
+        let d = start_daemon(&url, &analytics, &prom).await;
+        d.tick_until("the first value", |m| {
+            sample(m, "okr_key_result_value", &["key_result=\"web\""]).is_some()
+        })
+        .await;
+
+        for (reason, response) in failures() {
+            analytics.reset().await;
+            Mock::given(path("/stats"))
+                .respond_with(response)
+                .mount(&analytics)
+                .await;
+            let label = format!("reason=\"{reason}\"");
+            let before = sample(
+                &d.metrics().await,
+                "okr_source_fetch_failures_total",
+                &["source=\"analytics\"", &label],
+            )
+            .unwrap();
+            let m = d
+                .tick_until(reason, |m| {
+                    sample(
+                        m,
+                        "okr_source_fetch_failures_total",
+                        &["source=\"analytics\"", &label],
+                    )
+                    .is_some_and(|n| n > before)
+                })
+                .await;
+            assert!(
+                approx(
+                    sample(&m, "okr_key_result_value", &["key_result=\"web\""]),
+                    1500.0
+                ),
+                "{backend} {reason}"
+            );
+            assert!(
+                approx(
+                    sample(&m, "okr_key_result_progress_ratio", &["key_result=\"web\""]),
+                    0.5
+                ),
+                "{backend} {reason}"
+            );
+            assert!(
+                !m.contains(SECRET),
+                "{backend} {reason}: secret in /metrics"
+            );
+            let page = reqwest::get(&d.base).await.unwrap().text().await.unwrap();
+            assert!(
+                !page.contains(SECRET),
+                "{backend} {reason}: secret on the status page"
+            );
+        }
+        // The other source was never disturbed, and the daemon still serves.
+        let m = d.metrics().await;
+        assert!(approx(
+            sample(&m, "okr_key_result_value", &["key_result=\"calls\""]),
+            1050.0
+        ));
+        assert_eq!(
+            reqwest::get(format!("{}/readyz", d.base))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        d.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let analytics = MockServer::start().await;
+    let prom = MockServer::start().await;
+    let db = common::sqlite_db();
+    let url = db.url.clone();
+    let d = start_daemon(&url, &analytics, &prom).await;
+    let health = reqwest::get(format!("{}/healthz", d.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("{}/readyz", d.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = reqwest::get(format!("{}/metrics", d.base)).await.unwrap();
+    assert_eq!(
+        metrics.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = metrics.text().await.unwrap();
+    // Before the first fetch every KR is known, with no value and status no_data.
+    assert_eq!(
+        sample(
+            &body,
+            "okr_key_result_status",
+            &["key_result=\"web\"", "status=\"no_data\""]
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&body, "okr_key_result_value", &["key_result=\"web\""]).is_none());
+    assert!(body.contains("okr_build_info{version="));
+    d.stop().await;
+}

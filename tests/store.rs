@@ -617,6 +617,35 @@ async fn apply_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn concurrent_applies_serialise() {
+    for s in common::stores().await {
+        let b = s.backend;
+        // Replicas starting together all apply the same files.
+        let replicas = [s.store.clone(), s.reconnect().await];
+        let set = sample();
+        let ownership = owned_by(&set, "okrs.toml");
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (store, set, ownership) = (replicas[i % 2].clone(), set.clone(), ownership.clone());
+            tasks.push(tokio::spawn(
+                async move { store.apply(&set, &ownership).await },
+            ));
+        }
+        let mut plans = Vec::new();
+        for t in tasks {
+            plans.push(t.await.unwrap().unwrap_or_else(|e| panic!("{b}: {e}")));
+        }
+        // Each saw what the one before it committed: one created, the rest had nothing to do.
+        assert_eq!(
+            plans.iter().filter(|p| !p.is_empty()).count(),
+            1,
+            "{b}: {plans:?}"
+        );
+        assert_eq!(s.load_okrs().await.unwrap(), sorted(set), "{b}");
+    }
+}
+
+#[tokio::test]
 async fn invalid_sets_are_refused_before_writing() {
     for s in common::stores().await {
         let b = s.backend;

@@ -63,6 +63,11 @@ impl Store {
     /// Applies in one transaction: all or nothing. Idempotent: applying the
     /// same set again yields (and writes) an empty plan. Returns the plan it
     /// executed.
+    ///
+    /// Each entity's `managed_by` becomes its entry in `ownership` (none when
+    /// absent); the files named in `ownership` decide what gets archived.
+    /// Concurrent applies serialise (SQLite write lock, PostgreSQL advisory
+    /// lock), each planning against what the previous one committed.
     pub async fn apply(
         &self,
         set: &OkrSet,

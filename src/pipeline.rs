@@ -220,6 +220,52 @@ impl Pipeline {
         }
     }
 
+    /// Take in check-ins newer than what the engine holds: values written by
+    /// other replicas sharing the database. Returns how many KRs moved.
+    pub async fn refresh_values(&self) -> Result<usize, crate::store::StoreError> {
+        let latest = self.store.latest_check_ins().await?;
+        let moved = {
+            let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+            let mut moved = 0;
+            for c in &latest {
+                let newer = engine
+                    .key_result(&c.key_result)
+                    .is_some_and(|k| k.last_update.is_none_or(|t| t < c.observed_at));
+                if newer
+                    && engine
+                        .set_value(&c.key_result, c.value, c.observed_at)
+                        .is_ok()
+                {
+                    moved += 1;
+                }
+            }
+            moved
+        };
+        if moved > 0 {
+            self.changed.notify_one();
+        }
+        Ok(moved)
+    }
+
+    /// `refresh_values` every `every` until shutdown.
+    pub async fn refresh_loop(
+        self: Arc<Self>,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.cancelled() => break,
+            }
+            match self.refresh_values().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(key_results = n, "took in values written elsewhere"),
+                Err(e) => tracing::warn!(error = %e, "cannot refresh values from the database"),
+            }
+        }
+    }
+
     /// Build and swap in a new snapshot now.
     pub fn publish(&self) {
         let snapshot = {

@@ -215,3 +215,60 @@ fn unknown_connector_and_missing_source_are_reported() {
     assert!(err.contains("unknown connector `nope`"), "{err}");
     assert!(err.contains("missing"), "{err}");
 }
+
+/// `okrd source test` against a mock: prints the value, or the failure with its reason; writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn source_test_fetches_once_and_prints_the_value_or_the_failure() {
+    use wiremock::matchers::{header, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let mock = MockServer::start().await;
+    Mock::given(path("/stats"))
+        .and(header("authorization", "Bearer s3cr3t-token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"visitors": "1234"})),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(path("/down"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "Bearer s3cr3t-token").unwrap();
+    let cfg = format!(
+        "[okrs]\nfiles = [\"okrs.toml\"]\n\
+         [[sources]]\nname = \"web\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"{0}/stats\"\n\
+         headers = {{ Authorization = {{ file = \"{1}\" }} }}\n\
+         [[sources]]\nname = \"down\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"{0}/down\"\nvalue = \"$.x\"\n",
+        mock.uri(),
+        dir.path().join("token").display()
+    );
+    std::fs::write(dir.path().join("okrd.toml"), cfg).unwrap();
+    let okrs = format!(
+        "{GOOD}[key_results.source]\nuse = \"web\"\nparams = {{ value = \"$.visitors\" }}\n"
+    );
+    std::fs::write(dir.path().join("okrs.toml"), okrs).unwrap();
+
+    let d = dir.path().to_path_buf();
+    let ok =
+        tokio::task::spawn_blocking(move || okrd(&d, &["source", "test", "web", "--kr", "calls"]))
+            .await
+            .unwrap();
+    let (stdout, err) = text(&ok);
+    assert!(ok.status.success(), "{stdout}{err}");
+    assert!(stdout.contains("value:     1234"), "{stdout}");
+    assert!(!stdout.contains("s3cr3t"), "secret printed: {stdout}");
+
+    let d = dir.path().to_path_buf();
+    let down = tokio::task::spawn_blocking(move || okrd(&d, &["source", "test", "down"]))
+        .await
+        .unwrap();
+    let (stdout, _) = text(&down);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(stdout.contains("reason http_5xx"), "{stdout}");
+    assert!(
+        !dir.path().join("okrd.db").exists(),
+        "source test wrote a database"
+    );
+}

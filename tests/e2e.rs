@@ -154,6 +154,16 @@ rollup = "sum"
 "#;
 
 async fn start_daemon(db_url: &str, analytics: &MockServer, prom: &MockServer) -> Daemon {
+    start_replica(db_url, analytics, prom, "").await
+}
+
+/// A daemon with extra `[database]` settings (e.g. a refresh interval).
+async fn start_replica(
+    db_url: &str,
+    analytics: &MockServer,
+    prom: &MockServer,
+    database_extra: &str,
+) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
     std::fs::write(dir.path().join("token"), format!("{SECRET}\n")).unwrap();
@@ -161,6 +171,7 @@ async fn start_daemon(db_url: &str, analytics: &MockServer, prom: &MockServer) -
         r#"
 [database]
 url = "{db_url}"
+{database_extra}
 [okrs]
 files = ["okrs.toml"]
 [scheduler]
@@ -498,4 +509,60 @@ async fn health_and_readiness() {
     assert!(sample(&body, "okr_key_result_value", &["key_result=\"web\""]).is_none());
     assert!(body.contains("okr_build_info{version="));
     d.stop().await;
+}
+
+#[tokio::test]
+async fn replicas_share_values_and_fetch_each_slot_once() {
+    for db in common::databases().await {
+        let backend = db.backend;
+        let analytics = MockServer::start().await;
+        let prom = MockServer::start().await;
+        mount_good(&analytics, &prom).await;
+        let refresh = "refresh_interval = \"100ms\"";
+        let a = start_replica(&db.url, &analytics, &prom, refresh).await;
+        let b = start_replica(&db.url, &analytics, &prom, refresh).await;
+
+        // Only A reaches the slot: A fetches, B shows A's values from the database.
+        a.tick_until("A's values", |m| {
+            sample(m, "okr_key_result_value", &["key_result=\"web\""]).is_some()
+        })
+        .await;
+        let mut seen = None;
+        for _ in 0..200 {
+            let m = b.metrics().await;
+            if approx(
+                sample(&m, "okr_key_result_value", &["key_result=\"calls\""]),
+                1020.0,
+            ) {
+                seen = Some(m);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let m = seen.unwrap_or_else(|| panic!("{backend}: replica B never showed A's value"));
+        assert!(
+            approx(
+                sample(&m, "okr_key_result_value", &["key_result=\"load\""]),
+                2520.0
+            ),
+            "{backend}: B rolls up too"
+        );
+        assert_eq!(
+            sample(&m, "okr_source_fetches_total", &["source=\"prom\""]),
+            Some(0.0),
+            "{backend}"
+        );
+
+        // B reaches the same slot: the lease is taken, so B does not fetch it again.
+        b.clock.advance(Duration::from_secs(60));
+        // Something must not happen: give B's scheduler ample time to try.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let calls_to_prometheus = prom.received_requests().await.unwrap().len();
+        assert_eq!(
+            calls_to_prometheus, 1,
+            "{backend}: the slot was fetched {calls_to_prometheus} times"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
 }

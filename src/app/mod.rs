@@ -21,7 +21,7 @@ use crate::scheduler::cron::{Schedule, parse_timezone};
 use crate::scheduler::{Clock, Runner, SchedulerConfig, SystemClock};
 use crate::snapshot::SharedSnapshot;
 use crate::sources::http::{HttpClient, HttpPolicy};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::telemetry::SourceTelemetry;
 
 /// Why the daemon could not start or stopped.
@@ -44,6 +44,9 @@ fn join_problems(problems: &[Problem]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// How often replicas on PostgreSQL pull in each other's values by default.
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// How often, at most, a new snapshot is published while values pour in.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -202,6 +205,13 @@ pub async fn run_with_clock(
             .clone()
             .publish_loop(PUBLISH_INTERVAL, work.clone()),
     );
+    let refresh = settings.database.refresh_interval.map(|d| d.0).or(
+        // Several replicas may share a PostgreSQL database; SQLite is single-process.
+        (store.backend() == Backend::Postgres).then_some(DEFAULT_REFRESH_INTERVAL),
+    );
+    if let Some(every) = refresh.filter(|d| !d.is_zero()) {
+        tokio::spawn(pipeline.clone().refresh_loop(every, work.clone()));
+    }
 
     let state = server::AppState {
         snapshot,

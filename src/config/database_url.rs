@@ -20,26 +20,7 @@ impl DatabaseUrl {
 
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
-        redact_password(self.expose())
-    }
-}
-
-/// `postgres://user:pw@host/db` → `postgres://user:***@host/db`.
-pub fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_string(),
+        crate::store::redact_url(self.expose())
     }
 }
 
@@ -66,16 +47,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masks_passwords_only() {
-        assert_eq!(
-            redact_password("postgres://okrd:hunter2@db:5432/okrd"),
-            "postgres://okrd:***@db:5432/okrd"
-        );
-        assert_eq!(
-            redact_password("postgres://okrd@db/okrd"),
-            "postgres://okrd@db/okrd"
-        );
-        assert_eq!(redact_password("sqlite://okrd.db"), "sqlite://okrd.db");
+    fn debug_and_display_mask_the_password() {
         let url = DatabaseUrl::new("postgres://u:p4ss@h/d");
         assert!(!format!("{url:?} {url}").contains("p4ss"));
     }

@@ -16,7 +16,7 @@ const PREFIX: &str = "OKRD_";
 /// Sections and keys that env may set: the scalar and list settings, not `[[sources]]`.
 const KNOWN: &[(&str, &[&str])] = &[
     ("server", &["listen", "shutdown_grace"]),
-    ("database", &["url", "max_connections"]),
+    ("database", &["url", "max_connections", "refresh_interval"]),
     (
         "okrs",
         &[

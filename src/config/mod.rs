@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use database_url::{DatabaseUrl, redact_password};
+pub use database_url::DatabaseUrl;
 pub use duration::{HumanDuration, parse_duration};
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.
@@ -72,6 +72,9 @@ impl Default for ServerSettings {
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     pub max_connections: u32,
+    /// How often to pull in values other replicas wrote. Default: 15s on
+    /// PostgreSQL (where several replicas may share the database), off on SQLite.
+    pub refresh_interval: Option<HumanDuration>,
 }
 
 impl Default for DatabaseSettings {
@@ -79,6 +82,7 @@ impl Default for DatabaseSettings {
         DatabaseSettings {
             url: DatabaseUrl::new("sqlite://okrd.db"),
             max_connections: 8,
+            refresh_interval: None,
         }
     }
 }

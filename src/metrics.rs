@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::okr::Status;
-use crate::okr::progress::{expected_progress, status};
+use crate::okr::progress::expected_progress;
 use crate::snapshot::Snapshot;
 use crate::telemetry::SourceTelemetry;
 
@@ -113,7 +113,7 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         "1 for the key result's current status, 0 for the others.",
     );
     for ((k, l), e) in s.key_results.iter().zip(&labels).zip(&expected) {
-        let current = kr_status(k, *e, now);
+        let current = k.status(*e, now);
         for st in Status::ALL {
             let _ = write!(
                 out,
@@ -197,11 +197,6 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         names::BUILD_INFO,
         env!("CARGO_PKG_VERSION")
     );
-}
-
-/// A KR's status at `now`; parents measured by progress use the pace bands.
-pub fn kr_status(k: &crate::okr::rollup::KrState, expected: f64, now: DateTime<Utc>) -> Status {
-    status(k.kind, k.has_data, k.progress, expected, k.due, now)
 }
 
 fn header(out: &mut String, name: &str, help: &str) {

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::metrics::kr_status;
 use crate::okr::Status;
 use crate::okr::progress::expected_progress;
 use crate::okr::rollup::{KrState, ObjectiveState};
@@ -17,7 +16,7 @@ use crate::telemetry::SourceHealth;
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}\
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}\
 .obj{margin:.8rem 0 .8rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
-.kr{display:grid;grid-template-columns:1fr 9rem 12rem 6rem;gap:.6rem;align-items:center;padding:.15rem 0}\
+.kr{display:grid;grid-template-columns:1fr 15rem 12rem 6rem;gap:.6rem;align-items:center;padding:.15rem 0}\
 .bar{background:#eee;height:.6rem;border-radius:.3rem;overflow:hidden}.bar span{display:block;height:100%;background:#4a7}\
 .st{font-size:.8rem;padding:.05rem .4rem;border-radius:.6rem;text-align:center}\
 .done{background:#cfe8ff}.on_track{background:#d4f2dc}.at_risk{background:#ffefc2}.off_track{background:#ffd6d1}.no_data{background:#eee}\
@@ -118,37 +117,14 @@ fn objective(
         esc(&o.team),
         o.progress * 100.0
     );
-    for k in krs.get(o.id.as_str()).into_iter().flatten() {
-        let expected = s
-            .periods
-            .get(&k.period)
-            .map_or(0.0, |p| expected_progress(p, now));
-        let st = kr_status(k, expected, now);
-        let value = match (k.value, k.target) {
-            (Some(v), Some(t)) => format!(
-                "{} / {} {}",
-                num(v),
-                num(t),
-                k.unit.as_deref().unwrap_or("")
-            ),
-            (Some(v), None) => format!("{} {}", num(v), k.unit.as_deref().unwrap_or("")),
-            (None, _) if st == Status::NoData => "no data yet".to_string(),
-            (None, _) => "from children".to_string(),
-        };
-        let _ = write!(
-            out,
-            "<div class=kr><span>{} <span class=muted>{} · {}</span></span><span>{}</span>\
-             <span class=bar title='{:.0}%'><span style='width:{:.1}%'></span></span>\
-             <span class='st {}'>{}</span></div>",
-            esc(&k.title),
-            esc(&k.id),
-            esc(&k.team),
-            esc(&value),
-            k.progress * 100.0,
-            k.progress * 100.0,
-            st.as_str(),
-            st.as_str().replace('_', " ")
-        );
+    // Child KRs are shown under their parent KR when both belong here.
+    let here: &[&KrState] = krs.get(o.id.as_str()).map_or(&[], Vec::as_slice);
+    let is_here = |id: &str| here.iter().any(|k| k.id == id);
+    for k in here
+        .iter()
+        .filter(|k| !k.parent.as_deref().is_some_and(is_here))
+    {
+        key_result(out, k, here, s, now, 0);
     }
     // Deep trees are shown to a sane depth; cycles are rejected before this.
     if depth < 16 {
@@ -157,6 +133,55 @@ fn objective(
         }
     }
     out.push_str("</div>");
+}
+
+fn key_result(
+    out: &mut String,
+    k: &KrState,
+    siblings: &[&KrState],
+    s: &Snapshot,
+    now: DateTime<Utc>,
+    depth: usize,
+) {
+    let expected = s
+        .periods
+        .get(&k.period)
+        .map_or(0.0, |p| expected_progress(p, now));
+    let st = k.status(expected, now);
+    let value = match (k.value, k.target) {
+        (Some(v), Some(t)) => format!(
+            "{} / {} {}",
+            num(v),
+            num(t),
+            k.unit.as_deref().unwrap_or("")
+        ),
+        (Some(v), None) => format!("{} {}", num(v), k.unit.as_deref().unwrap_or("")),
+        (None, _) if st == Status::NoData => "no data yet".to_string(),
+        (None, _) => "from children".to_string(),
+    };
+    let _ = write!(
+        out,
+        "<div class=kr style='padding-left:{}rem'><span>{} <span class=muted>{} · {}</span></span><span>{}</span>\
+             <span class=bar title='{:.0}%'><span style='width:{:.1}%'></span></span>\
+             <span class='st {}'>{}</span></div>",
+        depth as f64 * 1.2,
+        esc(&k.title),
+        esc(&k.id),
+        esc(&k.team),
+        esc(&value),
+        k.progress * 100.0,
+        k.progress * 100.0,
+        st.as_str(),
+        st.as_str().replace('_', " ")
+    );
+    if depth < 16 {
+        for child in siblings
+            .iter()
+            .filter(|c| c.parent.as_deref() == Some(k.id.as_str()))
+        {
+            key_result(out, child, siblings, s, now, depth + 1);
+        }
+    }
 }
 
 fn num(v: f64) -> String {
@@ -173,4 +198,88 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okr::rollup::RollupEngine;
+    use crate::okr::*;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn kr(id: &str, parent: Option<&str>, title: &str) -> KeyResult {
+        KeyResult {
+            id: id.into(),
+            objective: "o".into(),
+            team: "t".into(),
+            owner: "a@b.c".into(),
+            title: title.into(),
+            description: None,
+            kind: KrKind::Increase,
+            start: Some(0.0),
+            target: Some(10.0),
+            due: None,
+            unit: None,
+            weight: 1.0,
+            parent: parent.map(Into::into),
+            rollup: parent.is_none().then_some(Rollup::Sum),
+            source: None,
+            state: WorkflowState::Approved,
+        }
+    }
+
+    #[test]
+    fn children_follow_their_parent_and_text_is_escaped() {
+        let set = OkrSet {
+            periods: vec![Period {
+                id: "p".into(),
+                start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+                end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            }],
+            teams: vec![Team {
+                id: "t".into(),
+                name: "T".into(),
+                parent: None,
+            }],
+            objectives: vec![Objective {
+                id: "o".into(),
+                title: "Grow <b>love</b>".into(),
+                description: None,
+                period: "p".into(),
+                team: "t".into(),
+                parent: None,
+                archived: false,
+            }],
+            key_results: vec![
+                kr("child", Some("parent"), "Child KR"),
+                kr("other", None, "Other KR"),
+                kr("parent", None, "Parent <script>"),
+            ],
+        };
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let mut engine = RollupEngine::new(&set);
+        engine.set_value("child", 4.0, now).unwrap();
+        let page = render(
+            &Snapshot::from_engine(&engine, now),
+            &HashMap::new(),
+            &[],
+            now,
+        );
+        assert!(page.contains("Grow &lt;b&gt;love&lt;/b&gt;"));
+        assert!(page.contains("Parent &lt;script&gt;") && !page.contains("<script>"));
+        let (parent, child, other) = (
+            page.find("Parent &lt;").unwrap(),
+            page.find("Child KR").unwrap(),
+            page.find("Other KR").unwrap(),
+        );
+        assert!(parent < child, "the child is listed under its parent");
+        assert!(
+            other < parent || child < other,
+            "nothing between parent and child"
+        );
+        assert!(
+            page.contains("4 / 10"),
+            "the parent's rolled-up value is shown"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::okr::Period;
+use crate::okr::progress::expected_progress;
 use crate::{app, config};
 
 const OKRS: &str = include_str!("okrs.toml");
@@ -32,14 +33,16 @@ pub async fn run(listen: SocketAddr) -> ExitCode {
 }
 
 async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> ExitCode {
-    let sim = match simulator::start(shutdown.clone()).await {
+    let period = Period::quarter_of(Utc::now().date_naive());
+    let pace = expected_progress(&period, Utc::now());
+    let sim = match simulator::start(pace, shutdown.clone()).await {
         Ok(url) => url,
         Err(e) => {
             eprintln!("cannot start the simulated sources: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let settings = match write_files(dir, listen, &sim) {
+    let settings = match write_files(dir, &period, listen, &sim) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -78,8 +81,12 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
 }
 
 /// Write the demo's config and OKR file into `dir` and load them like any others.
-fn write_files(dir: &Path, listen: SocketAddr, sim: &str) -> Result<config::Settings, String> {
-    let period = Period::quarter_of(Utc::now().date_naive());
+fn write_files(
+    dir: &Path,
+    period: &Period,
+    listen: SocketAddr,
+    sim: &str,
+) -> Result<config::Settings, String> {
     let okrs = OKRS
         .replace("@PERIOD_ID@", &period.id)
         .replace("@PERIOD_START@", &period.start.to_string())

@@ -19,6 +19,9 @@ pub const CALLCENTER_TOKEN: &str = "demo-callcenter-token";
 #[derive(Clone)]
 struct Sim {
     started: Instant,
+    /// Share of the demo period already elapsed: values are set around this
+    /// pace so the demo shows a mix of on-track, at-risk and moving KRs.
+    pace: f64,
 }
 
 impl Sim {
@@ -27,17 +30,25 @@ impl Sim {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Reset calls fall by ~5 a second, with a weekly-report wobble.
-    fn reset_calls(&self) -> f64 {
-        let t = self.t();
-        (1150.0 - 5.0 * t + 12.0 * (t / 7.0).sin())
-            .max(420.0)
-            .round()
+    /// A value `share` of the way from `start` to `target`, clamped to the KR's range.
+    fn along(start: f64, target: f64, share: f64) -> f64 {
+        start + (target - start) * share.clamp(0.0, 1.0)
     }
 
+    /// Reset calls: slightly ahead of pace and improving, so on track and heading for done.
+    fn reset_calls(&self) -> f64 {
+        let t = self.t();
+        Self::along(1200.0, 600.0, self.pace + 0.03 + 0.004 * t).round()
+    }
+
+    /// Failed passwords: well behind pace (at risk), wobbling as real weekly data does.
     fn failed_passwords(&self) -> f64 {
         let t = self.t();
-        (47_000.0 - 180.0 * t + 400.0 * (t / 5.0).cos()).max(18_000.0)
+        Self::along(
+            50_000.0,
+            25_000.0,
+            self.pace - 0.18 + 0.002 * t + 0.01 * (t / 5.0).sin(),
+        )
     }
 
     /// NPS swings around the target of 30, so the KR flips on and off track.
@@ -46,17 +57,21 @@ impl Sim {
         (30.0 + 4.0 * (t / 9.0).sin()).round()
     }
 
+    /// Visitors: a little behind pace, catching up.
     fn visitors(&self) -> f64 {
-        (1_450_000.0 + 2_500.0 * self.t()).round()
+        let t = self.t();
+        Self::along(1_200_000.0, 2_000_000.0, self.pace - 0.06 + 0.002 * t).round()
     }
 }
 
-/// Serve the simulator until `shutdown`; returns its base URL.
-pub async fn start(shutdown: CancellationToken) -> std::io::Result<String> {
+/// Serve the simulator until `shutdown`; returns its base URL. `pace` is the
+/// share of the demo period elapsed.
+pub async fn start(pace: f64, shutdown: CancellationToken) -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let sim = Sim {
         started: Instant::now(),
+        pace,
     };
     let app = Router::new()
         .route("/prometheus/api/v1/query", get(prometheus_query))

@@ -158,6 +158,29 @@ fn clamp01(x: f64) -> f64 {
     if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
 }
 
+impl KrState {
+    /// Status at `now` given the expected progress of its period. A derived KR
+    /// without `rollup` has no value of its own, so it is judged by progress and pace.
+    pub fn status(&self, expected: f64, now: DateTime<Utc>) -> Status {
+        if self.derived && self.rollup.is_none() {
+            if self.has_data {
+                progress::pace_status(self.progress, expected)
+            } else {
+                Status::NoData
+            }
+        } else {
+            progress::status(
+                self.kind,
+                self.has_data,
+                self.progress,
+                expected,
+                self.due,
+                now,
+            )
+        }
+    }
+}
+
 impl RollupEngine {
     /// Records many latest values (unknown ids are skipped), then recomputes everything once.
     pub fn load_values<'a>(
@@ -326,8 +349,7 @@ impl RollupEngine {
             .map(|&i| &self.topo.periods[i as usize])
     }
 
-    /// Status of a KR at `now` against its period's pace. A derived KR without
-    /// `rollup` has no value of its own, so it is judged by progress and pace.
+    /// Status of a KR at `now` against its period's pace (see `KrState::status`).
     /// A KR whose period is unknown is judged as if nothing were expected yet.
     pub fn status(&self, kr: &KrState, now: DateTime<Utc>) -> Status {
         let expected = self
@@ -335,15 +357,7 @@ impl RollupEngine {
             .periods
             .get(kr.period_ix as usize)
             .map_or(0.0, |p| progress::expected_progress(p, now));
-        if kr.derived && kr.rollup.is_none() {
-            if kr.has_data {
-                progress::pace_status(kr.progress, expected)
-            } else {
-                Status::NoData
-            }
-        } else {
-            progress::status(kr.kind, kr.has_data, kr.progress, expected, kr.due, now)
-        }
+        kr.status(expected, now)
     }
 
     /// Stores a KR's own value unless it is older than the current one.

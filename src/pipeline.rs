@@ -39,6 +39,8 @@ pub struct BoundKr {
     pub params: Map<String, Value>,
     pub period: Period,
     pub schedule: String,
+    /// The scheduler's time zone, for `{{ today }}`.
+    pub timezone: chrono_tz::Tz,
 }
 
 pub struct Pipeline {
@@ -359,9 +361,11 @@ pub fn params_for(
         period_start: binding.period.start,
         period_end: binding.period.end,
         now,
+        timezone: binding.timezone,
         key_result: binding.key_result.clone(),
     };
-    render_params(&merged, &ctx).map_err(|e| FetchError::new(Reason::Parse, redactor.redact(&e)))
+    render_params(&merged, &ctx, redactor)
+        .map_err(|e| FetchError::new(Reason::Parse, redactor.redact(&e)))
 }
 
 /// A value must be finite, and plausible for its KR.

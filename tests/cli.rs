@@ -212,8 +212,15 @@ fn unknown_connector_and_missing_source_are_reported() {
     let out = okrd(dir.path(), &["check"]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.contains("unknown connector `nope`"), "{err}");
-    assert!(err.contains("missing"), "{err}");
+    assert!(
+        err.contains("okrd.toml:5: source `x`: unknown connector `nope`"),
+        "{err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("okrs.toml:")
+            && l.contains("source `missing`, which is not configured")),
+        "{err}"
+    );
 }
 
 /// `okrd source test` against a mock: prints the value, or the failure with its reason; writes nothing.
@@ -270,5 +277,61 @@ async fn source_test_fetches_once_and_prints_the_value_or_the_failure() {
     assert!(
         !dir.path().join("okrd.db").exists(),
         "source test wrote a database"
+    );
+}
+
+#[test]
+fn serve_refuses_bad_okr_files_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "[server]\nlisten = \"127.0.0.1:0\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
+               [[sources]]\nname = \"web\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"http://127.0.0.1:9/x\"\n";
+    std::fs::write(dir.path().join("okrd.toml"), cfg).unwrap();
+    // Valid as an OKR file; only the connector knows the JSONPath is broken.
+    let okrs = format!(
+        "{GOOD}[key_results.source]\nuse = \"web\"\nparams = {{ value = \"not a jsonpath\" }}\n"
+    );
+    std::fs::write(dir.path().join("okrs.toml"), okrs).unwrap();
+    let out = okrd(dir.path(), &["serve"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("okrs.toml:") && err.contains("key result `calls`"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("okrd.db").exists(),
+        "serve wrote to the database before refusing"
+    );
+
+    let apply = okrd(dir.path(), &["apply", "okrs.toml"]);
+    let (_, err) = text(&apply);
+    assert_eq!(apply.status.code(), Some(1), "{err}");
+    assert!(err.contains("nothing applied"), "{err}");
+}
+
+#[test]
+fn apply_is_the_same_however_the_path_is_spelled_and_archives_what_a_file_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = format!(
+        "{GOOD}\n[[key_results]]\nid = \"second\"\nobjective = \"opex\"\nteam = \"acme\"\nowner = \"sam@acme.example\"\ntitle = \"Second\"\nkind = \"at_least\"\ntarget = 3\n"
+    );
+    std::fs::write(dir.path().join("okrs.toml"), &two).unwrap();
+    assert!(okrd(dir.path(), &["apply", "okrs.toml"]).status.success());
+    let (stdout, _) = text(&okrd(dir.path(), &["apply", "--dry-run", "./okrs.toml"]));
+    assert!(
+        stdout.contains("0 created, 0 changed, 0 archived, 5 unchanged"),
+        "{stdout}"
+    );
+
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+    let (stdout, _) = text(&okrd(dir.path(), &["apply", "./okrs.toml"]));
+    assert!(stdout.contains("archived key_result second"), "{stdout}");
+
+    // A file that now declares nothing archives what it managed.
+    std::fs::write(dir.path().join("okrs.toml"), "").unwrap();
+    let (stdout, _) = text(&okrd(dir.path(), &["apply", "okrs.toml"]));
+    assert!(
+        stdout.contains("archived key_result calls") && stdout.contains("archived objective opex"),
+        "{stdout}"
     );
 }

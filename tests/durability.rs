@@ -137,3 +137,61 @@ async fn sigkill_and_restart_lose_nothing_and_duplicate_nothing() {
         "too few check-ins to mean anything: {seen:?}"
     );
 }
+
+/// SIGTERM while a fetch is in flight: the daemon lets it finish, records its
+/// check-in, and exits cleanly.
+#[tokio::test]
+async fn sigterm_finishes_the_fetch_in_flight_and_exits_cleanly() {
+    let mock = MockServer::start().await;
+    Mock::given(path("/v"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(1500))
+                .set_body_json(serde_json::json!({"v": 7})),
+        )
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("okrd.db").display());
+    std::fs::write(
+        dir.path().join("okrs.toml"),
+        OKRS.replace(
+            "[[key_results]]\nid = \"b\"",
+            "[[key_results]]\nid = \"b\"\nweight = 1",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("okrd.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n[database]\nurl = \"{db}\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
+             [scheduler]\ndefault_schedule = \"* * * * * *\"\njitter = \"0s\"\n\
+             [[sources]]\nname = \"mock\"\nconnector = \"http_json\"\ntimeout = \"5s\"\n[sources.params]\nurl = \"{}/v\"\nvalue = \"$.v\"\n",
+            mock.uri()
+        ),
+    )
+    .unwrap();
+    let mut child = spawn(dir.path());
+    // Wait until a fetch is in flight.
+    for _ in 0..100 {
+        if !mock.received_requests().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !mock.received_requests().await.unwrap().is_empty(),
+        "no fetch started"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "okrd did not exit cleanly: {status}");
+    let store = Store::connect(&db, 1).await.unwrap();
+    let written = keys(&store).await;
+    assert!(
+        !written.is_empty(),
+        "the fetch in flight at SIGTERM was not recorded"
+    );
+}

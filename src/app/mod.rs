@@ -128,11 +128,19 @@ pub async fn run_with_clock(
     for w in loaded.iter().flat_map(|l| &l.warnings) {
         tracing::warn!("{w}");
     }
+    if let Some(loaded) = &loaded {
+        let problems = sources::file_binding_problems(loaded, &sources, &settings);
+        if !problems.is_empty() {
+            return Err(AppError::Config(problems));
+        }
+    }
 
     let store = open_store(&settings).await?;
     tracing::info!(database = %settings.database.url, backend = ?store.backend(), "database ready");
     if let Some(loaded) = &loaded {
-        let plan = store.apply(&loaded.set, &loaded.ownership).await?;
+        let plan = store
+            .apply_files(&loaded.set, &loaded.ownership, &loaded.files)
+            .await?;
         tracing::info!(
             created = plan.created.len(),
             changed = plan.changed.len(),
@@ -150,8 +158,16 @@ pub async fn run_with_clock(
             .iter()
             .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
     );
-    let (bound, schedule) = sources::bindings(&set, &sources, &settings, Some(clock.now()))
-        .map_err(|ps| AppError::Config(ps.iter().map(ToString::to_string).collect()))?;
+    let sources::Bindings {
+        bound,
+        schedule,
+        problems,
+    } = sources::bindings(&set, &sources, &settings, Some(clock.now()));
+    // KRs from files were checked above; these came from elsewhere (the API,
+    // an older config): skip them rather than refuse to serve everything else.
+    for p in &problems {
+        tracing::error!("{p}; it is not fetched until this is fixed");
+    }
 
     let telemetry = Arc::new(SourceTelemetry::new());
     for name in sources.keys() {

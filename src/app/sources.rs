@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
-use crate::okr::{OkrSet, WorkflowState};
+use crate::okr::file::LoadedOkrs;
+use crate::okr::{EntityKind, OkrSet, WorkflowState};
 use crate::pipeline::{BoundKr, SourceRuntime};
 use crate::scheduler::Binding;
 use crate::scheduler::cron::{Schedule, parse_timezone};
@@ -17,41 +18,51 @@ use crate::sources::{Redactor, registry};
 /// Configured sources by name.
 pub type Sources = HashMap<String, Arc<SourceRuntime>>;
 
+/// Every source with the redactor of their secrets, or every problem.
+pub type BuiltSources = Result<(Sources, Redactor), Vec<String>>;
+
 /// Build every configured source, reporting every problem (unknown connector,
 /// missing secret, bad schedule). `lookup_env` is `std::env::var` in the daemon.
 pub fn build_sources(
     settings: &Settings,
     lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Sources, Redactor), Vec<String>> {
+) -> BuiltSources {
     let mut problems = Vec::new();
     let mut redactor = Redactor::default();
     let mut out = HashMap::new();
     let tz = parse_timezone(&settings.scheduler.timezone);
     if let Err(e) = &tz {
-        problems.push(format!("scheduler.timezone: {e}"));
+        let at = settings.at("scheduler.timezone");
+        problems.push(format!("{at}scheduler.timezone: {e}"));
     }
     if let Ok(tz) = &tz
         && let Err(e) = Schedule::parse(&settings.scheduler.default_schedule, *tz)
     {
-        problems.push(format!("scheduler.default_schedule: {e}"));
+        let at = settings.at("scheduler.default_schedule");
+        problems.push(format!("{at}scheduler.default_schedule: {e}"));
     }
     for (i, s) in settings.sources.iter().enumerate() {
+        let at = |key: &str| settings.at(&format!("sources[{i}]{key}"));
         let label = if s.name.is_empty() {
             format!("sources[{i}]")
         } else {
             format!("source `{}`", s.name)
         };
         if s.name.is_empty() {
-            problems.push(format!("{label}: `name` must not be empty"));
+            problems.push(format!("{}{label}: `name` must not be empty", at(".name")));
             continue;
         }
         if out.contains_key(&s.name) {
-            problems.push(format!("{label}: the name is used by another source"));
+            problems.push(format!(
+                "{}{label}: the name is used by another source",
+                at(".name")
+            ));
             continue;
         }
         let Some(connector) = registry::native(&s.connector) else {
             problems.push(format!(
-                "{label}: unknown connector `{}` (known: {})",
+                "{}{label}: unknown connector `{}` (known: {})",
+                at(".connector"),
                 s.connector,
                 registry::NATIVE_NAMES.join(", ")
             ));
@@ -60,16 +71,21 @@ pub fn build_sources(
         if let (Some(expr), Ok(tz)) = (&s.schedule, &tz)
             && let Err(e) = Schedule::parse(expr, *tz)
         {
-            problems.push(format!("{label}: schedule: {e}"));
+            problems.push(format!("{}{label}: schedule: {e}", at(".schedule")));
         }
         if s.timeout.0.is_zero() {
-            problems.push(format!("{label}: timeout must be more than 0"));
+            problems.push(format!(
+                "{}{label}: timeout must be more than 0",
+                at(".timeout")
+            ));
         }
-        let prefix = format!("sources.{}.params.", s.name);
-        let params = match resolve_secrets(&s.params_json(), &prefix, lookup_env, &mut redactor) {
+        let params = match resolve_secrets(&s.params_json(), "params.", lookup_env, &mut redactor) {
             Ok(p) => p,
             Err(errs) => {
-                problems.extend(errs.into_iter().map(|e| e.to_string()));
+                problems.extend(
+                    errs.iter()
+                        .map(|e| format!("{}{label}: {e}", at(&format!(".{}", e.path())))),
+                );
                 continue;
             }
         };
@@ -105,15 +121,23 @@ impl std::fmt::Display for BindingProblem {
     }
 }
 
-/// The approved KRs with a source, with their schedules; and every problem
-/// (unknown source, bad params, bad schedule). KRs whose period ended before
-/// `now` are left out (their values are final) unless `now` is `None`.
+/// The approved KRs that can be fetched, with their schedules, and the ones
+/// that cannot (unknown source, bad params, bad schedule).
+#[derive(Debug, Default)]
+pub struct Bindings {
+    pub bound: Vec<BoundKr>,
+    pub schedule: Vec<Binding>,
+    pub problems: Vec<BindingProblem>,
+}
+
+/// Bind the approved KRs with a source. KRs whose period ended before `now`
+/// are left out (their values are final) unless `now` is `None`.
 pub fn bindings(
     set: &OkrSet,
     sources: &HashMap<String, Arc<SourceRuntime>>,
     settings: &Settings,
     now: Option<DateTime<Utc>>,
-) -> Result<(Vec<BoundKr>, Vec<Binding>), Vec<BindingProblem>> {
+) -> Bindings {
     let mut problems = Vec::new();
     let problem = |kr: &str, message: String| BindingProblem {
         key_result: kr.to_string(),
@@ -186,11 +210,46 @@ pub fn bindings(
             params: binding.params.clone(),
             period: (*period).clone(),
             schedule: expr,
+            timezone: tz,
         });
     }
-    if problems.is_empty() {
-        Ok((bound, sched))
-    } else {
-        Err(problems)
+    Bindings {
+        bound,
+        schedule: sched,
+        problems,
     }
+}
+
+/// Every binding problem of KRs declared in OKR files, as `file:line: message`.
+pub fn file_binding_problems(
+    loaded: &LoadedOkrs,
+    sources: &Sources,
+    settings: &Settings,
+) -> Vec<String> {
+    bindings(&loaded.set, sources, settings, None)
+        .problems
+        .iter()
+        .map(
+            |p| match loaded.locations.of(EntityKind::KeyResult, &p.key_result) {
+                Some(at) => format!("{}:{}: {p}", at.file, at.line),
+                None => p.to_string(),
+            },
+        )
+        .collect()
+}
+
+/// Sources for validating config without its secrets: a secret that is not
+/// set here becomes a placeholder, and its variable is named in the second value.
+pub fn build_sources_unchecked_secrets(
+    settings: &Settings,
+) -> (BuiltSources, Vec<String>) {
+    let unset = std::cell::RefCell::new(Vec::new());
+    let lookup = |name: &str| {
+        std::env::var(name).ok().or_else(|| {
+            unset.borrow_mut().push(name.to_string());
+            Some("unset-secret-placeholder".to_string())
+        })
+    };
+    let built = build_sources(settings, &lookup);
+    (built, unset.into_inner())
 }

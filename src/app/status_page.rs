@@ -1,7 +1,7 @@
 //! `/`: the OKR tree with progress and status, for people. Plain HTML from
 //! the snapshot, refreshed by the browser every 10 s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -43,12 +43,9 @@ pub fn render(
     }
     let mut children: HashMap<&str, Vec<&ObjectiveState>> = HashMap::new();
     let mut roots: BTreeMap<(&str, &str), &ObjectiveState> = BTreeMap::new();
+    let shown: HashSet<&str> = s.objectives.iter().map(|o| o.id.as_str()).collect();
     for o in &s.objectives {
-        match o
-            .parent
-            .as_deref()
-            .filter(|p| s.objectives.iter().any(|x| x.id == *p))
-        {
+        match o.parent.as_deref().filter(|p| shown.contains(p)) {
             Some(p) => children.entry(p).or_default().push(o),
             None => {
                 roots.insert((&o.period, &o.id), o);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::app;
+use crate::app::{self, sources};
 use crate::config::Settings;
 use crate::okr::file::load_files;
 use crate::store::{ApplyPlan, Change};
@@ -22,6 +22,18 @@ pub async fn run(settings: Settings, files: &[PathBuf], dry_run: bool) -> ExitCo
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
+    // KRs must bind to configured sources with valid params before anything is written.
+    let binding_problems = match sources::build_sources_unchecked_secrets(&settings) {
+        (Ok((sources, _)), _) => sources::file_binding_problems(&loaded, &sources, &settings),
+        (Err(problems), _) => problems,
+    };
+    if !binding_problems.is_empty() {
+        for p in &binding_problems {
+            eprintln!("{p}");
+        }
+        eprintln!("nothing applied: fix the problems above");
+        return ExitCode::FAILURE;
+    }
     let store = match app::open_store(&settings).await {
         Ok(s) => s,
         Err(e) => {
@@ -30,9 +42,13 @@ pub async fn run(settings: Settings, files: &[PathBuf], dry_run: bool) -> ExitCo
         }
     };
     let result = if dry_run {
-        store.plan_apply(&loaded.set, &loaded.ownership).await
+        store
+            .plan_apply_files(&loaded.set, &loaded.ownership, &loaded.files)
+            .await
     } else {
-        store.apply(&loaded.set, &loaded.ownership).await
+        store
+            .apply_files(&loaded.set, &loaded.ownership, &loaded.files)
+            .await
     };
     match result {
         Ok(plan) => {

@@ -3,28 +3,19 @@
 //! any is an error. Secrets that are not set here are warnings, so the check
 //! can run in CI without production secrets.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::app::{self, sources};
 use crate::config::Settings;
-use crate::okr::EntityKind;
 use crate::okr::file::load_files;
 
 pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
 
-    let unset = RefCell::new(Vec::new());
-    let lookup = |name: &str| {
-        std::env::var(name).ok().or_else(|| {
-            unset.borrow_mut().push(name.to_string());
-            Some("unset-secret-placeholder".to_string())
-        })
-    };
-    let built = sources::build_sources(settings, &lookup);
-    for name in unset.into_inner() {
+    let (built, unset) = sources::build_sources_unchecked_secrets(settings);
+    for name in unset {
         warnings.push(format!(
             "warning: environment variable {name} is not set here; `okrd serve` needs it"
         ));
@@ -48,16 +39,8 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
             Ok(loaded) => {
                 key_results = loaded.set.key_results.len();
                 warnings.extend(loaded.warnings.iter().map(ToString::to_string));
-                if let Some(sources) = &sources
-                    && let Err(problems) = sources::bindings(&loaded.set, sources, settings, None)
-                {
-                    for p in problems {
-                        let at = loaded.locations.of(EntityKind::KeyResult, &p.key_result);
-                        errors.push(match at {
-                            Some(l) => format!("{}:{}: {p}", l.file, l.line),
-                            None => p.to_string(),
-                        });
-                    }
+                if let Some(sources) = &sources {
+                    errors.extend(sources::file_binding_problems(&loaded, sources, settings));
                 }
             }
             Err(problems) => {

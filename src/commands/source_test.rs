@@ -38,9 +38,13 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             params: Default::default(),
             period: Period::quarter_of(Utc::now().date_naive()),
             schedule: String::new(),
+            timezone: timezone(&settings),
         },
         Some(id) => match find_binding(&settings, id).await {
-            Ok(b) if b.source == name => b,
+            Ok(b) if b.source == name => BoundKr {
+                timezone: timezone(&settings),
+                ..b
+            },
             Ok(b) => {
                 eprintln!(
                     "key result `{id}` is bound to source `{}`, not `{name}`",
@@ -143,5 +147,10 @@ fn binding_of(set: &OkrSet, id: &str) -> Result<BoundKr, String> {
         params: b.params.clone(),
         period,
         schedule: b.schedule.clone().unwrap_or_default(),
+        timezone: chrono_tz::UTC,
     })
+}
+
+fn timezone(settings: &Settings) -> chrono_tz::Tz {
+    crate::scheduler::parse_timezone(&settings.scheduler.timezone).unwrap_or(chrono_tz::UTC)
 }

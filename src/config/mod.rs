@@ -8,6 +8,7 @@
 mod database_url;
 mod duration;
 mod env;
+mod locations;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use database_url::DatabaseUrl;
 pub use duration::{HumanDuration, parse_duration};
+pub use locations::ConfigLocations;
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "okrd.toml";
@@ -33,6 +35,9 @@ pub struct Settings {
     /// Directory of the config file; relative paths in it resolve from here.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Where each key was written, for `file:line:` in later messages.
+    #[serde(skip)]
+    pub locations: ConfigLocations,
 }
 
 impl Default for Settings {
@@ -46,6 +51,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             sources: Vec::new(),
             base_dir: PathBuf::from("."),
+            locations: ConfigLocations::default(),
         }
     }
 }
@@ -266,6 +272,9 @@ pub fn load_with_env(
     };
     let mut settings = parse_with_env(&text, &name, vars)?;
     settings.base_dir = base_dir;
+    if path.is_some() {
+        settings.locations = ConfigLocations::from_text(&name, &text);
+    }
     Ok(settings)
 }
 
@@ -326,7 +335,7 @@ impl Settings {
             .files
             .iter()
             .map(|f| {
-                if f.is_absolute() {
+                if f.is_absolute() || self.base_dir == Path::new(".") {
                     f.clone()
                 } else {
                     self.base_dir.join(f)
@@ -337,6 +346,11 @@ impl Settings {
 
     pub fn source(&self, name: &str) -> Option<&SourceSettings> {
         self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// `file:line: ` of a config key path such as `sources[2].schedule`.
+    pub fn at(&self, path: &str) -> String {
+        self.locations.prefix(path)
     }
 }
 

@@ -129,8 +129,12 @@ impl Locations {
 #[derive(Debug, Clone)]
 pub struct LoadedOkrs {
     pub set: OkrSet,
-    /// Entity → the file that declares it, as its path was given.
+    /// Entity → the canonical path of the file that declares it, so
+    /// `okrs.toml` and `./okrs.toml` manage the same entities.
     pub ownership: Ownership,
+    /// Canonical paths of every file loaded, also those declaring nothing
+    /// (applying such a file archives what it used to manage).
+    pub files: Vec<String>,
     pub locations: Locations,
     pub warnings: Vec<Problem>,
 }
@@ -145,6 +149,15 @@ pub fn parse_str(path: &str, text: &str) -> (OkrSet, Locations, Vec<Problem>) {
     (parsed.set, parsed.locations, parsed.problems)
 }
 
+/// How a file is named as the owner of what it declares: its canonical path,
+/// the same however the path was spelled on the command line or in config.
+fn owner_name(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
 /// Read, parse and merge several files, then run [`validate::check`] over the union.
 ///
 /// Any error → `Err` with every problem, warnings included, sorted by file (in
@@ -155,6 +168,7 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
     let mut set = OkrSet::default();
     let mut locations = Locations::default();
     let mut ownership = Ownership::new();
+    let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut broken = BTreeSet::new();
     let mut complete = true;
@@ -176,6 +190,8 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
         };
         let parsed = parse_file(&name, &text);
         complete &= !parsed.syntax_error;
+        let owner = owner_name(path);
+        files.push(owner.clone());
         let owned = parsed
             .set
             .periods
@@ -199,7 +215,7 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
         for (kind, id) in owned {
             ownership
                 .entry((kind, id.clone()))
-                .or_insert_with(|| name.clone());
+                .or_insert_with(|| owner.clone());
         }
         set.periods.extend(parsed.set.periods);
         set.teams.extend(parsed.set.teams);
@@ -233,6 +249,7 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
     Ok(LoadedOkrs {
         set,
         ownership,
+        files,
         locations,
         warnings: problems,
     })

@@ -126,6 +126,11 @@ impl Redactor {
         }
     }
 
+    /// Is `text` exactly one of the secrets?
+    pub fn is_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| s.expose_secret() == text)
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
@@ -161,6 +166,15 @@ pub enum SecretError {
         file: String,
         cause: String,
     },
+}
+
+impl SecretError {
+    /// The param path of the reference, e.g. `params.headers.Authorization`.
+    pub fn path(&self) -> &str {
+        match self {
+            SecretError::MissingEnv { path, .. } | SecretError::File { path, .. } => path,
+        }
+    }
 }
 
 /// Is this value a secret reference: a table with exactly one key, `env` or `file`, holding a string?

@@ -111,6 +111,8 @@ pub fn extract(json: &Value, how: Option<Reduce>, redactor: &Redactor) -> Result
                 .and_then(Value::as_str)
                 .unwrap_or("unknown");
             let msg = json.get("error").and_then(Value::as_str).unwrap_or("");
+            // The error text can be as long as the body: quote a short excerpt.
+            let msg = super::http::excerpt(msg.as_bytes(), redactor);
             return Err(parse(format!(
                 "Prometheus answered an error with HTTP 2xx: {kind}: {msg}"
             )));

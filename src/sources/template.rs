@@ -2,9 +2,9 @@
 //! rendered into string leaves before a fetch.
 //!
 //! Rendering is per string leaf, so its output is always a string: a value
-//! can never inject JSON structure into a request body. Render before
-//! resolving secrets, so a secret that happens to contain `{{` is never
-//! interpreted and template errors can never quote one.
+//! can never inject JSON structure into a request body. Leaves that are
+//! secrets are never rendered, so a secret that happens to contain `{{` is
+//! used as it is and template errors can never quote one.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use super::Params;
+use super::{Params, Redactor};
 
 /// What a template can refer to for one fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct TemplateContext {
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
     pub now: DateTime<Utc>,
+    /// The scheduler's time zone: `today` is the date there.
+    pub timezone: chrono_tz::Tz,
     pub key_result: String,
 }
 
@@ -48,12 +50,16 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 /// `params` with every string leaf that holds `{{` or `{%` rendered.
 /// Errors name the param path (`body.filters[0]`) and, for an undefined
 /// variable, the variable.
-pub fn render_params(params: &Params, ctx: &TemplateContext) -> Result<Params, String> {
+pub fn render_params(
+    params: &Params,
+    ctx: &TemplateContext,
+    secrets: &Redactor,
+) -> Result<Params, String> {
     // Built lazily: most params hold no template at all.
     let mut vars = None;
     let mut out = Map::new();
     for (k, v) in params.as_map() {
-        out.insert(k.clone(), render_value(v, k, ctx, &mut vars)?);
+        out.insert(k.clone(), render_value(v, k, ctx, secrets, &mut vars)?);
     }
     Ok(Params::new(out))
 }
@@ -62,10 +68,11 @@ fn render_value(
     v: &Value,
     path: &str,
     ctx: &TemplateContext,
+    secrets: &Redactor,
     vars: &mut Option<minijinja::Value>,
 ) -> Result<Value, String> {
     match v {
-        Value::String(s) if is_template(s) => {
+        Value::String(s) if is_template(s) && !secrets.is_secret(s) => {
             let vars = vars.get_or_insert_with(|| variables(ctx));
             render_str(s, path, vars).map(Value::String)
         }
@@ -74,7 +81,7 @@ fn render_value(
             for (k, v) in m {
                 out.insert(
                     k.clone(),
-                    render_value(v, &format!("{path}.{k}"), ctx, vars)?,
+                    render_value(v, &format!("{path}.{k}"), ctx, secrets, vars)?,
                 );
             }
             Ok(Value::Object(out))
@@ -82,7 +89,7 @@ fn render_value(
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, v)| render_value(v, &format!("{path}[{i}]"), ctx, vars))
+            .map(|(i, v)| render_value(v, &format!("{path}[{i}]"), ctx, secrets, vars))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
@@ -101,7 +108,7 @@ fn variables(ctx: &TemplateContext) -> minijinja::Value {
             start => date(ctx.period_start),
             end => date(ctx.period_end),
         },
-        today => date(ctx.now.date_naive()),
+        today => date(ctx.now.with_timezone(&ctx.timezone).date_naive()),
         now => ctx.now.to_rfc3339_opts(SecondsFormat::Secs, true),
         key_result => minijinja::context! { id => ctx.key_result.clone() },
     }
@@ -153,6 +160,7 @@ mod tests {
             now: DateTime::parse_from_rfc3339("2026-11-05T09:30:15.250Z")
                 .unwrap()
                 .with_timezone(&Utc),
+            timezone: chrono_tz::UTC,
             key_result: "reset-calls".into(),
         }
     }
@@ -171,7 +179,7 @@ mod tests {
             "plain": "no template {here}",
             "n": 3,
         }));
-        let r = render_params(&p, &ctx()).unwrap();
+        let r = render_params(&p, &ctx(), &Redactor::default()).unwrap();
         assert_eq!(r.str("date"), Some("2026-10-01,2026-12-31"));
         assert_eq!(r.str("id"), Some("2026-Q4/reset-calls"));
         assert_eq!(r.str("today"), Some("2026-11-05"));
@@ -191,7 +199,7 @@ mod tests {
                 "none": null,
             }
         }));
-        let r = render_params(&p, &ctx()).unwrap();
+        let r = render_params(&p, &ctx(), &Redactor::default()).unwrap();
         assert_eq!(
             r.get("body").unwrap(),
             &json!({
@@ -207,20 +215,20 @@ mod tests {
     #[test]
     fn undefined_variables_are_errors_naming_path_and_variable() {
         let p = params(json!({"body": {"q": ["ok", "{{ period.begin }}"]}}));
-        let e = render_params(&p, &ctx()).unwrap_err();
+        let e = render_params(&p, &ctx(), &Redactor::default()).unwrap_err();
         assert!(e.contains("`body.q[1]`"), "{e}");
         assert!(e.contains("`period.begin`"), "{e}");
         assert!(e.contains("period.start"), "{e}");
 
         let p = params(json!({"x": "{{ tody }}"}));
-        let e = render_params(&p, &ctx()).unwrap_err();
+        let e = render_params(&p, &ctx(), &Redactor::default()).unwrap_err();
         assert!(e.contains("`x`") && e.contains("`tody`"), "{e}");
     }
 
     #[test]
     fn syntax_errors_name_the_path() {
         let p = params(json!({"url": "https://x/{{ period.start "}));
-        let e = render_params(&p, &ctx()).unwrap_err();
+        let e = render_params(&p, &ctx(), &Redactor::default()).unwrap_err();
         assert!(e.starts_with("param `url`: invalid template"), "{e}");
     }
 
@@ -231,7 +239,7 @@ mod tests {
         let p = params(json!({
             "body": {"name": "x\"}, \"admin\": true, {\"y\": \"{{ period.id }}"}
         }));
-        let r = render_params(&p, &ctx()).unwrap();
+        let r = render_params(&p, &ctx(), &Redactor::default()).unwrap();
         let body = r.get("body").unwrap();
         assert_eq!(body.as_object().unwrap().len(), 1);
         assert_eq!(
@@ -249,13 +257,39 @@ mod tests {
         let mut c = ctx();
         c.key_result = "a&b<c>\"d\"".into();
         let p = params(json!({"k": "{{ key_result.id }}"}));
-        let r = render_params(&p, &c).unwrap();
+        let r = render_params(&p, &c, &Redactor::default()).unwrap();
         assert_eq!(r.str("k"), Some("a&b<c>\"d\""));
     }
 
     #[test]
     fn params_without_templates_are_returned_unchanged() {
         let p = params(json!({"a": "x", "b": {"c": [1, "y"]}}));
-        assert_eq!(render_params(&p, &ctx()).unwrap(), p);
+        assert_eq!(render_params(&p, &ctx(), &Redactor::default()).unwrap(), p);
+    }
+
+    #[test]
+    fn today_is_the_date_in_the_scheduler_time_zone() {
+        let mut c = ctx();
+        c.now = DateTime::parse_from_rfc3339("2026-11-05T23:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        c.timezone = chrono_tz::Europe::Berlin;
+        let p = params(json!({"d": "{{ today }}"}));
+        let r = render_params(&p, &c, &Redactor::default()).unwrap();
+        assert_eq!(r.str("d"), Some("2026-11-06"));
+    }
+
+    #[test]
+    fn secrets_are_never_rendered() {
+        let secret = "Bearer Zx9{{ k7QpL2vR }}aa";
+        let mut r = Redactor::default();
+        r.add(secret);
+        let p = params(json!({"headers": {"Authorization": secret}, "d": "{{ period.id }}"}));
+        let out = render_params(&p, &ctx(), &r).unwrap();
+        assert_eq!(
+            out.table("headers").unwrap().unwrap()["Authorization"],
+            secret
+        );
+        assert_eq!(out.str("d"), Some("2026-Q4"));
     }
 }

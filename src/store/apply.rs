@@ -55,9 +55,21 @@ impl Store {
         set: &OkrSet,
         ownership: &Ownership,
     ) -> Result<ApplyPlan, StoreError> {
+        self.plan_apply_files(set, ownership, &files_of(ownership))
+            .await
+    }
+
+    /// `plan_apply` naming every applied file, also those that now declare
+    /// nothing (what they managed gets archived).
+    pub async fn plan_apply_files(
+        &self,
+        set: &OkrSet,
+        ownership: &Ownership,
+        files: &[String],
+    ) -> Result<ApplyPlan, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let current = load_current(&mut conn).await?;
-        Ok(plan(&current, set, ownership, now_ms())?.0)
+        Ok(plan(&current, set, ownership, files, now_ms())?.0)
     }
 
     /// Applies in one transaction: all or nothing. Idempotent: applying the
@@ -72,6 +84,17 @@ impl Store {
         &self,
         set: &OkrSet,
         ownership: &Ownership,
+    ) -> Result<ApplyPlan, StoreError> {
+        self.apply_files(set, ownership, &files_of(ownership)).await
+    }
+
+    /// `apply` naming every applied file, also those that now declare
+    /// nothing (what they managed gets archived).
+    pub async fn apply_files(
+        &self,
+        set: &OkrSet,
+        ownership: &Ownership,
+        files: &[String],
     ) -> Result<ApplyPlan, StoreError> {
         let mut tx = match self.backend {
             // Take the write lock up front: a deferred transaction that reads
@@ -90,7 +113,7 @@ impl Store {
         };
         let now = now_ms();
         let current = load_current(&mut tx).await?;
-        let (plan, writes) = plan(&current, set, ownership, now)?;
+        let (plan, writes) = plan(&current, set, ownership, files, now)?;
         for write in &writes {
             write.execute(&mut tx, now).await?;
         }
@@ -112,10 +135,17 @@ enum Write {
 }
 
 /// Compares the set with what is stored. Pure: `now` stamps new archivals.
+/// The files named in `ownership`.
+fn files_of(ownership: &Ownership) -> Vec<String> {
+    let files: HashSet<&String> = ownership.values().collect();
+    files.into_iter().cloned().collect()
+}
+
 fn plan(
     current: &Current,
     set: &OkrSet,
     ownership: &Ownership,
+    files: &[String],
     now: i64,
 ) -> Result<(ApplyPlan, Vec<Write>), StoreError> {
     let mut plan = ApplyPlan::default();
@@ -219,7 +249,7 @@ fn plan(
     }
 
     // Archive what the applied files used to manage and no longer declare.
-    let files: HashSet<&str> = ownership.values().map(String::as_str).collect();
+    let files: HashSet<&str> = files.iter().map(String::as_str).collect();
     let managed_by_applied = |m: &Option<String>| m.as_deref().is_some_and(|f| files.contains(f));
     let declared_objectives: HashSet<&str> = set.objectives.iter().map(|o| o.id.as_str()).collect();
     for (id, cur) in &current.objectives {

@@ -78,23 +78,46 @@ impl StoreError {
 /// Works on text that is not a valid URL too: the userinfo is everything
 /// between `://` and the last `@` before the query string.
 pub fn redact_url(url: &str) -> String {
-    match password_span(url) {
-        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
-        None => url.to_string(),
+    let mut spans: Vec<(usize, usize)> = password_span(url)
+        .into_iter()
+        .chain(query_password_span(url))
+        .collect();
+    // Replace from the end so earlier offsets stay valid.
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = url.to_string();
+    for (start, end) in spans {
+        out.replace_range(start..end, "***");
     }
+    out
+}
+
+/// Byte range of the value of a `password=` query parameter (sqlx accepts one).
+fn query_password_span(url: &str) -> Option<(usize, usize)> {
+    let q = url.find('?')? + 1;
+    let mut offset = q;
+    for pair in url[q..].split('&') {
+        if let Some(value) = pair.strip_prefix("password=") {
+            let start = offset + "password=".len();
+            return (!value.is_empty()).then_some((start, start + value.len()));
+        }
+        offset += pair.len() + 1;
+    }
+    None
 }
 
 /// `text` with every occurrence of `url`'s password (raw and percent-decoded)
 /// replaced by `***`: driver messages may quote what they were given.
 pub(crate) fn redact_password(text: &str, url: &str) -> String {
-    let Some((start, end)) = password_span(url) else {
-        return text.to_string();
-    };
-    let raw = &url[start..end];
     let mut out = text.to_string();
-    for secret in [raw.to_string(), percent_decode(raw)] {
-        if !secret.is_empty() {
-            out = out.replace(&secret, "***");
+    for (start, end) in password_span(url)
+        .into_iter()
+        .chain(query_password_span(url))
+    {
+        let raw = &url[start..end];
+        for secret in [raw.to_string(), percent_decode(raw)] {
+            if !secret.is_empty() {
+                out = out.replace(&secret, "***");
+            }
         }
     }
     out
@@ -138,6 +161,23 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_a_password_query_parameter() {
+        assert_eq!(
+            redact_url("postgres://okrd@db/okrd?sslmode=require&password=hunter22"),
+            "postgres://okrd@db/okrd?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pw1@db/okrd?password=pw2"),
+            "postgres://u:***@db/okrd?password=***"
+        );
+        let url = "postgres://okrd@db/okrd?password=hunter22";
+        assert_eq!(
+            redact_password("failed for hunter22", url),
+            "failed for ***"
+        );
+    }
 
     #[test]
     fn redacts_the_password_only() {

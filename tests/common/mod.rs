@@ -50,9 +50,19 @@ pub async fn databases() -> Vec<TestDb> {
     let mut out = vec![sqlite_db()];
     match postgres_url() {
         Some(admin_url) => out.push(postgres_db(&admin_url).await),
-        None => eprintln!("{SKIPPED_POSTGRES}"),
+        None => say_postgres_skipped(),
     }
     out
+}
+
+/// Tell the person running the tests, once per test binary. Written to the
+/// stderr handle itself: libtest hides `eprintln!` output of passing tests.
+fn say_postgres_skipped() {
+    use std::io::Write;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(std::io::stderr(), "{SKIPPED_POSTGRES}");
+    });
 }
 
 /// A fresh SQLite database file in its own temporary directory.

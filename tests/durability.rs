@@ -70,6 +70,31 @@ async fn keys(store: &Store) -> Vec<String> {
     out
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `okr_key_result_last_update_timestamp_seconds` of a KR as served now, if any.
+async fn last_update_shown(port: u16, kr: &str) -> Option<f64> {
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let prefix = format!("okr_key_result_last_update_timestamp_seconds{{key_result=\"{kr}\"");
+    body.lines()
+        .find(|l| l.starts_with(&prefix))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
 async fn wait_for_more(store: &Store, than: usize) -> Vec<String> {
     for _ in 0..150 {
         let k = keys(store).await;
@@ -90,11 +115,12 @@ async fn sigkill_and_restart_lose_nothing_and_duplicate_nothing() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("okrd.db").display());
+    let port = free_port();
     std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
     std::fs::write(
         dir.path().join("okrd.toml"),
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{db}\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db}\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
              [scheduler]\ndefault_schedule = \"* * * * * *\"\njitter = \"0s\"\n\
              [[sources]]\nname = \"mock\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"{}/v\"\nvalue = \"$.v\"\n",
             mock.uri()
@@ -104,10 +130,13 @@ async fn sigkill_and_restart_lose_nothing_and_duplicate_nothing() {
 
     let mut seen: Vec<String> = Vec::new();
     let mut store: Option<Store> = None;
+    let mut shown_before_kill = 0;
     // Kill at different moments after start: during startup, between fetches, mid-run.
     for wait_ms in [150u64, 1300, 2700, 900] {
         let mut child = spawn(dir.path());
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        // What the daemon has shown is acknowledged: it must survive the kill.
+        let shown = last_update_shown(port, "a").await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         if store.is_none() && dir.path().join("okrd.db").exists() {
@@ -120,9 +149,22 @@ async fn sigkill_and_restart_lose_nothing_and_duplicate_nothing() {
             for k in &seen {
                 assert!(set.contains(k), "check-in {k} was lost");
             }
+            if let Some(shown) = shown {
+                shown_before_kill += 1;
+                let latest = store.check_ins("a", 1).await.unwrap();
+                let stored = latest.first().map(|c| c.observed_at.timestamp_millis());
+                assert!(
+                    stored.is_some_and(|t| t as f64 / 1000.0 >= shown),
+                    "/metrics showed a value from {shown} that the database lost (latest: {stored:?})"
+                );
+            }
             seen = now;
         }
     }
+    assert!(
+        shown_before_kill >= 1,
+        "no kill happened after a value was served"
+    );
     // A last run resumes the schedule and keeps writing.
     let store = store.expect("the database was created");
     let mut child = spawn(dir.path());

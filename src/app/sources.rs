@@ -240,9 +240,7 @@ pub fn file_binding_problems(
 
 /// Sources for validating config without its secrets: a secret that is not
 /// set here becomes a placeholder, and its variable is named in the second value.
-pub fn build_sources_unchecked_secrets(
-    settings: &Settings,
-) -> (BuiltSources, Vec<String>) {
+pub fn build_sources_unchecked_secrets(settings: &Settings) -> (BuiltSources, Vec<String>) {
     let unset = std::cell::RefCell::new(Vec::new());
     let lookup = |name: &str| {
         std::env::var(name).ok().or_else(|| {

@@ -2,6 +2,7 @@
 //! together. `run` serves until `shutdown` is cancelled; tests call it with a
 //! listener on port 0.
 
+mod memory;
 pub mod server;
 pub mod sources;
 pub mod status_page;
@@ -137,7 +138,8 @@ pub async fn run_with_clock(
 
     let store = open_store(&settings).await?;
     tracing::info!(database = %settings.database.url, backend = ?store.backend(), "database ready");
-    if let Some(loaded) = &loaded {
+    // Taken by value: the parsed files are not needed once applied.
+    if let Some(loaded) = loaded {
         let plan = store
             .apply_files(&loaded.set, &loaded.ownership, &loaded.files)
             .await?;
@@ -150,24 +152,12 @@ pub async fn run_with_clock(
         );
     }
 
-    let set = store.load_okrs().await?;
-    let mut engine = RollupEngine::new(&set);
-    let latest = store.latest_check_ins().await?;
-    engine.load_values(
-        latest
-            .iter()
-            .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
-    );
-    let sources::Bindings {
-        bound,
-        schedule,
-        problems,
-    } = sources::bindings(&set, &sources, &settings, Some(clock.now()));
-    // KRs from files were checked above; these came from elsewhere (the API,
-    // an older config): skip them rather than refuse to serve everything else.
-    for p in &problems {
-        tracing::error!("{p}; it is not fetched until this is fixed");
-    }
+    let (
+        engine,
+        sources::Bindings {
+            bound, schedule, ..
+        },
+    ) = load_model(&store, &sources, &settings, clock.now()).await?;
 
     let telemetry = Arc::new(SourceTelemetry::new());
     for name in sources.keys() {
@@ -179,6 +169,7 @@ pub async fn run_with_clock(
     })
     .map_err(|e| AppError::Config(vec![format!("http client: {e}")]))?;
     let snapshot = SharedSnapshot::default();
+    let engine_size = engine.key_results().len();
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         sources,
@@ -190,7 +181,7 @@ pub async fn run_with_clock(
         clock: clock.clone(),
     });
     tracing::info!(
-        key_results = set.key_results.len(),
+        key_results = engine_size,
         bindings = bound.len(),
         "key results loaded"
     );
@@ -221,6 +212,8 @@ pub async fn run_with_clock(
             .clone()
             .publish_loop(PUBLISH_INTERVAL, work.clone()),
     );
+    memory::release_freed_memory();
+    tokio::spawn(memory::trim_loop(work.clone()));
     let refresh = settings.database.refresh_interval.map(|d| d.0).or(
         // Several replicas may share a PostgreSQL database; SQLite is single-process.
         (store.backend() == Backend::Postgres).then_some(DEFAULT_REFRESH_INTERVAL),
@@ -260,6 +253,32 @@ pub async fn run_with_clock(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The rollup engine with every KR's latest value, and the KRs to fetch. The
+/// model and check-ins read to build them are dropped on return: with many
+/// KRs they would otherwise double the daemon's memory for its whole life.
+async fn load_model(
+    store: &Store,
+    sources: &sources::Sources,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(RollupEngine, sources::Bindings), AppError> {
+    let set = store.load_okrs().await?;
+    let mut engine = RollupEngine::new(&set);
+    let latest = store.latest_check_ins().await?;
+    engine.load_values(
+        latest
+            .iter()
+            .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
+    );
+    let bindings = sources::bindings(&set, sources, settings, Some(now));
+    // KRs from files were checked before applying; these came from elsewhere
+    // (the API, an older config): skip them rather than refuse to serve the rest.
+    for p in &bindings.problems {
+        tracing::error!("{p}; it is not fetched until this is fixed");
+    }
+    Ok((engine, bindings))
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

@@ -70,6 +70,7 @@ rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
 hwm=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
 cpu=$(awk '{print ($14+$15)/100}' /proc/$pid/stat)
 render=$(curl -s -o "$dir/metrics" -w '%{time_total}' "http://127.0.0.1:$port/metrics")
+gzipped=$(curl -s -H 'Accept-Encoding: gzip' -o "$dir/metrics.gz" -w '%{time_total}' "http://127.0.0.1:$port/metrics")
 fetches=$(awk '/^okr_source_fetches_total/{s+=$2} END{print s+0}' "$dir/metrics")
 failures=$(awk '/^okr_source_fetch_failures_total/{s+=$2} END{print s+0}' "$dir/metrics")
 printf '| %-36s | %14s |\n' "measure ($krs KRs, ${secs}s)" "value"
@@ -82,3 +83,5 @@ printf '| %-36s | %14s |\n' "failed fetches" "$failures"
 printf '| %-36s | %12.2f s |\n' "CPU time" "$cpu"
 printf '| %-36s | %11.1f ms |\n' "GET /metrics over HTTP" "$(echo "$render*1000" | bc -l)"
 printf '| %-36s | %10.1f MiB |\n' "/metrics size" "$(echo "$(stat -c%s "$dir/metrics")/1048576" | bc -l)"
+printf '| %-36s | %11.1f ms |\n' "GET /metrics, gzip" "$(echo "$gzipped*1000" | bc -l)"
+printf '| %-36s | %10.1f MiB |\n' "/metrics size, gzip" "$(echo "$(stat -c%s "$dir/metrics.gz")/1048576" | bc -l)"

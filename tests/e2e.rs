@@ -508,6 +508,17 @@ async fn health_and_readiness() {
     );
     assert!(sample(&body, "okr_key_result_value", &["key_result=\"web\""]).is_none());
     assert!(body.contains("okr_build_info{version="));
+    // Prometheus asks for gzip and gets it.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let gz = raw
+        .get(format!("{}/metrics", d.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let compressed = gz.bytes().await.unwrap();
+    assert!(compressed.len() < body.len(), "{} vs {}", compressed.len(), body.len());
     d.stop().await;
 }
 

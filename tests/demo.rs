@@ -21,14 +21,21 @@ fn values(metrics: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+async fn fetch(url: &str) -> Result<String, reqwest::Error> {
+    reqwest::get(url).await?.text().await
+}
+
 #[tokio::test]
 async fn demo_krs_get_values_and_move() {
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_okrd"))
         .args(["demo", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .expect("okrd demo starts");
+    // On failure, show what the demo logged.
+    let logged = || std::fs::read_to_string(log.path()).unwrap_or_default();
     let stdout = child.stdout.take().unwrap();
     let url = BufReader::new(stdout)
         .lines()
@@ -43,7 +50,9 @@ async fn demo_krs_get_values_and_move() {
 
     let started = Instant::now();
     let first = loop {
-        let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let body = fetch(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\ndemo log:\n{}", logged()));
         let v = values(&body);
         if v.len() == 5 {
             break v;
@@ -66,7 +75,9 @@ async fn demo_krs_get_values_and_move() {
     }
     let moved = Instant::now();
     loop {
-        let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let body = fetch(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\ndemo log:\n{}", logged()));
         if values(&body) != first {
             break;
         }

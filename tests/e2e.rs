@@ -518,7 +518,12 @@ async fn health_and_readiness() {
         .unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     let compressed = gz.bytes().await.unwrap();
-    assert!(compressed.len() < body.len(), "{} vs {}", compressed.len(), body.len());
+    assert!(
+        compressed.len() < body.len(),
+        "{} vs {}",
+        compressed.len(),
+        body.len()
+    );
     d.stop().await;
 }
 

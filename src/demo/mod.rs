@@ -4,6 +4,7 @@
 
 mod simulator;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,7 +61,9 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
         }
     };
     let addr = listener.local_addr().map_or(listen, |a| a);
-    println!(
+    // A closed stdout (`okrd demo | head`) must not stop the demo: ignore write errors.
+    let _ = writeln!(
+        std::io::stdout(),
         "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n\n  \
          config       {}\n  OKRs         {}\n  database     {}\n\n\
          Sources poll a simulator every 5 s; KR values move within 30 s. Try:\n  \

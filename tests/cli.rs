@@ -335,3 +335,23 @@ fn apply_is_the_same_however_the_path_is_spelled_and_archives_what_a_file_droppe
         "{stdout}"
     );
 }
+
+/// The examples the README points to stay valid.
+#[test]
+fn the_shipped_examples_pass_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_okrd"))
+        .current_dir(root)
+        .env_remove("OKRD_CONFIG")
+        .args(["check", "--config", "examples/okrd.toml"])
+        .output()
+        .unwrap();
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{stdout}{err}");
+    assert!(
+        stdout.contains("3 sources") && stdout.contains("4 key results"),
+        "{stdout}"
+    );
+    // Secrets that are not set here are warnings, named by their variable.
+    assert!(err.contains("PROMETHEUS_TOKEN"), "{err}");
+}

@@ -22,6 +22,7 @@ use crate::scheduler::cron::{Schedule, parse_timezone};
 use crate::scheduler::{Clock, Runner, SchedulerConfig, SystemClock};
 use crate::snapshot::SharedSnapshot;
 use crate::sources::http::{HttpClient, HttpPolicy};
+use crate::sources::params::SystemSecrets;
 use crate::store::{Backend, Store, StoreError};
 use crate::telemetry::SourceTelemetry;
 
@@ -124,7 +125,7 @@ pub async fn run_with_clock(
 ) -> Result<(), AppError> {
     // Everything that can be wrong with the input is checked before anything is written.
     let (sources, redactor) =
-        sources::build_sources(&settings, &|k| std::env::var(k).ok()).map_err(AppError::Config)?;
+        sources::build_sources(&settings, &SystemSecrets).map_err(AppError::Config)?;
     let loaded = load_okr_files(&settings)?;
     for w in loaded.iter().flat_map(|l| &l.warnings) {
         tracing::warn!("{w}");

@@ -12,7 +12,7 @@ use crate::okr::{EntityKind, OkrSet, WorkflowState};
 use crate::pipeline::{BoundKr, SourceRuntime};
 use crate::scheduler::Binding;
 use crate::scheduler::cron::{Schedule, parse_timezone};
-use crate::sources::params::resolve_secrets;
+use crate::sources::params::{SecretSource, SystemSecrets, resolve_secrets};
 use crate::sources::{Redactor, registry};
 
 /// Configured sources by name.
@@ -22,11 +22,8 @@ pub type Sources = HashMap<String, Arc<SourceRuntime>>;
 pub type BuiltSources = Result<(Sources, Redactor), Vec<String>>;
 
 /// Build every configured source, reporting every problem (unknown connector,
-/// missing secret, bad schedule). `lookup_env` is `std::env::var` in the daemon.
-pub fn build_sources(
-    settings: &Settings,
-    lookup_env: &dyn Fn(&str) -> Option<String>,
-) -> BuiltSources {
+/// missing secret, bad schedule). The daemon reads secrets from `SystemSecrets`.
+pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSources {
     let mut problems = Vec::new();
     let mut redactor = Redactor::default();
     let mut out = HashMap::new();
@@ -79,7 +76,7 @@ pub fn build_sources(
                 at(".timeout")
             ));
         }
-        let params = match resolve_secrets(&s.params_json(), "params.", lookup_env, &mut redactor) {
+        let params = match resolve_secrets(&s.params_json(), "params.", secrets, &mut redactor) {
             Ok(p) => p,
             Err(errs) => {
                 problems.extend(
@@ -238,16 +235,38 @@ pub fn file_binding_problems(
         .collect()
 }
 
-/// Sources for validating config without its secrets: a secret that is not
-/// set here becomes a placeholder, and its variable is named in the second value.
+/// Sources for validating config where its secrets may not be: a secret that
+/// cannot be read here becomes a placeholder, and is described in the second value.
 pub fn build_sources_unchecked_secrets(settings: &Settings) -> (BuiltSources, Vec<String>) {
-    let unset = std::cell::RefCell::new(Vec::new());
-    let lookup = |name: &str| {
-        std::env::var(name).ok().or_else(|| {
-            unset.borrow_mut().push(name.to_string());
-            Some("unset-secret-placeholder".to_string())
+    let lenient = LenientSecrets::default();
+    let built = build_sources(settings, &lenient);
+    (built, lenient.missing.into_inner())
+}
+
+/// Secrets from the system, with a placeholder for each one that is missing.
+#[derive(Default)]
+struct LenientSecrets {
+    missing: std::cell::RefCell<Vec<String>>,
+}
+
+const PLACEHOLDER: &str = "unset-secret-placeholder";
+
+impl SecretSource for LenientSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        SystemSecrets.env(name).or_else(|| {
+            self.missing
+                .borrow_mut()
+                .push(format!("environment variable {name} is not set here"));
+            Some(PLACEHOLDER.to_string())
         })
-    };
-    let built = build_sources(settings, &lookup);
-    (built, unset.into_inner())
+    }
+
+    fn file(&self, path: &str) -> std::io::Result<String> {
+        SystemSecrets.file(path).or_else(|e| {
+            self.missing
+                .borrow_mut()
+                .push(format!("secret file {path} cannot be read here ({e})"));
+            Ok(PLACEHOLDER.to_string())
+        })
+    }
 }

@@ -15,10 +15,8 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     let mut warnings: Vec<String> = Vec::new();
 
     let (built, unset) = sources::build_sources_unchecked_secrets(settings);
-    for name in unset {
-        warnings.push(format!(
-            "warning: environment variable {name} is not set here; `okrd serve` needs it"
-        ));
+    for what in unset {
+        warnings.push(format!("warning: {what}; `okrd serve` needs it"));
     }
     let sources = match built {
         Ok((s, _)) => Some(s),

@@ -10,9 +10,10 @@ use crate::config::Settings;
 use crate::okr::{KrKind, OkrSet, Period};
 use crate::pipeline::{BoundKr, fetch_value, params_for};
 use crate::sources::http::{HttpClient, HttpPolicy};
+use crate::sources::params::SystemSecrets;
 
 pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
-    let (sources, redactor) = match sources::build_sources(&settings, &|k| std::env::var(k).ok()) {
+    let (sources, redactor) = match sources::build_sources(&settings, &SystemSecrets) {
         Ok(s) => s,
         Err(problems) => {
             for p in problems {

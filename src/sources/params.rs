@@ -190,14 +190,32 @@ pub fn secret_ref(v: &Value) -> Option<(&str, &str)> {
     }
 }
 
+/// Where secret references are read from.
+pub trait SecretSource {
+    fn env(&self, name: &str) -> Option<String>;
+    fn file(&self, path: &str) -> std::io::Result<String>;
+}
+
+/// The process environment and the file system.
+pub struct SystemSecrets;
+
+impl SecretSource for SystemSecrets {
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn file(&self, path: &str) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
 /// Resolve `{ env = "NAME" }` and `{ file = "PATH" }` anywhere in `raw`
 /// (also inside tables such as `headers`), registering each secret with the
-/// redactor. Reports every unresolvable reference. `lookup_env` is
-/// `std::env::var` outside tests.
+/// redactor. Reports every unresolvable reference.
 pub fn resolve_secrets(
     raw: &Map<String, Value>,
     prefix: &str,
-    lookup_env: &dyn Fn(&str) -> Option<String>,
+    secrets: &dyn SecretSource,
     redactor: &mut Redactor,
 ) -> Result<Params, Vec<SecretError>> {
     let mut errors = Vec::new();
@@ -206,7 +224,7 @@ pub fn resolve_secrets(
         let path = format!("{prefix}{k}");
         out.insert(
             k.clone(),
-            resolve_value(v, &path, lookup_env, redactor, &mut errors),
+            resolve_value(v, &path, secrets, redactor, &mut errors),
         );
     }
     if errors.is_empty() {
@@ -219,18 +237,19 @@ pub fn resolve_secrets(
 fn resolve_value(
     v: &Value,
     path: &str,
-    lookup_env: &dyn Fn(&str) -> Option<String>,
+    secrets: &dyn SecretSource,
     redactor: &mut Redactor,
     errors: &mut Vec<SecretError>,
 ) -> Value {
     if let Some((kind, name)) = secret_ref(v) {
         let resolved = if kind == "env" {
-            lookup_env(name).ok_or_else(|| SecretError::MissingEnv {
+            secrets.env(name).ok_or_else(|| SecretError::MissingEnv {
                 path: path.to_string(),
                 var: name.to_string(),
             })
         } else {
-            std::fs::read_to_string(name)
+            secrets
+                .file(name)
                 // A trailing newline in a secret file is an editor's, not the secret's.
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| SecretError::File {
@@ -255,10 +274,7 @@ fn resolve_value(
             m.iter()
                 .map(|(k, v)| {
                     let p = format!("{path}.{k}");
-                    (
-                        k.clone(),
-                        resolve_value(v, &p, lookup_env, redactor, errors),
-                    )
+                    (k.clone(), resolve_value(v, &p, secrets, redactor, errors))
                 })
                 .collect(),
         ),
@@ -267,7 +283,7 @@ fn resolve_value(
                 .enumerate()
                 .map(|(i, v)| {
                     let p = format!("{path}[{i}]");
-                    resolve_value(v, &p, lookup_env, redactor, errors)
+                    resolve_value(v, &p, secrets, redactor, errors)
                 })
                 .collect(),
         ),
@@ -280,11 +296,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "API_KEY" => Some("s3cr3t-key/with+chars".into()),
-            "TOKEN" => Some("tok-123456".into()),
-            _ => None,
+    /// Two env vars; files from the real file system.
+    struct TestSecrets;
+
+    impl SecretSource for TestSecrets {
+        fn env(&self, name: &str) -> Option<String> {
+            match name {
+                "API_KEY" => Some("s3cr3t-key/with+chars".into()),
+                "TOKEN" => Some("tok-123456".into()),
+                _ => None,
+            }
+        }
+
+        fn file(&self, path: &str) -> std::io::Result<String> {
+            std::fs::read_to_string(path)
         }
     }
 
@@ -296,7 +321,7 @@ mod tests {
             "site_id": "acme.example"
         });
         let mut r = Redactor::default();
-        let p = resolve_secrets(raw.as_object().unwrap(), "", &env, &mut r).unwrap();
+        let p = resolve_secrets(raw.as_object().unwrap(), "", &TestSecrets, &mut r).unwrap();
         assert_eq!(p.str("api_key"), Some("s3cr3t-key/with+chars"));
         assert_eq!(
             p.table("headers").unwrap().unwrap()["Authorization"],
@@ -313,7 +338,7 @@ mod tests {
         let errs = resolve_secrets(
             raw.as_object().unwrap(),
             "sources.web.params.",
-            &env,
+            &TestSecrets,
             &mut r,
         )
         .unwrap_err();
@@ -330,7 +355,7 @@ mod tests {
         std::fs::write(&path, "from-file-secret\n").unwrap();
         let raw = json!({"k": {"file": path.to_str().unwrap()}});
         let mut r = Redactor::default();
-        let p = resolve_secrets(raw.as_object().unwrap(), "", &env, &mut r).unwrap();
+        let p = resolve_secrets(raw.as_object().unwrap(), "", &TestSecrets, &mut r).unwrap();
         assert_eq!(p.str("k"), Some("from-file-secret"));
         assert_eq!(r.redact("x from-file-secret y"), "x *** y");
     }

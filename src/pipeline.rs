@@ -249,23 +249,16 @@ impl Pipeline {
         Ok(moved)
     }
 
-    /// `refresh_values` every `every` until shutdown.
-    pub async fn refresh_loop(
-        self: Arc<Self>,
-        every: Duration,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.cancelled() => break,
-            }
-            match self.refresh_values().await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(key_results = n, "took in values written elsewhere"),
-                Err(e) => tracing::warn!(error = %e, "cannot refresh values from the database"),
-            }
-        }
+    /// Swap in a rebuilt model (OKRs changed in the database) and its bindings.
+    pub fn replace_model(&self, engine: RollupEngine, bindings: Vec<BoundKr>) {
+        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = engine;
+        self.set_bindings(bindings);
+        self.changed.notify_one();
+    }
+
+    /// The configured sources by name.
+    pub fn source_map(&self) -> &HashMap<String, Arc<SourceRuntime>> {
+        &self.sources
     }
 
     /// Build and swap in a new snapshot now.

@@ -582,3 +582,67 @@ async fn replicas_share_values_and_fetch_each_slot_once() {
         b.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_running_daemon_picks_up_what_okrd_apply_wrote() {
+    for db in common::databases().await {
+        let backend = db.backend;
+        let analytics = MockServer::start().await;
+        let prom = MockServer::start().await;
+        mount_good(&analytics, &prom).await;
+        let d = start_replica(&db.url, &analytics, &prom, "refresh_interval = \"100ms\"").await;
+        d.tick_until("the first values", |m| {
+            sample(m, "okr_key_result_value", &["key_result=\"nps\""]).is_some()
+        })
+        .await;
+
+        // What `okrd apply` does: the file loses `nps` and gains `visits`.
+        let changed = OKRS
+            .replace("id = \"nps\"", "id = \"visits\"")
+            .replace("title = \"NPS at least 30\"", "title = \"Visitors\"");
+        let path = d._dir.path().join("okrs.toml");
+        std::fs::write(&path, changed).unwrap();
+        let loaded = okrd::okr::file::load_files(&[path], &Default::default()).unwrap();
+        let store = okrd::store::Store::connect(&db.url, 1).await.unwrap();
+        store
+            .apply_files(&loaded.set, &loaded.ownership, &loaded.files)
+            .await
+            .unwrap();
+
+        let mut reloaded = None;
+        for _ in 0..200 {
+            let m = d.metrics().await;
+            if m.contains("key_result=\"visits\"") && !m.contains("key_result=\"nps\"") {
+                reloaded = Some(m);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let m = reloaded.unwrap_or_else(|| panic!("{backend}: the daemon did not reload"));
+        assert_eq!(
+            sample(
+                &m,
+                "okr_key_result_status",
+                &["key_result=\"visits\"", "status=\"no_data\""]
+            ),
+            Some(1.0),
+            "{backend}"
+        );
+        // Values of unchanged KRs survive the reload, and the new KR is fetched.
+        assert!(
+            approx(
+                sample(&m, "okr_key_result_value", &["key_result=\"web\""]),
+                1500.0
+            ),
+            "{backend}"
+        );
+        d.tick_until("the new KR's value", |m| {
+            approx(
+                sample(m, "okr_key_result_value", &["key_result=\"visits\""]),
+                31.0,
+            )
+        })
+        .await;
+        d.stop().await;
+    }
+}

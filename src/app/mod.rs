@@ -3,6 +3,7 @@
 //! listener on port 0.
 
 mod memory;
+mod refresh;
 pub mod server;
 pub mod sources;
 pub mod status_page;
@@ -23,7 +24,7 @@ use crate::scheduler::{Clock, Runner, SchedulerConfig, SystemClock};
 use crate::snapshot::SharedSnapshot;
 use crate::sources::http::{HttpClient, HttpPolicy};
 use crate::sources::params::SystemSecrets;
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::SourceTelemetry;
 
 /// Why the daemon could not start or stopped.
@@ -46,9 +47,6 @@ fn join_problems(problems: &[Problem]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
-
-/// How often replicas on PostgreSQL pull in each other's values by default.
-const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// How often, at most, a new snapshot is published while values pour in.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -153,6 +151,8 @@ pub async fn run_with_clock(
         );
     }
 
+    // Read before the model: a change in between is picked up by the next refresh.
+    let version = store.model_version().await?;
     let (
         engine,
         sources::Bindings {
@@ -215,12 +215,17 @@ pub async fn run_with_clock(
     );
     memory::release_freed_memory();
     tokio::spawn(memory::trim_loop(work.clone()));
-    let refresh = settings.database.refresh_interval.map(|d| d.0).or(
-        // Several replicas may share a PostgreSQL database; SQLite is single-process.
-        (store.backend() == Backend::Postgres).then_some(DEFAULT_REFRESH_INTERVAL),
-    );
-    if let Some(every) = refresh.filter(|d| !d.is_zero()) {
-        tokio::spawn(pipeline.clone().refresh_loop(every, work.clone()));
+    let every = settings.database.refresh_interval.0;
+    if !every.is_zero() {
+        let refresher = refresh::Refresher {
+            store: store.clone(),
+            settings: settings.clone(),
+            pipeline: pipeline.clone(),
+            scheduler: scheduler.clone(),
+            clock: clock.clone(),
+            version,
+        };
+        tokio::spawn(refresher.run(every, work.clone()));
     }
 
     let state = server::AppState {

@@ -78,9 +78,9 @@ impl Default for ServerSettings {
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     pub max_connections: u32,
-    /// How often to pull in values other replicas wrote. Default: 15s on
-    /// PostgreSQL (where several replicas may share the database), off on SQLite.
-    pub refresh_interval: Option<HumanDuration>,
+    /// How often to pick up what other processes wrote: OKRs changed by
+    /// `okrd apply`, values fetched by other replicas. `0s` turns it off.
+    pub refresh_interval: HumanDuration,
 }
 
 impl Default for DatabaseSettings {
@@ -88,7 +88,7 @@ impl Default for DatabaseSettings {
         DatabaseSettings {
             url: DatabaseUrl::new("sqlite://okrd.db"),
             max_connections: 8,
-            refresh_interval: None,
+            refresh_interval: HumanDuration(std::time::Duration::from_secs(15)),
         }
     }
 }

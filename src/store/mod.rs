@@ -26,9 +26,11 @@ mod leases;
 mod migrate;
 mod okrs;
 mod pool;
+mod version;
 
 pub use apply::{ApplyPlan, Change};
 pub use error::{StoreError, redact_url};
+pub use version::ModelVersion;
 
 use sqlx::AnyPool;
 

@@ -529,7 +529,12 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn replicas_share_values_and_fetch_each_slot_once() {
-    for db in common::databases().await {
+    // Replicas share a PostgreSQL database; SQLite mode is single-process.
+    let postgres = common::databases()
+        .await
+        .into_iter()
+        .filter(|d| d.backend == "postgres");
+    for db in postgres {
         let backend = db.backend;
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;

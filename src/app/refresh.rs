@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::pipeline::Pipeline;
 use crate::scheduler::{Clock, SchedulerHandle};
-use crate::store::{ModelVersion, Store};
+use crate::store::{Backend, ModelVersion, Store};
 
 pub struct Refresher {
     pub store: Store,
@@ -25,7 +25,7 @@ pub struct Refresher {
 
 impl Refresher {
     /// Every `every` until shutdown: rebuild the model if it changed, else
-    /// take in newer values.
+    /// take in newer values (PostgreSQL, where replicas share the database).
     pub async fn run(mut self, every: Duration, shutdown: CancellationToken) {
         loop {
             tokio::select! {
@@ -41,6 +41,10 @@ impl Refresher {
     pub async fn tick(&mut self) -> Result<(), super::AppError> {
         let version = self.store.model_version().await?;
         if version == self.version {
+            // On SQLite this process is the only writer of values: nothing to take in.
+            if self.store.backend() != Backend::Postgres {
+                return Ok(());
+            }
             let moved = self.pipeline.refresh_values().await?;
             if moved > 0 {
                 tracing::debug!(key_results = moved, "took in values written elsewhere");

@@ -79,7 +79,7 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     pub max_connections: u32,
     /// How often to pick up what other processes wrote: OKRs changed by
-    /// `okrd apply`, values fetched by other replicas. `0s` turns it off.
+    /// `okrd apply`, and on PostgreSQL values fetched by other replicas. `0s` turns it off.
     pub refresh_interval: HumanDuration,
 }
 

@@ -108,14 +108,6 @@ impl Pipeline {
             .cloned()
     }
 
-    pub fn source(&self, name: &str) -> Option<&Arc<SourceRuntime>> {
-        self.sources.get(name)
-    }
-
-    pub fn sources(&self) -> impl Iterator<Item = &Arc<SourceRuntime>> {
-        self.sources.values()
-    }
-
     /// Run one scheduled job. Never panics on bad input from a source.
     pub async fn run_job(&self, job: Job) -> Outcome {
         let Some(binding) = self.binding(&job.binding) else {

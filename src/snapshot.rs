@@ -34,10 +34,6 @@ impl Snapshot {
             built_at: Some(now),
         }
     }
-
-    pub fn key_result(&self, id: &str) -> Option<&KrState> {
-        self.key_results.iter().find(|k| k.id == id)
-    }
 }
 
 /// The current snapshot, replaced whole on every change.

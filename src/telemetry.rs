@@ -141,12 +141,6 @@ impl SourceTelemetry {
         });
     }
 
-    pub fn failures(&self, source: &str, reason: Reason) -> u64 {
-        self.failures
-            .with_label_values(&[source, reason.as_str()])
-            .get()
-    }
-
     pub fn health(&self) -> HashMap<String, SourceHealth> {
         self.lock().clone()
     }

@@ -21,7 +21,7 @@ struct Daemon {
     clock: Arc<ManualClock>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -220,7 +220,7 @@ url = "{}"
         clock,
         shutdown,
         task,
-        _dir: dir,
+        dir,
     };
     for _ in 0..200 {
         if reqwest::get(format!("{}/healthz", daemon.base))
@@ -605,7 +605,7 @@ async fn a_running_daemon_picks_up_what_okrd_apply_wrote() {
         let changed = OKRS
             .replace("id = \"nps\"", "id = \"visits\"")
             .replace("title = \"NPS at least 30\"", "title = \"Visitors\"");
-        let path = d._dir.path().join("okrs.toml");
+        let path = d.dir.path().join("okrs.toml");
         std::fs::write(&path, changed).unwrap();
         let loaded = okrd::okr::file::load_files(&[path], &Default::default()).unwrap();
         let store = okrd::store::Store::connect(&db.url, 1).await.unwrap();

@@ -8,6 +8,7 @@ pub mod server;
 pub mod sources;
 pub mod status_page;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,14 +84,18 @@ impl CheckContextOwned {
     }
 }
 
+/// Read and validate OKR files under these settings' limits and sources.
+pub fn load_okrs(settings: &Settings, files: &[PathBuf]) -> Result<LoadedOkrs, Vec<Problem>> {
+    check_context(settings).with(|ctx| load_files(files, ctx))
+}
+
 /// Read and validate the OKR files named in the settings.
 pub fn load_okr_files(settings: &Settings) -> Result<Option<LoadedOkrs>, AppError> {
     let files = settings.okr_files();
     if files.is_empty() {
         return Ok(None);
     }
-    check_context(settings)
-        .with(|ctx| load_files(&files, ctx))
+    load_okrs(settings, &files)
         .map(Some)
         .map_err(AppError::OkrFiles)
 }

@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use crate::app::{self, sources};
 use crate::config::Settings;
-use crate::okr::file::load_files;
 use crate::store::{ApplyPlan, Change};
 
 pub async fn run(settings: Settings, files: &[PathBuf], dry_run: bool) -> ExitCode {
-    let loaded = match app::check_context(&settings).with(|ctx| load_files(files, ctx)) {
+    let loaded = match app::load_okrs(&settings, files) {
         Ok(l) => l,
         Err(problems) => {
             for p in &problems {

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use crate::app::{self, sources};
 use crate::config::Settings;
-use crate::okr::file::load_files;
 
 pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
@@ -33,7 +32,7 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     };
     let mut key_results = 0;
     if !files.is_empty() {
-        match app::check_context(settings).with(|ctx| load_files(&files, ctx)) {
+        match app::load_okrs(settings, &files) {
             Ok(loaded) => {
                 key_results = loaded.set.key_results.len();
                 warnings.extend(loaded.warnings.iter().map(ToString::to_string));

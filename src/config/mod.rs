@@ -344,10 +344,6 @@ impl Settings {
             .collect()
     }
 
-    pub fn source(&self, name: &str) -> Option<&SourceSettings> {
-        self.sources.iter().find(|s| s.name == name)
-    }
-
     /// `file:line: ` of a config key path such as `sources[2].schedule`.
     pub fn at(&self, path: &str) -> String {
         self.locations.prefix(path)

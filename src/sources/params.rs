@@ -120,12 +120,6 @@ impl Redactor {
             .sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
     }
 
-    pub fn merge(&mut self, other: &Redactor) {
-        for s in &other.secrets {
-            self.add(s.expose_secret());
-        }
-    }
-
     /// Is `text` exactly one of the secrets?
     pub fn is_secret(&self, text: &str) -> bool {
         self.secrets.iter().any(|s| s.expose_secret() == text)

@@ -16,7 +16,7 @@ use crate::scheduler::{Clock, Job, Outcome};
 use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
-use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor};
+use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, Trace};
 use crate::store::Store;
 use crate::telemetry::SourceTelemetry;
 
@@ -312,7 +312,20 @@ pub async fn fetch_value(
     redactor: &Redactor,
     now: DateTime<Utc>,
 ) -> Result<f64, FetchError> {
-    let params = params_for(source, binding, redactor, now)?;
+    fetch_value_traced(source, binding, http, redactor, now, None).await
+}
+
+/// `fetch_value`, describing each request made into `trace` (`okrd source test`).
+pub async fn fetch_value_traced(
+    source: &SourceRuntime,
+    binding: &BoundKr,
+    http: &HttpClient,
+    redactor: &Redactor,
+    now: DateTime<Utc>,
+    trace: Option<&Trace>,
+) -> Result<f64, FetchError> {
+    let template = template_context(binding, now);
+    let params = params_for(source, binding, redactor, &template)?;
     let ctx = FetchContext {
         source: &source.name,
         key_result: &binding.key_result,
@@ -320,6 +333,8 @@ pub async fn fetch_value(
         http,
         timeout: source.timeout,
         redactor,
+        template: &template,
+        trace,
     };
     let value = match tokio::time::timeout(source.timeout, source.connector.fetch(&ctx)).await {
         Ok(r) => r?,
@@ -333,23 +348,27 @@ pub async fn fetch_value(
     validate_value(binding.kind, value)
 }
 
-/// A KR's params merged over its source's (the KR's win), templates rendered.
-pub fn params_for(
-    source: &SourceRuntime,
-    binding: &BoundKr,
-    redactor: &Redactor,
-    now: DateTime<Utc>,
-) -> Result<Params, FetchError> {
-    let merged = source.params.merged_with(&binding.params);
-    let ctx = TemplateContext {
+/// What templates of one fetch of `binding` can refer to.
+pub fn template_context(binding: &BoundKr, now: DateTime<Utc>) -> TemplateContext {
+    TemplateContext {
         period_id: binding.period.id.clone(),
         period_start: binding.period.start,
         period_end: binding.period.end,
         now,
         timezone: binding.timezone,
         key_result: binding.key_result.clone(),
-    };
-    render_params(&merged, &ctx, redactor)
+    }
+}
+
+/// A KR's params merged over its source's (the KR's win), templates rendered.
+pub fn params_for(
+    source: &SourceRuntime,
+    binding: &BoundKr,
+    redactor: &Redactor,
+    template: &TemplateContext,
+) -> Result<Params, FetchError> {
+    let merged = source.params.merged_with(&binding.params);
+    render_params(&merged, template, redactor)
         .map_err(|e| FetchError::new(Reason::Parse, redactor.redact(&e)))
 }
 

@@ -14,6 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use okrd::sources::http::{HttpClient, HttpPolicy};
 use okrd::sources::registry;
+use okrd::sources::template::TemplateContext;
 use okrd::sources::value::Reduce;
 use okrd::sources::{FetchContext, FetchError, Params, Reason, Redactor};
 
@@ -79,6 +80,8 @@ impl Fetch {
             http: &http,
             timeout: self.timeout,
             redactor: &self.redactor,
+            template: &TemplateContext::example(),
+            trace: None,
         };
         connector.fetch(&ctx).await
     }

@@ -12,7 +12,8 @@ use crate::okr::{EntityKind, OkrSet, WorkflowState};
 use crate::pipeline::{BoundKr, SourceRuntime};
 use crate::scheduler::Binding;
 use crate::scheduler::cron::{Schedule, parse_timezone};
-use crate::sources::params::{SecretSource, SystemSecrets, resolve_secrets};
+use crate::sources::declarative::Catalog;
+use crate::sources::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
 use crate::sources::{Redactor, registry};
 
 /// Configured sources by name.
@@ -38,6 +39,13 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
         let at = settings.at("scheduler.default_schedule");
         problems.push(format!("{at}scheduler.default_schedule: {e}"));
     }
+    let catalog = match Catalog::load(&[]) {
+        Ok(c) => c,
+        Err(errs) => {
+            problems.extend(errs);
+            Catalog::default()
+        }
+    };
     for (i, s) in settings.sources.iter().enumerate() {
         let at = |key: &str| settings.at(&format!("sources[{i}]{key}"));
         let label = if s.name.is_empty() {
@@ -56,15 +64,26 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
             ));
             continue;
         }
-        let Some(connector) = registry::native(&s.connector) else {
+        let Some(connector) = registry::connector(&s.connector, &catalog) else {
             problems.push(format!(
                 "{}{label}: unknown connector `{}` (known: {})",
                 at(".connector"),
                 s.connector,
-                registry::NATIVE_NAMES.join(", ")
+                registry::all_names(&catalog).join(", ")
             ));
             continue;
         };
+        let raw = s.params_json();
+        for name in connector.secret_params() {
+            if let Some(v) = raw.get(&name)
+                && secret_ref(v).is_none()
+            {
+                problems.push(format!(
+                    "{}{label}: param `{name}` is a secret: give it as {{ env = \"NAME\" }} or {{ file = \"PATH\" }}, not inline",
+                    at(&format!(".params.{name}"))
+                ));
+            }
+        }
         if let (Some(expr), Ok(tz)) = (&s.schedule, &tz)
             && let Err(e) = Schedule::parse(expr, *tz)
         {

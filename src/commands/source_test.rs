@@ -8,7 +8,8 @@ use chrono::Utc;
 use crate::app::{self, sources};
 use crate::config::Settings;
 use crate::okr::{KrKind, OkrSet, Period};
-use crate::pipeline::{BoundKr, fetch_value, params_for};
+use crate::pipeline::{BoundKr, fetch_value_traced, params_for, template_context};
+use crate::sources::Trace;
 use crate::sources::http::{HttpClient, HttpPolicy};
 use crate::sources::params::SystemSecrets;
 
@@ -75,7 +76,12 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         source.name, source.connector_name
     );
     println!("key result: {}", binding.key_result);
-    match params_for(source, &binding, &redactor, now) {
+    match params_for(
+        source,
+        &binding,
+        &redactor,
+        &template_context(&binding, now),
+    ) {
         Ok(p) => {
             let json = serde_json::to_string(p.as_map()).unwrap_or_default();
             println!("params:    {}", redactor.redact(&json));
@@ -93,8 +99,12 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let started = Instant::now();
-    let result = fetch_value(source, &binding, &http, &redactor, now).await;
+    let trace = Trace::default();
+    let result = fetch_value_traced(source, &binding, &http, &redactor, now, Some(&trace)).await;
     let took = started.elapsed();
+    for line in trace.lines() {
+        println!("{line}");
+    }
     match result {
         Ok(v) => {
             println!("value:     {v}");

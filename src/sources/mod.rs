@@ -4,6 +4,9 @@
 //! Connectors only fetch and extract one number. The core owns schedule,
 //! timeout, retry, backoff and the response size cap (see `http`).
 
+pub mod auth_token;
+pub mod declarative;
+pub mod google_auth;
 pub mod http;
 pub mod http_json;
 pub mod params;
@@ -59,6 +62,11 @@ impl Reason {
         Reason::InvalidValue,
         Reason::NoData,
     ];
+
+    /// The reason spelled `s` (as in metrics and manifests).
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -128,6 +136,29 @@ pub struct FetchContext<'a> {
     /// The source's timeout; the core also enforces it around the whole fetch.
     pub timeout: Duration,
     pub redactor: &'a Redactor,
+    /// The KR's period and the fetch time, for templates.
+    pub template: &'a template::TemplateContext,
+    /// Where `okrd source test` collects the requests made; `None` when serving.
+    pub trace: Option<&'a Trace>,
+}
+
+/// The requests and responses of one fetch, described for people (secrets
+/// redacted, credentials hidden).
+#[derive(Debug, Default)]
+pub struct Trace {
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl Trace {
+    pub fn push(&self, line: String) {
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(line);
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
 }
 
 /// A kind of metric source. One instance serves every KR bound to a source.
@@ -138,4 +169,15 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Fetch one value now.
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
+
+    /// The API's documented request rate (`600/hour`); a source's own
+    /// `rate_limit` wins.
+    fn default_rate_limit(&self) -> Option<String> {
+        None
+    }
+
+    /// Params that must be given as `{ env }` or `{ file }`, never inline.
+    fn secret_params(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

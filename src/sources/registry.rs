@@ -1,12 +1,11 @@
-//! Which connector a `[[sources]] connector = "…"` name stands for.
-//!
-//! Native kinds are written in Rust and listed here. The declarative catalog
-//! (`connectors/<name>/`) and the `sql`/`exec` kinds slot in later: the
-//! catalog as a second lookup after `native`, `sql`/`exec` as rows below.
+//! Which connector a `[[sources]] connector = "…"` name stands for: a native
+//! kind written in Rust (listed here), else a manifest of the catalog
+//! (`connectors/<name>/`).
 
 use std::sync::Arc;
 
 use super::Connector;
+use super::declarative::Catalog;
 use super::http_json::HttpJson;
 use super::prometheus::Prometheus;
 
@@ -27,6 +26,20 @@ pub fn native(name: &str) -> Option<Arc<dyn Connector>> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, make)| make())
+}
+
+/// A new connector instance for one source: native kinds first, then the catalog.
+pub fn connector(name: &str, catalog: &Catalog) -> Option<Arc<dyn Connector>> {
+    native(name).or_else(|| catalog.connector(name))
+}
+
+/// Every connector name, native then catalog, for messages.
+pub fn all_names(catalog: &Catalog) -> Vec<String> {
+    NATIVE_NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .chain(catalog.names().map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]

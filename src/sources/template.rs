@@ -27,6 +27,22 @@ pub struct TemplateContext {
     pub key_result: String,
 }
 
+impl TemplateContext {
+    /// The current quarter and time, for checking templates before any fetch.
+    pub fn example() -> TemplateContext {
+        let now = Utc::now();
+        let period = crate::okr::Period::quarter_of(now.date_naive());
+        TemplateContext {
+            period_id: period.id,
+            period_start: period.start,
+            period_end: period.end,
+            now,
+            timezone: chrono_tz::UTC,
+            key_result: "example".into(),
+        }
+    }
+}
+
 /// Every variable a template may use, for error messages.
 const VARIABLES: &[&str] = &[
     "period.id",

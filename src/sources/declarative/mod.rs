@@ -1,0 +1,471 @@
+//! The declarative connector engine: runs a manifest from the catalog
+//! (`connectors/<name>/connector.toml`) as a `Connector`. One instance serves
+//! one source, so its token cache holds that source's logins.
+//!
+//! A fetch: params completed with the manifest's defaults → the variant that
+//! applies → the credential (cached login or Google token) → the request,
+//! page after page → the extracted value.
+
+pub mod auth;
+pub mod catalog;
+pub mod extract;
+pub mod manifest;
+pub mod render;
+pub mod request;
+
+use std::sync::Arc;
+
+use reqwest::header::LINK;
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
+use self::extract::Extractor;
+use self::manifest::{
+    DEFAULT_MAX_PAGES, ExtractSpec, Manifest, PageKind, PaginationSpec, RequestSpec,
+};
+use self::render::Vars;
+use self::request::Built;
+use super::auth_token::TokenCache;
+use super::template::TemplateContext;
+use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason};
+
+pub use self::catalog::Catalog;
+
+/// A catalog connector bound to one source.
+pub struct Declarative {
+    manifest: Arc<Manifest>,
+    tokens: TokenCache,
+}
+
+impl Declarative {
+    pub fn new(manifest: Arc<Manifest>) -> Declarative {
+        Declarative {
+            manifest,
+            tokens: TokenCache::default(),
+        }
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+/// The request, pagination and extraction one fetch uses.
+struct Plan<'m> {
+    request: &'m RequestSpec,
+    pagination: Option<&'m PaginationSpec>,
+    extract: &'m ExtractSpec,
+}
+
+impl Connector for Declarative {
+    fn check_params(&self, params: &Params) -> Result<(), String> {
+        let m = &self.manifest;
+        for key in params.as_map().keys() {
+            if !m.params.contains_key(key) {
+                let known: Vec<&str> = m.params.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown param `{key}` for connector `{}` (known: {})",
+                    m.name,
+                    known.join(", ")
+                ));
+            }
+        }
+        for (name, spec) in &m.params {
+            match params.get(name) {
+                None if spec.required => {
+                    return Err(format!("param `{name}` is required"));
+                }
+                None => {}
+                Some(v) => {
+                    // A template is checked once rendered, at fetch time.
+                    let templated = v.as_str().is_some_and(render::is_template);
+                    if !templated && !spec.kind.accepts(v) {
+                        return Err(format!(
+                            "param `{name}` must be {}, not {}",
+                            spec.kind.as_str(),
+                            super::params::json_type(v)
+                        ));
+                    }
+                    if let Some(allowed) = &spec.one_of
+                        && !allowed.contains(v)
+                    {
+                        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+                        return Err(format!(
+                            "param `{name}` must be one of {}, not {v}",
+                            list.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for group in &m.exactly_one_of {
+            let set: Vec<&String> = group.iter().filter(|n| params.get(n).is_some()).collect();
+            if set.len() != 1 {
+                let names = group
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(if set.is_empty() {
+                    format!("set one of {names}")
+                } else {
+                    format!("set only one of {names}")
+                });
+            }
+        }
+        // The variant must be decidable and its templates must find their params.
+        let ctx = TemplateContext::example();
+        let complete = complete_params(m, params.as_map(), &ctx)?;
+        let vars = Vars::new(&complete, &ctx);
+        let plan = plan(m, &vars)?;
+        Built::from_spec(plan.request, &vars, "request").map(|_| ())
+    }
+
+    fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
+        Box::pin(async move { self.run(ctx).await.map_err(|e| e.redacted(ctx.redactor)) })
+    }
+
+    fn default_rate_limit(&self) -> Option<String> {
+        self.manifest.rate_limit.clone()
+    }
+
+    fn secret_params(&self) -> Vec<String> {
+        self.manifest.secret_params()
+    }
+}
+
+impl Declarative {
+    async fn run(&self, ctx: &FetchContext<'_>) -> Result<f64, FetchError> {
+        let bad = |m: String| FetchError::new(Reason::Parse, m);
+        let m = &self.manifest;
+        let params = complete_params(m, ctx.params.as_map(), ctx.template).map_err(bad)?;
+        let vars = Vars::new(&params, ctx.template);
+        let plan = plan(m, &vars).map_err(bad)?;
+        let vars = match plan.pagination.and_then(|p| p.page_size) {
+            Some(size) => vars.with("page_size", Value::from(size)),
+            None => vars,
+        };
+        let auth_spec = auth::select(&m.auth, &vars).map_err(bad)?;
+        let mut renewed = false;
+        loop {
+            let credential = auth::credential(auth_spec, &vars, ctx, &self.tokens).await?;
+            match fetch_pages(&plan, &vars, &credential, ctx).await {
+                // A cached token the API no longer accepts: get a new one, once.
+                Err(e) if e.reason == Reason::Auth && !renewed && auth::is_minted(auth_spec) => {
+                    auth::forget(auth_spec, &vars, &self.tokens, &credential);
+                    renewed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Every page of one fetch, gathered by the extractor.
+async fn fetch_pages(
+    plan: &Plan<'_>,
+    vars: &Vars,
+    credential: &auth::Credential,
+    ctx: &FetchContext<'_>,
+) -> Result<f64, FetchError> {
+    let bad = |m: String| FetchError::new(Reason::Parse, ctx.redactor.redact(&m));
+    let mut req = Built::from_spec(plan.request, vars, "request").map_err(bad)?;
+    let mut extractor = Extractor::new(plan.extract, vars).map_err(bad)?;
+    let pager = plan
+        .pagination
+        .map(|p| Pager::new(p, vars))
+        .transpose()
+        .map_err(bad)?;
+    if let Some(p) = &pager {
+        p.first(&mut req);
+    }
+    let max_pages = plan
+        .pagination
+        .and_then(|p| p.max_pages)
+        .unwrap_or(DEFAULT_MAX_PAGES);
+    let mut seen = 0u64;
+    for page in 1..=max_pages {
+        // Pages are built without credentials; each one sent gets them.
+        let mut sent = req.clone();
+        credential.apply(&mut sent)?;
+        if let Some(t) = ctx.trace {
+            t.push(format!("request: {}", sent.describe(ctx.redactor)));
+        }
+        let resp = ctx
+            .http
+            .send(sent.to_reqwest(ctx.http), ctx.timeout, ctx.redactor)
+            .await;
+        if let Some(t) = ctx.trace {
+            match &resp {
+                Ok(r) => t.push(format!("response: {} ({} bytes)", r.status, r.body.len())),
+                Err(e) => t.push(format!("response: failed ({})", e.reason)),
+            }
+        }
+        let resp = resp?;
+        let body = resp.json()?;
+        extractor.page(&body, ctx.redactor)?;
+        let Some(pager) = &pager else {
+            return extractor.finish(ctx.redactor);
+        };
+        match pager.next(&body, &resp.headers, page, &mut seen, &req)? {
+            None => return extractor.finish(ctx.redactor),
+            Some(next) => req = next,
+        }
+    }
+    Err(FetchError::new(
+        Reason::Parse,
+        format!(
+            "more than {max_pages} pages; refusing to report a partial value (raise max_pages or narrow the query)"
+        ),
+    ))
+}
+
+/// `[pagination]` with its paths compiled.
+struct Pager<'p> {
+    spec: &'p PaginationSpec,
+    items: Option<JsonPath>,
+    base: Option<String>,
+}
+
+impl<'p> Pager<'p> {
+    fn new(spec: &'p PaginationSpec, vars: &Vars) -> Result<Pager<'p>, String> {
+        let items = spec.items.as_deref().map(compile).transpose()?;
+        let base = spec
+            .base
+            .as_deref()
+            .map(|b| vars.render(b, "pagination.base"))
+            .transpose()?;
+        Ok(Pager { spec, items, base })
+    }
+
+    fn start(&self) -> i64 {
+        self.spec.start.unwrap_or(match self.spec.kind {
+            PageKind::Page => 1,
+            _ => 0,
+        })
+    }
+
+    fn first(&self, req: &mut Built) {
+        if let (PageKind::Page | PageKind::Offset, Some(param)) = (self.spec.kind, &self.spec.param)
+        {
+            req.set_query(param, &self.start().to_string());
+        }
+    }
+
+    /// The request for the page after page number `page` (1-based), or
+    /// `None` when this was the last page.
+    fn next(
+        &self,
+        body: &Value,
+        headers: &reqwest::header::HeaderMap,
+        page: u32,
+        seen: &mut u64,
+        req: &Built,
+    ) -> Result<Option<Built>, FetchError> {
+        let count = self
+            .items
+            .as_ref()
+            .map(|p| p.query(body).all().len() as u64);
+        if count == Some(0) {
+            return Ok(None);
+        }
+        if let (Some(n), Some(size)) = (count, self.spec.page_size)
+            && n < size
+        {
+            return Ok(None);
+        }
+        *seen += count.or(self.spec.page_size).unwrap_or(0);
+        let number = |path: &Option<String>| -> Result<Option<f64>, FetchError> {
+            let Some(p) = path else { return Ok(None) };
+            let p = compile(p).map_err(|m| FetchError::new(Reason::Parse, m))?;
+            Ok(p.query(body).first().and_then(|v| match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }))
+        };
+        if let Some(total) = number(&self.spec.total)?
+            && *seen as f64 >= total
+        {
+            return Ok(None);
+        }
+        let mut next = req.clone();
+        match self.spec.kind {
+            PageKind::NextUrl => {
+                let Some(url) = self.text_at(self.spec.next.as_deref(), body)? else {
+                    return Ok(None);
+                };
+                next.url = self.resolve(&url, &req.url)?;
+            }
+            PageKind::LinkHeader => {
+                let Some(url) = headers
+                    .get_all(LINK)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(next_link)
+                else {
+                    return Ok(None);
+                };
+                next.url = self.resolve(&url, &req.url)?;
+            }
+            PageKind::Page => {
+                if let Some(pages) = number(&self.spec.total_pages)?
+                    && (page as f64) >= pages
+                {
+                    return Ok(None);
+                }
+                let param = self.spec.param.as_deref().unwrap_or("page");
+                next.set_query(param, &(self.start() + i64::from(page)).to_string());
+            }
+            PageKind::Offset => {
+                let param = self.spec.param.as_deref().unwrap_or("offset");
+                next.set_query(param, &(self.start() + *seen as i64).to_string());
+            }
+            PageKind::Cursor => {
+                let Some(cursor) = self.text_at(self.spec.cursor.as_deref(), body)? else {
+                    return Ok(None);
+                };
+                let param = self.spec.param.as_deref().unwrap_or("cursor");
+                next.set_query(param, &cursor);
+            }
+        }
+        Ok(Some(next))
+    }
+
+    /// A non-empty string (or number) at `path`, or `None`.
+    fn text_at(&self, path: Option<&str>, body: &Value) -> Result<Option<String>, FetchError> {
+        let Some(path) = path else { return Ok(None) };
+        let p = compile(path).map_err(|m| FetchError::new(Reason::Parse, m))?;
+        Ok(p.query(body).all().last().and_then(|v| match v {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }))
+    }
+
+    /// An absolute next URL as is; a relative one after `base` or the
+    /// request's origin.
+    fn resolve(&self, next: &str, current: &reqwest::Url) -> Result<reqwest::Url, FetchError> {
+        let joined = if next.starts_with("http://") || next.starts_with("https://") {
+            reqwest::Url::parse(next)
+        } else if let Some(base) = &self.base {
+            reqwest::Url::parse(&format!(
+                "{}/{}",
+                base.trim_end_matches('/'),
+                next.trim_start_matches('/')
+            ))
+        } else {
+            current.join(next)
+        };
+        joined.map_err(|e| {
+            FetchError::new(
+                Reason::Parse,
+                format!("next page URL `{next}` is unusable: {e}"),
+            )
+        })
+    }
+}
+
+/// The `rel="next"` target of one `Link` header value.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().replace(' ', "");
+            p == "rel=\"next\"" || p == "rel=next"
+        });
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
+}
+
+fn compile(path: &str) -> Result<JsonPath, String> {
+    JsonPath::parse(path).map_err(|e| format!("`{path}` is not a JSONPath: {e}"))
+}
+
+/// The params with the manifest's defaults filled in; defaults that are
+/// templates see the params given and the other defaults.
+pub fn complete_params(
+    m: &Manifest,
+    given: &Map<String, Value>,
+    ctx: &TemplateContext,
+) -> Result<Map<String, Value>, String> {
+    let mut out = given.clone();
+    let mut templated = Vec::new();
+    for (name, spec) in &m.params {
+        if out.contains_key(name) {
+            continue;
+        }
+        match &spec.default {
+            Some(Value::String(s)) if render::is_template(s) => templated.push(name),
+            Some(d) if d.to_string().contains("{{") => templated.push(name),
+            Some(d) => {
+                out.insert(name.clone(), d.clone());
+            }
+            None => {}
+        }
+    }
+    for name in templated {
+        let default = m.params[name].default.as_ref().expect("templated default");
+        let vars = Vars::new(&out, ctx);
+        let v = vars
+            .render_value(default, &format!("default of param `{name}`"))
+            .map_err(|e| hint_exactly_one_of(m, e))?;
+        out.insert(name.clone(), v);
+    }
+    Ok(out)
+}
+
+/// Which request, pagination and extraction apply to these params.
+fn plan<'m>(m: &'m Manifest, vars: &Vars) -> Result<Plan<'m>, String> {
+    let variant = m
+        .variants
+        .iter()
+        .enumerate()
+        .find_map(
+            |(i, v)| match vars.holds(&v.when, &format!("variants[{i}].when")) {
+                Ok(true) => Some(Ok(v)),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            },
+        )
+        .transpose()?;
+    let request = variant
+        .and_then(|v| v.request.as_ref())
+        .or(m.request.as_ref())
+        .ok_or_else(|| hint_exactly_one_of(m, "no variant of the connector applies".into()))?;
+    let extract = variant
+        .and_then(|v| v.extract.as_ref())
+        .or(m.extract.as_ref())
+        .ok_or_else(|| "the manifest has no [extract] for these params".to_string())?;
+    let pagination = match variant {
+        Some(v) if v.request.is_some() || v.pagination.is_some() => v.pagination.as_ref(),
+        _ => m.pagination.as_ref(),
+    };
+    Ok(Plan {
+        request,
+        pagination,
+        extract,
+    })
+}
+
+fn hint_exactly_one_of(m: &Manifest, e: String) -> String {
+    match m.exactly_one_of.first() {
+        Some(group) => format!("{e} (set one of: {})", group.join(", ")),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"<https://a/x?page=2>; rel="next", <https://a/x?page=9>; rel="last""#),
+            Some("https://a/x?page=2".into())
+        );
+        assert_eq!(next_link(r#"<https://a/x?page=1>; rel="prev""#), None);
+    }
+}

@@ -1,0 +1,311 @@
+//! Rendering manifest templates for one fetch: the variables (params, period,
+//! time), the extra filters, and JSON-safe substitution, where a string that
+//! is exactly one `{{ expression }}` keeps the value's JSON type and any other
+//! string renders to a string. Rendering is leaf by leaf, so a param value can
+//! never add structure to a request.
+
+use std::sync::LazyLock;
+
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use serde_json::{Map, Value};
+
+use crate::sources::template::TemplateContext;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_filter("unix", |s: String| timestamp(&s, 1));
+    env.add_filter("unix_ms", |s: String| timestamp(&s, 1000));
+    env.add_filter("before", |s: String, sep: String| {
+        s.split_once(&sep).map_or(s.clone(), |(a, _)| a.to_string())
+    });
+    env.add_filter("after", |s: String, sep: String| {
+        s.split_once(&sep)
+            .map_or(String::new(), |(_, b)| b.to_string())
+    });
+    env.add_filter("urlencode", |s: String| percent_encode(&s));
+    env.add_filter("b64", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    });
+    env
+});
+
+/// Whether `s` holds template syntax at all.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// Check a template's syntax when a manifest is loaded.
+pub fn check_syntax(t: &str) -> Result<(), String> {
+    if !is_template(t) {
+        return Ok(());
+    }
+    ENV.template_from_str(t)
+        .map(|_| ())
+        .map_err(|e| format!("invalid template `{t}`: {}", describe(&e)))
+}
+
+/// Check an expression (`when = "…"`) when a manifest is loaded.
+pub fn check_expression(e: &str) -> Result<(), String> {
+    ENV.compile_expression(e)
+        .map(|_| ())
+        .map_err(|err| format!("invalid expression `{e}`: {}", describe(&err)))
+}
+
+/// The variables of one fetch.
+#[derive(Debug, Clone)]
+pub struct Vars {
+    value: minijinja::Value,
+}
+
+impl Vars {
+    /// Params (merged, defaults applied) and the period and time variables.
+    pub fn new(params: &Map<String, Value>, ctx: &TemplateContext) -> Vars {
+        let mut all = params.clone();
+        all.insert("period".into(), period(ctx));
+        let today = ctx.now.with_timezone(&ctx.timezone).date_naive();
+        all.insert("today".into(), Value::String(date(today)));
+        all.insert(
+            "now".into(),
+            Value::String(ctx.now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        );
+        all.insert("now_ts".into(), Value::from(ctx.now.timestamp()));
+        all.insert(
+            "key_result".into(),
+            serde_json::json!({ "id": ctx.key_result }),
+        );
+        Vars {
+            value: minijinja::Value::from_serialize(&all),
+        }
+    }
+
+    /// These variables with one more (e.g. `page_size`).
+    pub fn with(&self, name: &str, v: Value) -> Vars {
+        let mut map: Map<String, Value> = serde_json::to_value(&self.value)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .unwrap_or_default();
+        map.insert(name.into(), v);
+        Vars {
+            value: minijinja::Value::from_serialize(&map),
+        }
+    }
+
+    /// Render one string to a string.
+    pub fn render(&self, t: &str, at: &str) -> Result<String, String> {
+        if !is_template(t) {
+            return Ok(t.to_string());
+        }
+        let tmpl = ENV
+            .template_from_str(t)
+            .map_err(|e| format!("{at}: invalid template: {}", describe(&e)))?;
+        tmpl.render(&self.value)
+            .map_err(|e| format!("{at}: {}", explain(&e, t)))
+    }
+
+    /// Render a JSON value leaf by leaf; a string that is exactly one
+    /// expression keeps the expression's JSON type.
+    pub fn render_value(&self, v: &Value, at: &str) -> Result<Value, String> {
+        match v {
+            Value::String(s) => match single_expression(s) {
+                Some(expr) => self.eval(expr, at),
+                None => self.render(s, at).map(Value::String),
+            },
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.render_value(v, &format!("{at}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), self.render_value(v, &format!("{at}.{k}"))?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Evaluate an expression to a JSON value (`null` for none/undefined-safe results).
+    pub fn eval(&self, expr: &str, at: &str) -> Result<Value, String> {
+        let compiled = ENV
+            .compile_expression(expr)
+            .map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
+        let out = compiled
+            .eval(&self.value)
+            .map_err(|e| format!("{at}: {}", explain(&e, expr)))?;
+        if out.is_undefined() || out.is_none() {
+            return Ok(Value::Null);
+        }
+        serde_json::to_value(&out).map_err(|e| format!("{at}: {e}"))
+    }
+
+    /// Whether a `when` expression holds.
+    pub fn holds(&self, expr: &str, at: &str) -> Result<bool, String> {
+        let compiled = ENV
+            .compile_expression(expr)
+            .map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
+        compiled
+            .eval(&self.value)
+            .map(|v| v.is_true())
+            .map_err(|e| format!("{at}: {}", explain(&e, expr)))
+    }
+}
+
+/// The inner expression of `"{{ expr }}"`, if that is the whole string.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+fn period(ctx: &TemplateContext) -> Value {
+    let start = ctx.period_start.and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = (ctx.period_end + chrono::Days::new(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    serde_json::json!({
+        "id": ctx.period_id,
+        "start": date(ctx.period_start),
+        "end": date(ctx.period_end),
+        "start_ts": start.timestamp(),
+        "end_ts": end.timestamp(),
+    })
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Unix time of a `YYYY-MM-DD` date (its midnight, UTC) or an RFC 3339 time.
+fn timestamp(s: &str, per_second: i64) -> Result<i64, Error> {
+    let t = s.trim();
+    let instant: DateTime<Utc> = if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        d.and_time(chrono::NaiveTime::MIN).and_utc()
+    } else if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        dt.with_timezone(&Utc)
+    } else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{t}` is neither a YYYY-MM-DD date nor an RFC 3339 time"),
+        ));
+    };
+    Ok(instant.timestamp_millis() * per_second / 1000)
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An undefined variable is almost always a param nobody set: say so.
+fn explain(e: &Error, source: &str) -> String {
+    if e.kind() == ErrorKind::UndefinedError {
+        return format!(
+            "`{source}` uses a param or variable that is not set ({})",
+            describe(e)
+        );
+    }
+    describe(e)
+}
+
+fn describe(e: &Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(params: Value) -> Vars {
+        let ctx = TemplateContext {
+            period_id: "2026-Q4".into(),
+            period_start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            period_end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            now: DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            timezone: chrono_tz::UTC,
+            key_result: "kr".into(),
+        };
+        Vars::new(params.as_object().unwrap(), &ctx)
+    }
+
+    #[test]
+    fn single_expressions_keep_their_json_type() {
+        let v = vars(json!({"range": ["a", "b"], "n": 5, "s": "x"}));
+        let out = v
+            .render_value(
+                &json!({"r": "{{ range }}", "n": "{{ n }}", "t": "n={{ n }}", "s": "{{s}}"}),
+                "json",
+            )
+            .unwrap();
+        assert_eq!(out, json!({"r": ["a", "b"], "n": 5, "t": "n=5", "s": "x"}));
+    }
+
+    #[test]
+    fn a_param_value_cannot_inject_structure() {
+        let evil = "x\", \"metrics\": [\"pageviews\"], \"y\": \"";
+        let v = vars(json!({ "site_id": evil }));
+        let out = v
+            .render_value(
+                &json!({"site_id": "{{ site_id }}", "m": ["visitors"]}),
+                "json",
+            )
+            .unwrap();
+        assert_eq!(out, json!({"site_id": evil, "m": ["visitors"]}));
+        let wire: Value = serde_json::from_str(&out.to_string()).unwrap();
+        assert_eq!(wire.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn period_time_and_filters() {
+        let v =
+            vars(json!({"talk": "current_queue_activity.calls_waiting", "range": "Sheet 1!B2"}));
+        let r = |t: &str| v.render(t, "t").unwrap();
+        assert_eq!(
+            r("{{ period.start }}..{{ period.end }}"),
+            "2026-10-01..2026-12-31"
+        );
+        assert_eq!(r("{{ period.start_ts }}"), "1790812800");
+        assert_eq!(r("{{ period.end_ts }}"), "1798761600");
+        assert_eq!(r("{{ period.start | unix_ms }}"), "1790812800000");
+        assert_eq!(r("{{ now | unix }}"), r("{{ now_ts }}"));
+        assert_eq!(r("{{ today }}"), "2026-11-23");
+        assert_eq!(r("{{ talk | before('.') }}"), "current_queue_activity");
+        assert_eq!(r("{{ talk | after('.') }}"), "calls_waiting");
+        assert_eq!(r("{{ range | urlencode }}"), "Sheet%201%21B2");
+        assert_eq!(r("{{ 'a:b' | b64 }}"), "YTpi");
+    }
+
+    #[test]
+    fn undefined_params_are_named_errors_and_testable() {
+        let v = vars(json!({"a": 1}));
+        let e = v.render("{{ subdomain }}.zendesk.com", "url").unwrap_err();
+        assert!(e.contains("url") && e.contains("not set"), "{e}");
+        assert!(v.holds("a is defined", "when").unwrap());
+        assert!(!v.holds("talk is defined", "when").unwrap());
+    }
+}

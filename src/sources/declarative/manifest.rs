@@ -272,6 +272,12 @@ impl Manifest {
         {
             p.push(format!("rate_limit `{r}` must look like `600/hour`"));
         }
+        if self.params.contains_key("params") {
+            p.push(
+                "a param cannot be named `params`: templates reach params as `params.<name>`"
+                    .into(),
+            );
+        }
         for (name, spec) in &self.params {
             if spec.required && spec.default.is_some() {
                 p.push(format!("param `{name}`: required with a default"));

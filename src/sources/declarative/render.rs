@@ -63,8 +63,11 @@ pub struct Vars {
 
 impl Vars {
     /// Params (merged, defaults applied) and the period and time variables.
+    /// Params are also under `params.`, for one named like a built-in
+    /// variable (Matomo's `period`): `{{ params.period }}`.
     pub fn new(params: &Map<String, Value>, ctx: &TemplateContext) -> Vars {
         let mut all = params.clone();
+        all.insert("params".into(), Value::Object(params.clone()));
         all.insert("period".into(), period(ctx));
         let today = ctx.now.with_timezone(&ctx.timezone).date_naive();
         all.insert("today".into(), Value::String(date(today)));
@@ -278,6 +281,17 @@ mod tests {
         assert_eq!(out, json!({"site_id": evil, "m": ["visitors"]}));
         let wire: Value = serde_json::from_str(&out.to_string()).unwrap();
         assert_eq!(wire.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn params_named_like_builtins_are_under_params() {
+        let v = vars(json!({"period": "range", "site": 1}));
+        assert_eq!(
+            v.render("{{ params.period }}/{{ period.id }}", "t")
+                .unwrap(),
+            "range/2026-Q4"
+        );
+        assert_eq!(v.render("{{ params.site }}", "t").unwrap(), "1");
     }
 
     #[test]

@@ -335,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_mint_leaves_the_work_to_a_waiter() {
         let cache = TokenCache::new();
-        let first = cache.get_or_mint("k", MARGIN, || std::future::pending());
+        let first = cache.get_or_mint("k", MARGIN, std::future::pending);
         // Poll the first caller once, so it holds the mint, then drop it.
         assert!(first.now_or_never().is_none());
         let t = cache.get_or_mint("k", MARGIN, || async { minted("second", 3600) });

@@ -61,6 +61,45 @@ pub fn select<'m>(auth: &'m [AuthSpec], vars: &Vars) -> Result<Option<&'m AuthSp
     Ok(None)
 }
 
+/// Render what the credential needs from the params, without any request,
+/// so a missing param (Jira Cloud's `email`) is reported at startup.
+pub fn check(spec: Option<&AuthSpec>, vars: &Vars) -> Result<(), String> {
+    let Some(spec) = spec else { return Ok(()) };
+    let fields = [
+        ("token", &spec.token),
+        ("username", &spec.username),
+        ("password", &spec.password),
+        ("name", &spec.name),
+        ("value", &spec.value),
+        ("credentials", &spec.credentials),
+    ];
+    match spec.kind {
+        AuthKind::Login => {
+            if let Some(req) = &spec.request {
+                Built::from_spec(req, vars, "auth.request")?;
+            }
+        }
+        _ => {
+            for (name, field) in fields {
+                if let Some(t) = field {
+                    vars.render(t, &format!("auth.{name}"))?;
+                }
+            }
+        }
+    }
+    if spec.kind == AuthKind::GoogleServiceAccount
+        && let Some(t) = &spec.credentials
+    {
+        let text = vars.render(t, "auth.credentials")?;
+        // A placeholder stands in for a secret `okrd check` cannot read here.
+        if text.trim_start().starts_with('{') {
+            ServiceAccountKey::from_json(&text)
+                .map_err(|e| format!("the service-account key is not usable: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// The credential for this fetch.
 pub async fn credential(
     spec: Option<&AuthSpec>,

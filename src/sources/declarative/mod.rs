@@ -118,7 +118,9 @@ impl Connector for Declarative {
         let complete = complete_params(m, params.as_map(), &ctx)?;
         let vars = Vars::new(&complete, &ctx);
         let plan = plan(m, &vars)?;
-        Built::from_spec(plan.request, &vars, "request").map(|_| ())
+        Built::from_spec(plan.request, &vars, "request")?;
+        let auth = auth::select(&m.auth, &vars)?;
+        auth::check(auth, &vars)
     }
 
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
@@ -150,8 +152,14 @@ impl Declarative {
         loop {
             let credential = auth::credential(auth_spec, &vars, ctx, &self.tokens).await?;
             match fetch_pages(&plan, &vars, &credential, ctx).await {
-                // A cached token the API no longer accepts: get a new one, once.
-                Err(e) if e.reason == Reason::Auth && !renewed && auth::is_minted(auth_spec) => {
+                // A cached token the API no longer accepts (401, not a 403
+                // "not allowed", which a new token cannot fix): get a new one, once.
+                Err(e)
+                    if e.reason == Reason::Auth
+                        && e.message.contains("HTTP 401")
+                        && !renewed
+                        && auth::is_minted(auth_spec) =>
+                {
                     auth::forget(auth_spec, &vars, &self.tokens, &credential);
                     renewed = true;
                 }

@@ -2,8 +2,10 @@
 //! vocabulary the core counts (`okr_source_fetch_failures_total{reason}`).
 //!
 //! Connectors only fetch and extract one number. The core owns schedule,
-//! timeout, retry, backoff and the response size cap (see `http`).
+//! timeout, retry, backoff, rate limits and the response size cap (see
+//! `http` and `gate`).
 
+pub mod gate;
 pub mod http;
 pub mod http_json;
 pub mod params;
@@ -124,8 +126,11 @@ pub struct FetchContext<'a> {
     pub source: &'a str,
     pub key_result: &'a str,
     pub params: &'a Params,
+    /// The source's client: its requests go through the source's gate and
+    /// retries, within the fetch's deadline.
     pub http: &'a http::HttpClient,
-    /// The source's timeout; the core also enforces it around the whole fetch.
+    /// The source's timeout, for each request; the whole fetch (pages,
+    /// retries, waits) is bounded by the source's `fetch_deadline`.
     pub timeout: Duration,
     pub redactor: &'a Redactor,
 }
@@ -138,4 +143,16 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Fetch one value now.
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
+
+    /// The rate limit the API documents, such as `"600/hour"` (see
+    /// `gate::RateLimit::parse`); a source's own `rate_limit` wins.
+    fn default_rate_limit(&self) -> Option<String> {
+        None
+    }
+
+    /// Params only a source's config may set, never a KR's binding (e.g.
+    /// `command` of the exec connector).
+    fn source_only_params(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

@@ -9,7 +9,6 @@ use crate::app::{self, sources};
 use crate::config::Settings;
 use crate::okr::{KrKind, OkrSet, Period};
 use crate::pipeline::{BoundKr, fetch_value, params_for};
-use crate::sources::http::{HttpClient, HttpPolicy};
 use crate::sources::params::SystemSecrets;
 
 pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
@@ -59,16 +58,6 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             }
         },
     };
-    let http = match HttpClient::new(HttpPolicy {
-        max_body_bytes: settings.http.max_body_bytes,
-        ..HttpPolicy::default()
-    }) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("http client: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let now = Utc::now();
     println!(
         "source:    {} (connector {})",
@@ -93,7 +82,7 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let started = Instant::now();
-    let result = fetch_value(source, &binding, &http, &redactor, now).await;
+    let result = fetch_value(source, &binding, &redactor, now).await;
     let took = started.elapsed();
     match result {
         Ok(v) => {

@@ -26,8 +26,14 @@ pub struct SourceRuntime {
     pub connector_name: String,
     pub connector: Arc<dyn Connector>,
     pub params: Params,
+    /// Bound of each request.
     pub timeout: Duration,
+    /// Bound of a whole fetch: pages, retries and waits.
+    pub fetch_deadline: Duration,
     pub schedule: Option<String>,
+    /// The source's client: the shared pool with this source's gate
+    /// (`Retry-After` pause, rate limit) and retries.
+    pub http: HttpClient,
 }
 
 /// An approved KR bound to a source.
@@ -51,7 +57,6 @@ pub struct Pipeline {
     snapshot: SharedSnapshot,
     changed: Notify,
     telemetry: Arc<SourceTelemetry>,
-    http: HttpClient,
     redactor: Redactor,
     clock: Arc<dyn Clock>,
     /// Identifies this process in schedule leases.
@@ -66,7 +71,6 @@ pub struct PipelineParts {
     pub engine: RollupEngine,
     pub snapshot: SharedSnapshot,
     pub telemetry: Arc<SourceTelemetry>,
-    pub http: HttpClient,
     pub redactor: Redactor,
     pub clock: Arc<dyn Clock>,
 }
@@ -82,7 +86,6 @@ impl Pipeline {
             snapshot: parts.snapshot,
             changed: Notify::new(),
             telemetry: parts.telemetry,
-            http: parts.http,
             redactor: parts.redactor,
             clock: parts.clock,
             holder,
@@ -160,14 +163,7 @@ impl Pipeline {
                 format!("source `{}` is not configured", binding.source),
             ));
         };
-        fetch_value(
-            source,
-            binding,
-            &self.http,
-            &self.redactor,
-            self.clock.now(),
-        )
-        .await
+        fetch_value(source, binding, &self.redactor, self.clock.now()).await
     }
 
     async fn record(
@@ -289,7 +285,14 @@ impl Pipeline {
         if repeated {
             tracing::debug!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed again");
         } else if err.reason == Reason::Auth {
-            tracing::error!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "source rejected our credentials; check the source's secrets");
+            tracing::error!(
+                source = %binding.source,
+                key_result = %binding.key_result,
+                reason = %err.reason,
+                error = %err.message,
+                "source `{0}` rejected our credentials (HTTP 401/403, not retried); check the credentials of source `{0}`",
+                binding.source
+            );
         } else {
             tracing::warn!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed; keeping the last good value");
         }
@@ -304,44 +307,50 @@ impl Pipeline {
 }
 
 /// Fetch one value for a KR from its source now: merge and template params,
-/// enforce the source's timeout, validate. Writes nothing (`okrd source test` uses it too).
+/// run the connector with the source's client within its `fetch_deadline`,
+/// validate. Writes nothing (`okrd source test` uses it too).
 pub async fn fetch_value(
     source: &SourceRuntime,
     binding: &BoundKr,
-    http: &HttpClient,
     redactor: &Redactor,
     now: DateTime<Utc>,
 ) -> Result<f64, FetchError> {
-    fetch_value_traced(source, binding, http, redactor, now, None).await
+    fetch_value_traced(source, binding, redactor, now, None).await
 }
 
 /// `fetch_value`, describing each request made into `trace` (`okrd source test`).
 pub async fn fetch_value_traced(
     source: &SourceRuntime,
     binding: &BoundKr,
-    http: &HttpClient,
     redactor: &Redactor,
     now: DateTime<Utc>,
     trace: Option<&Trace>,
 ) -> Result<f64, FetchError> {
     let template = template_context(binding, now);
     let params = params_for(source, binding, redactor, &template)?;
+    let deadline = tokio::time::Instant::now() + source.fetch_deadline;
+    let http = source.http.with_deadline(deadline);
     let ctx = FetchContext {
         source: &source.name,
         key_result: &binding.key_result,
         params: &params,
-        http,
+        http: &http,
         timeout: source.timeout,
         redactor,
         template: &template,
         trace,
     };
-    let value = match tokio::time::timeout(source.timeout, source.connector.fetch(&ctx)).await {
+    // The HTTP policy keeps every request within the deadline; this also
+    // bounds connectors that do other work.
+    let value = match tokio::time::timeout_at(deadline, source.connector.fetch(&ctx)).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(FetchError::new(
                 Reason::Timeout,
-                format!("no answer within {:?}", source.timeout),
+                format!(
+                    "no complete fetch within the source's fetch_deadline ({:?})",
+                    source.fetch_deadline
+                ),
             ));
         }
     };

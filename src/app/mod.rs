@@ -23,7 +23,6 @@ use crate::pipeline::{Pipeline, PipelineParts};
 use crate::scheduler::cron::{Schedule, parse_timezone};
 use crate::scheduler::{Clock, Runner, SchedulerConfig, SystemClock};
 use crate::snapshot::SharedSnapshot;
-use crate::sources::http::{HttpClient, HttpPolicy};
 use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};
 use crate::telemetry::SourceTelemetry;
@@ -169,11 +168,6 @@ pub async fn run_with_clock(
     for name in sources.keys() {
         telemetry.register_source(name);
     }
-    let http = HttpClient::new(HttpPolicy {
-        max_body_bytes: settings.http.max_body_bytes,
-        ..HttpPolicy::default()
-    })
-    .map_err(|e| AppError::Config(vec![format!("http client: {e}")]))?;
     let snapshot = SharedSnapshot::default();
     let engine_size = engine.key_results().len();
     let pipeline = Pipeline::new(PipelineParts {
@@ -182,7 +176,6 @@ pub async fn run_with_clock(
         engine,
         snapshot: snapshot.clone(),
         telemetry: telemetry.clone(),
-        http,
         redactor,
         clock: clock.clone(),
     });

@@ -13,8 +13,10 @@ use crate::pipeline::{BoundKr, SourceRuntime};
 use crate::scheduler::Binding;
 use crate::scheduler::cron::{Schedule, parse_timezone};
 use crate::sources::declarative::Catalog;
+use crate::sources::gate::RateLimit;
+use crate::sources::http::{HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
 use crate::sources::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
-use crate::sources::{Redactor, registry};
+use crate::sources::{Connector, Redactor, registry};
 
 /// Configured sources by name.
 pub type Sources = HashMap<String, Arc<SourceRuntime>>;
@@ -22,9 +24,21 @@ pub type Sources = HashMap<String, Arc<SourceRuntime>>;
 /// Every source with the redactor of their secrets, or every problem.
 pub type BuiltSources = Result<(Sources, Redactor), Vec<String>>;
 
+/// The client every source's client shares its connection pool with.
+pub fn shared_http_client(settings: &Settings) -> Result<HttpClient, String> {
+    HttpClient::new(HttpPolicy {
+        max_body_bytes: settings.http.max_body_bytes,
+        ..HttpPolicy::default()
+    })
+    .map_err(|e| format!("http client: {e}"))
+}
+
 /// Build every configured source, reporting every problem (unknown connector,
-/// missing secret, bad schedule). The daemon reads secrets from `SystemSecrets`.
+/// missing secret, bad schedule, bad HTTP policy). Each source gets its own
+/// HTTP client (its gate and retries) over one shared connection pool. The
+/// daemon reads secrets from `SystemSecrets`.
 pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSources {
+    let http = shared_http_client(settings).map_err(|e| vec![e])?;
     let mut problems = Vec::new();
     let mut redactor = Redactor::default();
     let mut out = HashMap::new();
@@ -39,7 +53,7 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
         let at = settings.at("scheduler.default_schedule");
         problems.push(format!("{at}scheduler.default_schedule: {e}"));
     }
-    let catalog = match Catalog::load(&[]) {
+    let catalog = match Catalog::load(&settings.connectors.dirs) {
         Ok(c) => c,
         Err(errs) => {
             problems.extend(errs);
@@ -95,6 +109,24 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                 at(".timeout")
             ));
         }
+        if s.fetch_deadline.is_some_and(|d| d.0.is_zero()) {
+            problems.push(format!(
+                "{}{label}: fetch_deadline must be more than 0",
+                at(".fetch_deadline")
+            ));
+        }
+        if s.retries > MAX_RETRIES {
+            problems.push(format!(
+                "{}{label}: retries must be between 0 and {MAX_RETRIES}, not {}",
+                at(".retries"),
+                s.retries
+            ));
+        }
+        let rate_limit = effective_rate_limit(s.rate_limit.as_deref(), connector.as_ref())
+            .unwrap_or_else(|(key, e)| {
+                problems.push(format!("{}{label}: {e}", at(key)));
+                None
+            });
         let params = match resolve_secrets(&s.params_json(), "params.", secrets, &mut redactor) {
             Ok(p) => p,
             Err(errs) => {
@@ -113,7 +145,14 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                 connector,
                 params,
                 timeout: s.timeout.0,
+                fetch_deadline: s.fetch_deadline(),
                 schedule: s.schedule.clone(),
+                http: http.for_source(SourcePolicy {
+                    source: s.name.clone(),
+                    retries: s.retries.min(MAX_RETRIES),
+                    rate_limit,
+                    fetch_deadline: s.fetch_deadline(),
+                }),
             }),
         );
     }
@@ -121,6 +160,29 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
         Ok((out, redactor))
     } else {
         Err(problems)
+    }
+}
+
+/// The rate limit a source runs under: its own `rate_limit`, else the one
+/// its connector documents. An error names the config key to point at.
+fn effective_rate_limit(
+    own: Option<&str>,
+    connector: &dyn Connector,
+) -> Result<Option<RateLimit>, (&'static str, String)> {
+    match (own, connector.default_rate_limit()) {
+        (Some(own), _) => RateLimit::parse(own)
+            .map(Some)
+            .map_err(|e| (".rate_limit", format!("rate_limit: {e}"))),
+        (None, Some(default)) => RateLimit::parse(&default).map(Some).map_err(|e| {
+            (
+                ".connector",
+                format!(
+                    "the connector's default rate limit does not parse ({e}); \
+                     set `rate_limit` on the source"
+                ),
+            )
+        }),
+        (None, None) => Ok(None),
     }
 }
 
@@ -191,6 +253,21 @@ pub fn bindings(
             ));
             continue;
         };
+        if let Some(p) = source
+            .connector
+            .source_only_params()
+            .iter()
+            .find(|p| binding.params.contains_key(**p))
+        {
+            problems.push(problem(
+                &kr.id,
+                format!(
+                    "source `{}`: param `{p}` can only be set in the source's config, not by a key result",
+                    source.name
+                ),
+            ));
+            continue;
+        }
         let merged = source.params.merged_with(&binding.params);
         if let Err(e) = source.connector.check_params(&merged) {
             problems.push(problem(&kr.id, format!("source `{}`: {e}", source.name)));
@@ -287,5 +364,128 @@ impl SecretSource for LenientSecrets {
                 .push(format!("secret file {path} cannot be read here ({e})"));
             Ok(PLACEHOLDER.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okr::file::parse_str;
+    use crate::sources::{BoxFuture, FetchContext, FetchError, Params};
+
+    /// A connector with a documented rate limit and a source-only param.
+    struct Guarded(&'static str);
+
+    impl Connector for Guarded {
+        fn check_params(&self, _: &Params) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn fetch<'a>(&'a self, _: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
+            Box::pin(async { Ok(1.0) })
+        }
+
+        fn default_rate_limit(&self) -> Option<String> {
+            Some(self.0.to_string())
+        }
+
+        fn source_only_params(&self) -> &'static [&'static str] {
+            &["command", "args"]
+        }
+    }
+
+    const OKRS: &str = r#"
+[[periods]]
+id = "2026-Q4"
+start = "2026-10-01"
+end = "2026-12-31"
+
+[[teams]]
+id = "acme"
+name = "Acme"
+
+[[objectives]]
+id = "o"
+title = "O"
+period = "2026-Q4"
+team = "acme"
+
+[[key_results]]
+id = "ok"
+objective = "o"
+team = "acme"
+owner = "a@acme.example"
+title = "Fine"
+kind = "increase"
+start = 0
+target = 10
+[key_results.source]
+use = "runner"
+params = { metric = "x" }
+
+[[key_results]]
+id = "sneaky"
+objective = "o"
+team = "acme"
+owner = "a@acme.example"
+title = "Sets a command"
+kind = "increase"
+start = 0
+target = 10
+[key_results.source]
+use = "runner"
+params = { command = "rm" }
+"#;
+
+    fn runtime(connector: Guarded) -> Sources {
+        let http = shared_http_client(&Settings::default()).unwrap();
+        let source = SourceRuntime {
+            name: "runner".into(),
+            connector_name: "guarded".into(),
+            connector: Arc::new(connector),
+            params: Params::default(),
+            timeout: std::time::Duration::from_secs(1),
+            fetch_deadline: std::time::Duration::from_secs(33),
+            schedule: None,
+            http: http.for_source(SourcePolicy::new("runner")),
+        };
+        HashMap::from([("runner".to_string(), Arc::new(source))])
+    }
+
+    #[test]
+    fn a_key_result_may_not_set_a_source_only_param() {
+        let (set, _, problems) = parse_str("okrs.toml", OKRS);
+        assert!(problems.is_empty(), "{problems:?}");
+        let b = bindings(&set, &runtime(Guarded("1/s")), &Settings::default(), None);
+        let bound: Vec<&str> = b.bound.iter().map(|k| k.key_result.as_str()).collect();
+        assert_eq!(bound, ["ok"]);
+        assert_eq!(b.problems.len(), 1);
+        assert_eq!(
+            b.problems[0].to_string(),
+            "key result `sneaky`: source `runner`: param `command` can only be set in the \
+             source's config, not by a key result"
+        );
+    }
+
+    #[test]
+    fn the_source_rate_limit_wins_over_the_connector_default() {
+        let limit = |own, default| effective_rate_limit(own, &Guarded(default));
+        let parsed = |s| Some(RateLimit::parse(s).unwrap());
+        assert_eq!(limit(None, "600/hour"), Ok(parsed("600/hour")));
+        assert_eq!(limit(Some("1/s"), "600/hour"), Ok(parsed("1/second")));
+        assert_eq!(limit(Some("1/s"), "broken"), Ok(parsed("1/second")));
+        let (key, e) = limit(Some("lots"), "600/hour").unwrap_err();
+        assert_eq!(key, ".rate_limit");
+        assert!(
+            e.starts_with("rate_limit: invalid rate limit `lots`"),
+            "{e}"
+        );
+        let (key, e) = limit(None, "broken").unwrap_err();
+        assert_eq!(key, ".connector");
+        assert!(e.contains("set `rate_limit` on the source"), "{e}");
+        assert_eq!(
+            effective_rate_limit(None, &crate::sources::http_json::HttpJson),
+            Ok(None)
+        );
     }
 }

@@ -10,7 +10,6 @@ use crate::config::Settings;
 use crate::okr::{KrKind, OkrSet, Period};
 use crate::pipeline::{BoundKr, fetch_value_traced, params_for, template_context};
 use crate::sources::Trace;
-use crate::sources::http::{HttpClient, HttpPolicy};
 use crate::sources::params::SystemSecrets;
 
 pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
@@ -60,16 +59,6 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             }
         },
     };
-    let http = match HttpClient::new(HttpPolicy {
-        max_body_bytes: settings.http.max_body_bytes,
-        ..HttpPolicy::default()
-    }) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("http client: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let now = Utc::now();
     println!(
         "source:    {} (connector {})",
@@ -100,7 +89,7 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
     }
     let started = Instant::now();
     let trace = Trace::default();
-    let result = fetch_value_traced(source, &binding, &http, &redactor, now, Some(&trace)).await;
+    let result = fetch_value_traced(source, &binding, &redactor, now, Some(&trace)).await;
     let took = started.elapsed();
     for line in trace.lines() {
         println!("{line}");

@@ -38,6 +38,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
     ("http", &["max_body_bytes"]),
     ("log", &["level", "format"]),
+    ("connectors", &["dirs"]),
 ];
 
 pub fn overrides(vars: &[(String, String)]) -> Result<Vec<Override>, Vec<String>> {

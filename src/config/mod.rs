@@ -31,6 +31,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub connectors: ConnectorsSettings,
     pub sources: Vec<SourceSettings>,
     /// Directory of the config file; relative paths in it resolve from here.
     #[serde(skip)]
@@ -49,6 +50,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            connectors: ConnectorsSettings::default(),
             sources: Vec::new(),
             base_dir: PathBuf::from("."),
             locations: ConfigLocations::default(),
@@ -153,6 +155,13 @@ impl Default for HttpSettings {
     }
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorsSettings {
+    /// Extra directories of connector manifests; relative to the config file's directory.
+    pub dirs: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -183,8 +192,20 @@ pub struct SourceSettings {
     pub name: String,
     pub connector: String,
     pub schedule: Option<String>,
+    /// Bound of each request (one attempt).
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Bound of a whole fetch: every page, retry and wait. Default: 3 ×
+    /// `timeout` + 30 s (see `SourceSettings::fetch_deadline`).
+    #[serde(default)]
+    pub fetch_deadline: Option<HumanDuration>,
+    /// Extra attempts after a 429, 5xx, timeout or connect error (0–10).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Requests per period for the whole source, such as `"600/hour"`.
+    /// Default: the connector's documented limit, if it declares one.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
     /// Connector params; secrets as `{ env = "NAME" }` or `{ file = "PATH" }`.
     #[serde(default)]
     pub params: toml::Table,
@@ -194,7 +215,19 @@ fn default_timeout() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(10))
 }
 
+fn default_retries() -> u32 {
+    crate::sources::http::DEFAULT_RETRIES
+}
+
 impl SourceSettings {
+    /// The written `fetch_deadline`, else 3 × `timeout` + 30 s.
+    pub fn fetch_deadline(&self) -> std::time::Duration {
+        self.fetch_deadline.map_or_else(
+            || crate::sources::http::default_fetch_deadline(self.timeout.0),
+            |d| d.0,
+        )
+    }
+
     /// Params as JSON (TOML dates become strings), secrets still unresolved.
     pub fn params_json(&self) -> serde_json::Map<String, serde_json::Value> {
         self.params
@@ -331,17 +364,24 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 impl Settings {
     /// `okrs.files` resolved against the config file's directory.
     pub fn okr_files(&self) -> Vec<PathBuf> {
-        self.okrs
-            .files
+        self.okrs.files.iter().map(|f| self.resolve(f)).collect()
+    }
+
+    /// `connectors.dirs` resolved against the config file's directory.
+    pub fn connector_dirs(&self) -> Vec<PathBuf> {
+        self.connectors
+            .dirs
             .iter()
-            .map(|f| {
-                if f.is_absolute() || self.base_dir == Path::new(".") {
-                    f.clone()
-                } else {
-                    self.base_dir.join(f)
-                }
-            })
+            .map(|d| self.resolve(d))
             .collect()
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() || self.base_dir == Path::new(".") {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     /// `file:line: ` of a config key path such as `sources[2].schedule`.
@@ -436,5 +476,55 @@ headers = { Authorization = { env = "TOKEN" } }
         )];
         let s = parse_with_env("", "c.toml", &vars).unwrap();
         assert!(!format!("{s:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn source_policy_keys_and_their_defaults() {
+        let text = r#"
+[[sources]]
+name = "a"
+connector = "http_json"
+timeout = "5s"
+retries = 4
+rate_limit = "600/hour"
+fetch_deadline = "1m"
+
+[[sources]]
+name = "b"
+connector = "http_json"
+timeout = "4s"
+"#;
+        let s = parse_with_env(text, "c.toml", &[]).unwrap();
+        let (a, b) = (&s.sources[0], &s.sources[1]);
+        assert_eq!(a.retries, 4);
+        assert_eq!(a.rate_limit.as_deref(), Some("600/hour"));
+        assert_eq!(a.fetch_deadline(), std::time::Duration::from_secs(60));
+        assert_eq!(b.retries, 2);
+        assert_eq!(b.rate_limit, None);
+        // 3 × timeout + 30 s.
+        assert_eq!(b.fetch_deadline(), std::time::Duration::from_secs(42));
+    }
+
+    #[test]
+    fn connector_dirs_from_the_file_and_the_environment() {
+        let s = parse_with_env("", "c.toml", &[]).unwrap();
+        assert!(s.connectors.dirs.is_empty());
+        let s = parse_with_env("[connectors]\ndirs = [\"extra\"]\n", "c.toml", &[]).unwrap();
+        assert_eq!(s.connectors.dirs, [PathBuf::from("extra")]);
+        let vars = vec![(
+            "OKRD_CONNECTORS__DIRS".to_string(),
+            r#"["/opt/okrd/connectors", "more"]"#.to_string(),
+        )];
+        let mut s = parse_with_env("", "c.toml", &vars).unwrap();
+        s.base_dir = PathBuf::from("/etc/okrd");
+        assert_eq!(
+            s.connector_dirs(),
+            [
+                PathBuf::from("/opt/okrd/connectors"),
+                PathBuf::from("/etc/okrd/more")
+            ]
+        );
+        let err = parse_with_env("[connectors]\ndir = []\n", "c.toml", &[]).unwrap_err();
+        assert!(err.to_string().starts_with("c.toml:2:"), "{err}");
     }
 }

@@ -2,10 +2,18 @@
 //! (gzip, rustls, pooled connections), the whole-request timeout, the
 //! response size cap, and the mapping of transport and status failures onto
 //! the bounded `Reason`s. Every message it produces is redacted.
+//!
+//! A source's client (`HttpClient::for_source`) adds that source's policy:
+//! its gate (the `Retry-After` pause and the rate limit, see `gate`), retries
+//! of 429, 5xx, timeouts and connect errors with exponential backoff and full
+//! jitter, all within the fetch's deadline (`HttpClient::with_deadline`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use rand::Rng as _;
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,6 +21,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{Map, Value};
 
+use super::gate::{HoldCause, RateLimit, SourceGate};
 use super::{FetchError, Reason, Redactor};
 
 /// Default response size cap: 10 MiB.
@@ -45,11 +54,71 @@ impl Default for HttpPolicy {
     }
 }
 
+/// Extra attempts after a failure worth retrying, unless the source says otherwise.
+pub const DEFAULT_RETRIES: u32 = 2;
+
+/// Most extra attempts a source may ask for.
+pub const MAX_RETRIES: u32 = 10;
+
+/// The first retry waits up to this long (full jitter); each further one doubles it.
+pub const RETRY_BACKOFF_BASE: Duration = Duration::from_millis(500);
+
+/// The longest computed wait between two attempts.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The fetch deadline of a source that sets none: 3 × its timeout + 30 s.
+pub fn default_fetch_deadline(timeout: Duration) -> Duration {
+    timeout
+        .saturating_mul(3)
+        .saturating_add(Duration::from_secs(30))
+}
+
+/// How the requests of one source are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePolicy {
+    /// The source's name, for messages and logs.
+    pub source: String,
+    /// Extra attempts for 429, 5xx, timeouts and connect errors.
+    pub retries: u32,
+    /// Requests per period, spaced evenly; shared by every KR of the source.
+    pub rate_limit: Option<RateLimit>,
+    /// Bound of one fetch (pages, retries, waits) when the caller sets no
+    /// deadline with `HttpClient::with_deadline`.
+    pub fetch_deadline: Duration,
+}
+
+impl SourcePolicy {
+    /// The defaults: `DEFAULT_RETRIES`, no rate limit, and the default
+    /// fetch deadline of a 10 s timeout.
+    pub fn new(source: impl Into<String>) -> SourcePolicy {
+        SourcePolicy {
+            source: source.into(),
+            retries: DEFAULT_RETRIES,
+            rate_limit: None,
+            fetch_deadline: default_fetch_deadline(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// A source's policy and its gate, shared by the clones of its client.
+#[derive(Debug)]
+struct SourceState {
+    policy: SourcePolicy,
+    gate: SourceGate,
+}
+
 /// One pooled client shared by every HTTP connector. Cheap to clone.
+///
+/// The shared client (`HttpClient::new`) sends each request once. A source's
+/// client (`for_source`) shares the connection pool and adds the source's
+/// gate and retries; `with_deadline` bounds one fetch of it.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     policy: Arc<HttpPolicy>,
+    source: Option<Arc<SourceState>>,
+    /// Every request, retry and wait of the current fetch ends by then.
+    deadline: Option<Instant>,
 }
 
 /// A complete response whose body fits the cap.
@@ -61,7 +130,13 @@ pub struct HttpResponse {
     /// `METHOD scheme://host/path` (no query, no credentials), redacted.
     target: String,
     redactor: Redactor,
+    /// How long to wait before asking again when retries stopped at the
+    /// fetch deadline (used when the response has no `Retry-After`).
+    retry_hint: Option<Duration>,
 }
+
+/// What one attempt ended with.
+type Attempt = Result<HttpResponse, FetchError>;
 
 impl HttpClient {
     pub fn new(policy: HttpPolicy) -> Result<HttpClient, String> {
@@ -73,11 +148,46 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             policy: Arc::new(policy),
+            source: None,
+            deadline: None,
         })
+    }
+
+    /// A client for one source: the same connection pool and limits, plus the
+    /// source's retries, rate limit and `Retry-After` pause. Make one per
+    /// source and clone it: each call starts a new gate.
+    pub fn for_source(&self, policy: SourcePolicy) -> HttpClient {
+        let gate = SourceGate::new(policy.rate_limit);
+        HttpClient {
+            client: self.client.clone(),
+            policy: self.policy.clone(),
+            source: Some(Arc::new(SourceState { policy, gate })),
+            deadline: None,
+        }
+    }
+
+    /// This client for one fetch: its requests, retries and waits end by
+    /// `deadline`. Without it, each `send` of a source's client is bounded
+    /// by the source's `fetch_deadline` on its own.
+    pub fn with_deadline(&self, deadline: Instant) -> HttpClient {
+        HttpClient {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
     }
 
     pub fn policy(&self) -> &HttpPolicy {
         &self.policy
+    }
+
+    /// The source policy of a source's client; `None` for the shared client.
+    pub fn source_policy(&self) -> Option<&SourcePolicy> {
+        self.source.as_deref().map(|s| &s.policy)
+    }
+
+    /// The gate of a source's client; `None` for the shared client.
+    pub fn gate(&self) -> Option<&SourceGate> {
+        self.source.as_deref().map(|s| &s.gate)
     }
 
     /// Start a request. An unparsable URL surfaces as an error from `send`.
@@ -86,7 +196,8 @@ impl HttpClient {
     }
 
     /// Send `req` and read its body under the policy; non-2xx statuses are
-    /// errors classified by status (see `status_error`).
+    /// errors classified by status (see `status_error`). `timeout` bounds
+    /// each attempt.
     pub async fn send(
         &self,
         req: RequestBuilder,
@@ -103,6 +214,10 @@ impl HttpClient {
     /// Like `send`, but returns non-2xx responses too (their bodies cut at the
     /// cap rather than refused), for connectors that read error envelopes.
     /// Transport failures, timeouts and oversized 2xx bodies are still errors.
+    ///
+    /// On a source's client the request waits for the source's gate first,
+    /// and 429, 5xx, timeouts and connect errors are tried again (see
+    /// `SourcePolicy`); what is returned is the last attempt's outcome.
     pub async fn send_raw(
         &self,
         req: RequestBuilder,
@@ -121,25 +236,114 @@ impl HttpClient {
             )
         })?;
         let target = redactor.redact(&describe(request.method(), request.url()));
+        let Some(source) = self.source.as_deref() else {
+            return self
+                .exchange(&client, request, timeout, None, &target, redactor)
+                .await;
+        };
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| Instant::now() + source.policy.fetch_deadline);
+        let mut request = request;
+        let mut previous: Option<Attempt> = None;
+        let mut attempt = 0;
+        loop {
+            // A body that cannot be copied (a stream) is sent once.
+            let spare = if attempt < source.policy.retries {
+                request.try_clone()
+            } else {
+                None
+            };
+            if let Err(held) = source.gate.wait(Some(deadline)).await {
+                let wait = held.until.saturating_duration_since(Instant::now());
+                return match previous {
+                    Some(last) => give_up(last, wait),
+                    None => Err(held_error(held, wait, &source.policy, &target)),
+                };
+            }
+            let outcome = self
+                .exchange(&client, request, timeout, Some(deadline), &target, redactor)
+                .await;
+            let asked = self.note_retry_after(&outcome, &source.gate);
+            let Some(delay) = retry_delay(&outcome, asked, attempt) else {
+                return outcome;
+            };
+            let Some(next) = spare else {
+                return outcome;
+            };
+            if Instant::now() + delay >= deadline {
+                // No time left to try again in this fetch: let the scheduler back off.
+                return give_up(outcome, delay);
+            }
+            tracing::debug!(
+                source = %source.policy.source,
+                target = %target,
+                attempt = attempt + 1,
+                reason = %attempt_reason(&outcome),
+                delay_ms = delay.as_millis() as u64,
+                "request failed; trying again"
+            );
+            tokio::time::sleep(delay).await;
+            previous = Some(outcome);
+            request = next;
+            attempt += 1;
+        }
+    }
+
+    /// A 429 or 503 with `Retry-After` pauses the whole source. Returns the
+    /// wait the server asked for.
+    fn note_retry_after(&self, outcome: &Attempt, gate: &SourceGate) -> Option<Duration> {
+        let resp = outcome.as_ref().ok()?;
+        if !matches!(resp.status, 429 | 503) {
+            return None;
+        }
+        let wait = retry_after(&resp.headers)?;
+        gate.hold_until(Instant::now() + wait);
+        Some(wait)
+    }
+
+    /// One request and its body, within `timeout` and the fetch deadline.
+    async fn exchange(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        target: &str,
+        redactor: &Redactor,
+    ) -> Attempt {
         let cap = self.policy.max_body_bytes;
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (limit, by_deadline) = match left {
+            Some(left) if left < timeout => (left, true),
+            _ => (timeout, false),
+        };
         let exchange = async {
             let mut resp = client
                 .execute(request)
                 .await
-                .map_err(|e| transport_error(e, &target, redactor))?;
+                .map_err(|e| transport_error(e, target, redactor))?;
             let status = resp.status().as_u16();
             let headers = std::mem::take(resp.headers_mut());
-            let body = read_body(&mut resp, cap, is_success(status), &target, redactor).await?;
+            let body = read_body(&mut resp, cap, is_success(status), target, redactor).await?;
             Ok(HttpResponse {
                 status,
                 headers,
                 body,
-                target: target.clone(),
+                target: target.to_string(),
                 redactor: redactor.clone(),
+                retry_hint: None,
             })
         };
-        match tokio::time::timeout(timeout, exchange).await {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
+            Err(_) if by_deadline => Err(FetchError::new(
+                Reason::Timeout,
+                format!(
+                    "{target}: no complete answer within {}, what was left of the fetch deadline",
+                    format_duration(limit)
+                ),
+            )),
             Err(_) => Err(FetchError::new(
                 Reason::Timeout,
                 format!(
@@ -149,6 +353,71 @@ impl HttpClient {
             )),
         }
     }
+}
+
+/// How long to wait before trying `outcome` again, or `None` when it is
+/// final: a success, auth, another 4xx, parse or too_large. A server's
+/// `Retry-After` replaces the computed backoff.
+fn retry_delay(outcome: &Attempt, asked: Option<Duration>, attempt: u32) -> Option<Duration> {
+    let retryable = match outcome {
+        Ok(resp) => resp.status == 429 || (500..=599).contains(&resp.status),
+        Err(e) => matches!(e.reason, Reason::Timeout | Reason::Connect),
+    };
+    retryable.then(|| asked.unwrap_or_else(|| backoff(attempt)))
+}
+
+/// Full jitter: uniform in [0, min(max, base · 2^attempt)].
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = RETRY_BACKOFF_BASE
+        .checked_mul(1u32 << attempt.min(16))
+        .unwrap_or(RETRY_BACKOFF_MAX)
+        .min(RETRY_BACKOFF_MAX);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// The last outcome, told to wait `wait` before the next try when it has no
+/// `Retry-After` of its own.
+fn give_up(outcome: Attempt, wait: Duration) -> Attempt {
+    match outcome {
+        Ok(mut resp) => {
+            resp.retry_hint = Some(wait);
+            Ok(resp)
+        }
+        Err(e) if e.retry_after.is_none() => Err(e.with_retry_after(Some(wait))),
+        Err(e) => Err(e),
+    }
+}
+
+fn attempt_reason(outcome: &Attempt) -> Reason {
+    match outcome {
+        Ok(resp) => status_reason(resp.status),
+        Err(e) => e.reason,
+    }
+}
+
+/// The error of a request the gate held back past the fetch deadline.
+fn held_error(
+    held: super::gate::Held,
+    wait: Duration,
+    policy: &SourcePolicy,
+    target: &str,
+) -> FetchError {
+    let at: DateTime<Utc> = (SystemTime::now() + wait).into();
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let why = match held.cause {
+        HoldCause::RetryAfter => "the server asked for a pause with Retry-After".to_string(),
+        HoldCause::RateLimit(limit) => format!("rate_limit {limit}"),
+    };
+    FetchError::new(
+        Reason::RateLimited,
+        format!(
+            "{target}: not sent, held back locally until {at} ({why}) for source `{}`; \
+             that is past this fetch's deadline",
+            policy.source
+        ),
+    )
+    .with_retry_after(Some(wait))
 }
 
 impl HttpResponse {
@@ -209,7 +478,8 @@ impl HttpResponse {
             retry_after(&self.headers)
         } else {
             None
-        };
+        }
+        .or(self.retry_hint);
         Some(FetchError::new(reason, message).with_retry_after(retry))
     }
 }
@@ -633,5 +903,87 @@ mod tests {
         let p = HttpPolicy::default();
         assert_eq!(p.max_body_bytes, 10 * 1024 * 1024);
         assert!(p.user_agent.starts_with("okrd/"));
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_doubling_up_to_the_cap() {
+        for _ in 0..200 {
+            assert!(backoff(0) <= RETRY_BACKOFF_BASE);
+            assert!(backoff(1) <= 2 * RETRY_BACKOFF_BASE);
+            assert!(backoff(3) <= 8 * RETRY_BACKOFF_BASE);
+            assert!(backoff(30) <= RETRY_BACKOFF_MAX);
+            assert!(backoff(u32::MAX) <= RETRY_BACKOFF_MAX);
+        }
+        // Jitter: not always the ceiling.
+        let draws: std::collections::HashSet<Duration> = (0..50).map(|_| backoff(6)).collect();
+        assert!(draws.len() > 1);
+    }
+
+    fn response(status: u16) -> Attempt {
+        Ok(HttpResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            target: "GET http://x/".into(),
+            redactor: Redactor::default(),
+            retry_hint: None,
+        })
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let err = |reason| Err(FetchError::new(reason, "x"));
+        for retried in [
+            response(429),
+            response(500),
+            response(503),
+            err(Reason::Timeout),
+            err(Reason::Connect),
+        ] {
+            assert!(retry_delay(&retried, None, 0).is_some(), "{retried:?}");
+        }
+        for fin in [
+            response(200),
+            response(401),
+            response(403),
+            response(404),
+            response(302),
+            err(Reason::TooLarge),
+            err(Reason::Parse),
+            err(Reason::Http4xx),
+        ] {
+            assert!(retry_delay(&fin, None, 0).is_none(), "{fin:?}");
+        }
+        // The server's wait replaces the computed one.
+        let asked = Some(Duration::from_secs(7));
+        assert_eq!(retry_delay(&response(429), asked, 0), asked);
+    }
+
+    #[test]
+    fn giving_up_passes_the_wait_on() {
+        let wait = Duration::from_secs(4);
+        let resp = give_up(response(502), wait).unwrap();
+        assert_eq!(resp.status_error().unwrap().retry_after, Some(wait));
+        let e = give_up(Err(FetchError::new(Reason::Timeout, "x")), wait).unwrap_err();
+        assert_eq!(e.retry_after, Some(wait));
+        // The server's own Retry-After is kept.
+        let own = FetchError::new(Reason::RateLimited, "x").with_retry_after(Some(wait * 2));
+        assert_eq!(
+            give_up(Err(own), wait).unwrap_err().retry_after,
+            Some(wait * 2)
+        );
+    }
+
+    #[test]
+    fn default_fetch_deadline_is_three_timeouts_and_30_s() {
+        assert_eq!(
+            default_fetch_deadline(Duration::from_secs(10)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            SourcePolicy::new("s").fetch_deadline,
+            Duration::from_secs(60)
+        );
+        assert_eq!(SourcePolicy::new("s").retries, 2);
     }
 }

@@ -2,10 +2,12 @@
 //! vocabulary the core counts (`okr_source_fetch_failures_total{reason}`).
 //!
 //! Connectors only fetch and extract one number. The core owns schedule,
-//! timeout, retry, backoff and the response size cap (see `http`).
+//! timeout, retry, backoff, rate limits and the response size cap (see
+//! `http` and `gate`).
 
 pub mod auth_token;
 pub mod declarative;
+pub mod gate;
 pub mod google_auth;
 pub mod http;
 pub mod http_json;
@@ -132,8 +134,11 @@ pub struct FetchContext<'a> {
     pub source: &'a str,
     pub key_result: &'a str,
     pub params: &'a Params,
+    /// The source's client: its requests go through the source's gate and
+    /// retries, within the fetch's deadline.
     pub http: &'a http::HttpClient,
-    /// The source's timeout; the core also enforces it around the whole fetch.
+    /// The source's timeout, for each request; the whole fetch (pages,
+    /// retries, waits) is bounded by the source's `fetch_deadline`.
     pub timeout: Duration,
     pub redactor: &'a Redactor,
     /// The KR's period and the fetch time, for templates.
@@ -170,8 +175,8 @@ pub trait Connector: Send + Sync + 'static {
     /// Fetch one value now.
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
 
-    /// The API's documented request rate (`600/hour`); a source's own
-    /// `rate_limit` wins.
+    /// The rate limit the API documents, such as `"600/hour"` (see
+    /// `gate::RateLimit::parse`); a source's own `rate_limit` wins.
     fn default_rate_limit(&self) -> Option<String> {
         None
     }
@@ -179,5 +184,11 @@ pub trait Connector: Send + Sync + 'static {
     /// Params that must be given as `{ env }` or `{ file }`, never inline.
     fn secret_params(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Params only a source's config may set, never a KR's binding (e.g.
+    /// `command` of the exec connector).
+    fn source_only_params(&self) -> &'static [&'static str] {
+        &[]
     }
 }

@@ -268,9 +268,9 @@ impl Manifest {
             ));
         }
         if let Some(r) = &self.rate_limit
-            && !r.contains('/')
+            && let Err(e) = crate::sources::gate::RateLimit::parse(r)
         {
-            p.push(format!("rate_limit `{r}` must look like `600/hour`"));
+            p.push(format!("rate_limit: {e}"));
         }
         if self.params.contains_key("params") {
             p.push(

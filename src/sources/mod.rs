@@ -138,4 +138,9 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Fetch one value now.
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
+
+    /// Params only a source may set: KR bindings that set one are rejected at startup.
+    fn source_only_params(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

@@ -9,6 +9,7 @@ pub mod http_json;
 pub mod params;
 pub mod prometheus;
 pub mod registry;
+pub mod sql;
 pub mod template;
 pub mod value;
 

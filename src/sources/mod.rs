@@ -4,6 +4,7 @@
 //! Connectors only fetch and extract one number. The core owns schedule,
 //! timeout, retry, backoff and the response size cap (see `http`).
 
+pub mod exec;
 pub mod http;
 pub mod http_json;
 pub mod params;

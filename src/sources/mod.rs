@@ -7,6 +7,7 @@
 
 pub mod auth_token;
 pub mod declarative;
+pub mod exec;
 pub mod gate;
 pub mod google_auth;
 pub mod http;
@@ -14,6 +15,7 @@ pub mod http_json;
 pub mod params;
 pub mod prometheus;
 pub mod registry;
+pub mod sql;
 pub mod template;
 pub mod value;
 

@@ -6,19 +6,24 @@ use std::sync::Arc;
 
 use super::Connector;
 use super::declarative::Catalog;
+use super::exec::Exec;
 use super::http_json::HttpJson;
 use super::prometheus::Prometheus;
+use super::sql::Sql;
 
 type Factory = fn() -> Arc<dyn Connector>;
 
 /// Every native kind and how to make it. Names are the config's spelling.
+/// Each source gets its own instance (`sql` keeps the source's connections).
 const NATIVE: &[(&str, Factory)] = &[
     ("http_json", || Arc::new(HttpJson)),
     ("prometheus", || Arc::new(Prometheus)),
+    ("sql", || Arc::new(Sql::default())),
+    ("exec", || Arc::new(Exec)),
 ];
 
 /// Names of the native connector kinds, for `okrd check` messages and docs.
-pub const NATIVE_NAMES: &[&str] = &["http_json", "prometheus"];
+pub const NATIVE_NAMES: &[&str] = &["http_json", "prometheus", "sql", "exec"];
 
 /// The native connector called `name`, if there is one.
 pub fn native(name: &str) -> Option<Arc<dyn Connector>> {
@@ -67,5 +72,20 @@ mod tests {
         assert!(native("prometheus").unwrap().check_params(&json).is_err());
         assert!(native("http_json").unwrap().check_params(&json).is_ok());
         assert!(native("http_json").unwrap().check_params(&prom).is_err());
+        let sql = p(serde_json::json!({"url": "sqlite://a.db", "query": "SELECT 1"}));
+        let exec = p(serde_json::json!({"command": "/bin/true"}));
+        assert!(native("sql").unwrap().check_params(&sql).is_ok());
+        assert!(native("sql").unwrap().check_params(&prom).is_err());
+        assert!(native("exec").unwrap().check_params(&exec).is_ok());
+        assert!(native("exec").unwrap().check_params(&sql).is_err());
+    }
+
+    #[test]
+    fn source_only_params_per_kind() {
+        let only = |name| native(name).unwrap().source_only_params();
+        assert!(only("http_json").is_empty());
+        assert!(only("prometheus").is_empty());
+        assert_eq!(only("sql"), &["url"]);
+        assert_eq!(only("exec"), &["command", "args", "env", "working_dir"]);
     }
 }

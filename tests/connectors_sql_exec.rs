@@ -1,0 +1,823 @@
+//! The `sql` and `exec` connectors against real databases and real processes.
+//!
+//! SQLite always runs (a temporary file). PostgreSQL runs when
+//! `OKRD_TEST_POSTGRES_URL` is set (a fresh database per test), MySQL/MariaDB
+//! when `OKRD_TEST_MYSQL_URL` is set (e.g. `mysql://root@127.0.0.1:3306/test`;
+//! the user must be allowed to create databases). `exec` runs small `/bin/sh`
+//! scripts written to a temporary directory.
+
+mod common;
+
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+use okrd::sources::http::{HttpClient, HttpPolicy};
+use okrd::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, registry};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MYSQL_ENV: &str = "OKRD_TEST_MYSQL_URL";
+
+/// One fetch through `connector`, as the pipeline runs it.
+async fn fetch_with(
+    connector: &Arc<dyn Connector>,
+    params: &Value,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<f64, FetchError> {
+    let params = Params::new(params.as_object().expect("params table").clone());
+    connector
+        .check_params(&params)
+        .unwrap_or_else(|e| panic!("check_params: {e}"));
+    let http = HttpClient::new(HttpPolicy::default()).unwrap();
+    let ctx = FetchContext {
+        source: "test",
+        key_result: "kr",
+        params: &params,
+        http: &http,
+        timeout,
+        redactor,
+        template: &okrd::sources::template::TemplateContext::example(),
+        trace: None,
+    };
+    connector.fetch(&ctx).await
+}
+
+fn expect_err(what: &str, r: Result<f64, FetchError>, reason: Reason) -> FetchError {
+    match r {
+        Ok(v) => panic!("{what}: expected {reason}, got value {v}"),
+        Err(e) => {
+            assert_eq!(e.reason, reason, "{what}: {e}");
+            e
+        }
+    }
+}
+
+/// Tell the person running the tests, once per variable, past libtest's capture.
+fn say_skipped(env: &str, what: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap();
+    if said
+        .get_or_insert_with(HashSet::new)
+        .insert(env.to_string())
+    {
+        let _ = writeln!(std::io::stderr(), "skipped {what}: set {env} to run");
+    }
+}
+
+// ------------------------------------------------------------------- sql
+
+/// A seeded database with one table:
+/// `metrics(x INTEGER, amount DECIMAL(10,2), label VARCHAR(20))` holding
+/// (1, 10.50, '12.5'), (2, 20.25, 'abc'), (4, NULL, NULL).
+struct Db {
+    backend: &'static str,
+    url: String,
+    connector: Arc<dyn Connector>,
+    _cleanup: Cleanup,
+}
+
+#[allow(dead_code)] // held for their Drop
+enum Cleanup {
+    Dir(tempfile::TempDir),
+    Postgres(common::TestDb),
+    MySql(MySqlDb),
+}
+
+const SEED: &[&str] = &[
+    "CREATE TABLE metrics (x INTEGER, amount DECIMAL(10,2), label VARCHAR(20))",
+    "INSERT INTO metrics VALUES (1, 10.50, '12.5'), (2, 20.25, 'abc'), (4, NULL, NULL)",
+];
+
+impl Db {
+    fn fetch(&self, query: &str) -> Fetch<'_> {
+        Fetch {
+            db: self,
+            params: json!({"url": self.url, "query": query}),
+            timeout: TIMEOUT,
+        }
+    }
+
+    fn what(&self, query: &str) -> String {
+        format!("{}: {query}", self.backend)
+    }
+}
+
+struct Fetch<'d> {
+    db: &'d Db,
+    params: Value,
+    timeout: Duration,
+}
+
+impl Fetch<'_> {
+    fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    async fn run(&self) -> Result<f64, FetchError> {
+        fetch_with(
+            &self.db.connector,
+            &self.params,
+            self.timeout,
+            &Redactor::default(),
+        )
+        .await
+    }
+
+    async fn ok(&self) -> f64 {
+        let what = self.db.what(self.params["query"].as_str().unwrap());
+        self.run()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: expected a value: {e}"))
+    }
+
+    async fn err(&self, reason: Reason) -> FetchError {
+        let what = self.db.what(self.params["query"].as_str().unwrap());
+        expect_err(&what, self.run().await, reason)
+    }
+}
+
+fn sql_connector() -> Arc<dyn Connector> {
+    registry::native("sql").expect("sql connector")
+}
+
+async fn sqlite_db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.db");
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    for sql in SEED {
+        sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    Db {
+        backend: "sqlite",
+        url,
+        connector: sql_connector(),
+        _cleanup: Cleanup::Dir(dir),
+    }
+}
+
+async fn postgres_db(admin_url: &str) -> Db {
+    let db = common::postgres_db(admin_url).await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for sql in SEED.iter().chain(&["CREATE SEQUENCE s"]) {
+        sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    Db {
+        backend: "postgres",
+        url: db.url.clone(),
+        connector: sql_connector(),
+        _cleanup: Cleanup::Postgres(db),
+    }
+}
+
+/// A fresh `okrd_test_<random>` database on the MySQL/MariaDB server,
+/// dropped when this is dropped.
+struct MySqlDb {
+    admin_url: String,
+    name: String,
+}
+
+fn mysql_url() -> Option<String> {
+    std::env::var(MYSQL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// `url` with its path replaced by `/name`.
+fn with_database(url: &str, name: &str) -> String {
+    let mut u = reqwest::Url::parse(url).expect("database URL");
+    u.set_path(&format!("/{name}"));
+    u.to_string()
+}
+
+async fn mysql_db(admin_url: &str) -> Db {
+    let name = format!("okrd_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::MySqlConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{MYSQL_ENV}: cannot connect: {e}"));
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let url = with_database(admin_url, &name);
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    for sql in SEED {
+        sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    Db {
+        backend: "mysql",
+        url,
+        connector: sql_connector(),
+        _cleanup: Cleanup::MySql(MySqlDb {
+            admin_url: admin_url.to_string(),
+            name,
+        }),
+    }
+}
+
+impl Drop for MySqlDb {
+    fn drop(&mut self) {
+        // Drop cannot await and may run on the test's runtime: use a thread.
+        let (url, sql) = (
+            self.admin_url.clone(),
+            format!("DROP DATABASE IF EXISTS {}", self.name),
+        );
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::MySqlConnection::connect(&url).await.ok()?;
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// One seeded database per available backend.
+async fn databases() -> Vec<Db> {
+    let mut out = vec![sqlite_db().await];
+    match common::postgres_url() {
+        Some(url) => out.push(postgres_db(&url).await),
+        None => say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL"),
+    }
+    match mysql_url() {
+        Some(url) => out.push(mysql_db(&url).await),
+        None => say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB"),
+    }
+    out
+}
+
+fn assert_close(what: &str, got: f64, want: f64) {
+    assert!((got - want).abs() < 1e-3, "{what}: got {got}, want {want}");
+}
+
+#[tokio::test]
+async fn sql_numbers_of_every_type() {
+    for db in databases().await {
+        let b = db.backend;
+        assert_eq!(
+            db.fetch("SELECT count(*) FROM metrics").ok().await,
+            3.0,
+            "{b}"
+        );
+        // PostgreSQL NUMERIC, MySQL DECIMAL, SQLite REAL.
+        let avg = db.fetch("SELECT avg(x) FROM metrics").ok().await;
+        assert_close(b, avg, 7.0 / 3.0);
+        assert_eq!(
+            db.fetch("SELECT sum(amount) FROM metrics").ok().await,
+            30.75,
+            "{b}"
+        );
+        assert_eq!(
+            db.fetch("SELECT amount FROM metrics WHERE x = 1")
+                .ok()
+                .await,
+            10.5,
+            "{b}"
+        );
+        assert_eq!(
+            db.fetch("SELECT -x FROM metrics WHERE x = 4").ok().await,
+            -4.0,
+            "{b}"
+        );
+        assert_eq!(db.fetch("SELECT 0.25 * 4").ok().await, 1.0, "{b}");
+        // A number stored as text.
+        assert_eq!(
+            db.fetch("SELECT label FROM metrics WHERE x = 1").ok().await,
+            12.5,
+            "{b}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sql_postgres_number_types() {
+    let Some(url) = common::postgres_url() else {
+        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+        return;
+    };
+    let db = postgres_db(&url).await;
+    for (query, want) in [
+        ("SELECT 7::int2", 7.0),
+        ("SELECT 7::int4", 7.0),
+        ("SELECT 9007199254740993::int8", 9007199254740992.0),
+        ("SELECT 1.5::float4", 1.5),
+        ("SELECT 0.1::float8", 0.1),
+        ("SELECT sum(x::int8) FROM metrics", 7.0), // NUMERIC
+        ("SELECT 123456789.000000001::numeric", 123456789.000000001),
+        ("SELECT -0.0001::numeric", -0.0001),
+        ("SELECT 0::numeric", 0.0),
+        ("SELECT 1e30::numeric", 1e30),
+        ("SELECT ' 42 '::text", 42.0),
+    ] {
+        assert_eq!(db.fetch(query).ok().await, want, "{query}");
+    }
+    for query in [
+        "SELECT 'NaN'::float8",
+        "SELECT 'NaN'::numeric",
+        "SELECT 'Infinity'::float8",
+        "SELECT true",
+        "SELECT now()",
+    ] {
+        db.fetch(query).err(Reason::InvalidValue).await;
+    }
+}
+
+#[tokio::test]
+async fn sql_answers_that_are_not_one_number() {
+    for db in databases().await {
+        let e = db
+            .fetch("SELECT x FROM metrics WHERE x > 100")
+            .err(Reason::NoData)
+            .await;
+        assert_eq!(e.message, "query returned no rows");
+        let e = db
+            .fetch("SELECT amount FROM metrics WHERE x = 4")
+            .err(Reason::NoData)
+            .await;
+        assert_eq!(e.message, "query returned NULL");
+        db.fetch("SELECT max(x) FROM metrics WHERE x > 100")
+            .err(Reason::NoData)
+            .await;
+        let e = db
+            .fetch("SELECT x, label FROM metrics WHERE x = 1")
+            .err(Reason::Parse)
+            .await;
+        assert!(e.message.contains("2 columns; select exactly one"), "{e}");
+        let e = db.fetch("SELECT x FROM metrics").err(Reason::Parse).await;
+        assert!(e.message.contains("more than one row"), "{e}");
+        let e = db
+            .fetch("SELECT label FROM metrics WHERE x = 2")
+            .err(Reason::InvalidValue)
+            .await;
+        assert!(e.message.contains("\"abc\" is not a number"), "{e}");
+        db.fetch("SELECT 'NaN'").err(Reason::InvalidValue).await;
+    }
+}
+
+#[tokio::test]
+async fn sql_writes_are_refused() {
+    for db in databases().await {
+        let mut writes = vec![
+            "INSERT INTO metrics (x) VALUES (9)",
+            "DELETE FROM metrics",
+            "UPDATE metrics SET x = 0",
+            "CREATE TABLE evil (a INTEGER)",
+            "DROP TABLE metrics",
+        ];
+        match db.backend {
+            "postgres" => writes.extend([
+                "WITH d AS (DELETE FROM metrics RETURNING 1) SELECT count(*) FROM d",
+                "SELECT nextval('s')",
+            ]),
+            // The query cannot switch query_only off: the file is read-only.
+            "sqlite" => writes.push("PRAGMA query_only = OFF; INSERT INTO metrics (x) VALUES (9)"),
+            _ => {}
+        }
+        for sql in writes {
+            let e = db.fetch(sql).err(Reason::Http4xx).await;
+            assert!(
+                e.message.starts_with("query rejected:"),
+                "{}: {e}",
+                db.what(sql)
+            );
+        }
+        // A syntax error is rejected the same way.
+        let e = db.fetch("SELEC 1").err(Reason::Http4xx).await;
+        assert!(e.message.starts_with("query rejected:"), "{e}");
+        // Nothing changed, and the connector still works after the refusals.
+        assert_eq!(
+            db.fetch("SELECT count(*) FROM metrics").ok().await,
+            3.0,
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn sql_postgres_cannot_switch_the_transaction_to_read_write() {
+    let Some(url) = common::postgres_url() else {
+        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+        return;
+    };
+    let db = postgres_db(&url).await;
+    let e = db
+        .fetch("SET TRANSACTION READ WRITE")
+        .err(Reason::Http4xx)
+        .await;
+    assert!(
+        e.message
+            .contains("read-write mode must be set before any query"),
+        "{e}"
+    );
+    // A query that ends the transaction early leaves the next fetch read-only.
+    db.fetch("COMMIT").err(Reason::NoData).await;
+    db.fetch("DELETE FROM metrics").err(Reason::Http4xx).await;
+    assert_eq!(db.fetch("SELECT count(*) FROM metrics").ok().await, 3.0);
+}
+
+/// A query that never ends on its own, per backend.
+fn slow_query(backend: &str) -> &'static str {
+    match backend {
+        "postgres" => "SELECT pg_sleep(5)",
+        "mysql" => "SELECT SLEEP(5)",
+        _ => {
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) \
+              SELECT count(*) FROM c"
+        }
+    }
+}
+
+#[tokio::test]
+async fn sql_statement_timeout() {
+    for db in databases().await {
+        let started = Instant::now();
+        let e = db
+            .fetch(slow_query(db.backend))
+            .timeout(Duration::from_secs(1))
+            .err(Reason::Timeout)
+            .await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(4),
+            "{}: took {took:?}",
+            db.backend
+        );
+        assert!(
+            e.message.contains("statement timeout"),
+            "{}: {e}",
+            db.backend
+        );
+        // The connection (or its replacement) serves the next fetch.
+        assert_eq!(
+            db.fetch("SELECT count(*) FROM metrics").ok().await,
+            3.0,
+            "{}",
+            db.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn sql_cancelled_fetch_stops_the_query_and_frees_the_connection() {
+    for db in databases().await {
+        let params = json!({"url": db.url, "query": slow_query(db.backend), "max_connections": 1});
+        // The core's own timeout drops the fetch before the statement timeout.
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(300),
+            fetch_with(&db.connector, &params, TIMEOUT, &Redactor::default()),
+        )
+        .await;
+        assert!(dropped.is_err(), "{}", db.backend);
+        let count =
+            json!({"url": db.url, "query": "SELECT count(*) FROM metrics", "max_connections": 1});
+        let v = fetch_with(&db.connector, &count, TIMEOUT, &Redactor::default()).await;
+        assert_eq!(v.unwrap(), 3.0, "{}", db.backend);
+    }
+}
+
+#[tokio::test]
+async fn sql_concurrent_fetches_share_few_connections() {
+    for db in databases().await {
+        let params =
+            json!({"url": db.url, "query": "SELECT count(*) FROM metrics", "max_connections": 1});
+        let redactor = Redactor::default();
+        let runs = (0..6).map(|_| fetch_with(&db.connector, &params, TIMEOUT, &redactor));
+        for r in futures_util::future::join_all(runs).await {
+            assert_eq!(r.unwrap(), 3.0, "{}", db.backend);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sql_a_changed_url_gets_its_own_connections() {
+    let (a, b) = (sqlite_db().await, sqlite_db().await);
+    let mut conn = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
+    sqlx::raw_sql("INSERT INTO metrics (x) VALUES (5)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let connector = sql_connector();
+    let count = |url: &str| json!({"url": url, "query": "SELECT count(*) FROM metrics"});
+    let r = Redactor::default();
+    assert_eq!(
+        fetch_with(&connector, &count(&a.url), TIMEOUT, &r)
+            .await
+            .unwrap(),
+        3.0
+    );
+    assert_eq!(
+        fetch_with(&connector, &count(&b.url), TIMEOUT, &r)
+            .await
+            .unwrap(),
+        4.0
+    );
+    assert_eq!(
+        fetch_with(&connector, &count(&a.url), TIMEOUT, &r)
+            .await
+            .unwrap(),
+        3.0
+    );
+}
+
+#[tokio::test]
+async fn sql_unreachable_server_is_connect_without_the_password() {
+    // Port 1: nothing listens there, so the connection is refused at once.
+    for url in [
+        "postgres://okrd:hunter2-pw@127.0.0.1:1/metrics",
+        "mysql://okrd:hunter2-pw@127.0.0.1:1/metrics",
+    ] {
+        let params = json!({"url": url, "query": "SELECT 1"});
+        let started = Instant::now();
+        let r = fetch_with(&sql_connector(), &params, TIMEOUT, &Redactor::default()).await;
+        let e = expect_err(url, r, Reason::Connect);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{url}: retried until the timeout"
+        );
+        assert!(e.message.contains("cannot connect to"), "{e}");
+        assert!(e.message.contains("127.0.0.1:1"), "{e}");
+        assert!(!e.message.contains("hunter2"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn sql_missing_sqlite_file_is_connect_and_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    let params = json!({"url": format!("sqlite://{}", path.display()), "query": "SELECT 1"});
+    let r = fetch_with(&sql_connector(), &params, TIMEOUT, &Redactor::default()).await;
+    expect_err("missing file", r, Reason::Connect);
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn sql_mysql_wrong_password_is_auth() {
+    let Some(url) = mysql_url() else {
+        say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB");
+        return;
+    };
+    let mut bad = reqwest::Url::parse(&url).unwrap();
+    bad.set_username("okrd_no_such_user").unwrap();
+    bad.set_password(Some("wrong-secret-pw")).unwrap();
+    let params = json!({"url": bad.as_str(), "query": "SELECT 1"});
+    let r = fetch_with(&sql_connector(), &params, TIMEOUT, &Redactor::default()).await;
+    let e = expect_err("wrong password", r, Reason::Auth);
+    assert!(e.message.contains("Access denied"), "{e}");
+    assert!(!e.message.contains("wrong-secret-pw"), "{e}");
+}
+
+// ------------------------------------------------------------------ exec
+
+/// A temporary directory holding executable `/bin/sh` scripts.
+struct Scripts {
+    dir: tempfile::TempDir,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes `body` as an executable script `name`; returns its path.
+    fn script(&self, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+async fn exec(params: Value, timeout: Duration) -> Result<f64, FetchError> {
+    let connector = registry::native("exec").expect("exec connector");
+    fetch_with(&connector, &params, timeout, &Redactor::default()).await
+}
+
+async fn exec_script(body: &str) -> Result<f64, FetchError> {
+    let s = Scripts::new();
+    exec(json!({"command": s.script("run", body)}), TIMEOUT).await
+}
+
+#[tokio::test]
+async fn exec_prints_a_number() {
+    assert_eq!(exec_script("echo 42").await.unwrap(), 42.0);
+    assert_eq!(exec_script("printf '  -3.5\\n\\n'").await.unwrap(), -3.5);
+    assert_eq!(exec_script("echo '47%'").await.unwrap(), 47.0);
+    assert_eq!(exec_script("echo oops >&2; echo 7").await.unwrap(), 7.0);
+}
+
+#[tokio::test]
+async fn exec_args_env_and_working_dir() {
+    let s = Scripts::new();
+    // Each arg arrives whole: no shell splits or expands it.
+    let cmd = s.script(
+        "args",
+        r#"[ "$#" = 2 ] && [ "$1" = 'a b $HOME' ] && echo "$2""#,
+    );
+    let v = exec(
+        json!({"command": cmd, "args": ["a b $HOME", "2.5"]}),
+        TIMEOUT,
+    )
+    .await;
+    assert_eq!(v.unwrap(), 2.5);
+    let cmd = s.script("env", r#"echo "$VALUE""#);
+    let v = exec(json!({"command": cmd, "env": {"VALUE": "11"}}), TIMEOUT).await;
+    assert_eq!(v.unwrap(), 11.0);
+    // The daemon's own environment is not passed on (cargo sets this one), PATH is.
+    let cmd = s.script(
+        "clean",
+        r#"[ -z "$CARGO_MANIFEST_DIR" ] && command -v sh >/dev/null && echo 1"#,
+    );
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    assert_eq!(exec(json!({"command": cmd}), TIMEOUT).await.unwrap(), 1.0);
+    std::fs::write(s.path("value.txt"), "99\n").unwrap();
+    let cmd = s.script("cwd", "cat value.txt");
+    let v = exec(
+        json!({"command": cmd, "working_dir": s.dir.path()}),
+        TIMEOUT,
+    )
+    .await;
+    assert_eq!(v.unwrap(), 99.0);
+    // A bare name is looked up in PATH.
+    let v = exec(json!({"command": "sh", "args": ["-c", "echo 3"]}), TIMEOUT).await;
+    assert_eq!(v.unwrap(), 3.0);
+}
+
+#[tokio::test]
+async fn exec_output_that_is_not_one_number() {
+    expect_err("empty", exec_script("true").await, Reason::NoData);
+    expect_err("word", exec_script("echo many").await, Reason::InvalidValue);
+    expect_err("nan", exec_script("echo NaN").await, Reason::InvalidValue);
+    let e = expect_err("lines", exec_script("echo 1; echo 2").await, Reason::Parse);
+    assert!(e.message.contains("2 lines"), "{e}");
+    let e = expect_err("words", exec_script("echo total 3").await, Reason::Parse);
+    assert!(e.message.contains("2 words"), "{e}");
+    let e = expect_err(
+        "large",
+        exec_script("yes 1 | head -c 70000").await,
+        Reason::TooLarge,
+    );
+    assert!(e.message.contains("64 KiB"), "{e}");
+}
+
+#[tokio::test]
+async fn exec_failures() {
+    let s = Scripts::new();
+    let cmd = s.script(
+        "fail",
+        "echo 5; echo 'token=tok-secret-123 rejected' >&2; exit 3",
+    );
+    let mut redactor = Redactor::default();
+    redactor.add("tok-secret-123");
+    let connector = registry::native("exec").unwrap();
+    let r = fetch_with(&connector, &json!({"command": cmd}), TIMEOUT, &redactor).await;
+    let e = expect_err("exit 3", r, Reason::Http5xx);
+    assert_eq!(
+        e.message,
+        "command exited with status 3: token=*** rejected"
+    );
+
+    let e = expect_err("signal", exec_script("kill -9 $$").await, Reason::Http5xx);
+    assert!(e.message.contains("killed by signal 9"), "{e}");
+
+    let r = exec(json!({"command": s.path("missing")}), TIMEOUT).await;
+    let e = expect_err("missing", r, Reason::Connect);
+    assert!(e.message.starts_with("command not found"), "{e}");
+    let r = exec(json!({"command": "okrd-no-such-command"}), TIMEOUT).await;
+    expect_err("not in PATH", r, Reason::Connect);
+
+    std::fs::write(s.path("plain"), "echo 1\n").unwrap();
+    let r = exec(json!({"command": s.path("plain")}), TIMEOUT).await;
+    let e = expect_err("not executable", r, Reason::Connect);
+    assert!(e.message.starts_with("command is not executable"), "{e}");
+
+    let r = exec(
+        json!({"command": "sh", "working_dir": s.path("no-such-dir")}),
+        TIMEOUT,
+    )
+    .await;
+    let e = expect_err("working_dir", r, Reason::Connect);
+    assert!(e.message.contains("working_dir"), "{e}");
+}
+
+/// Is `pid` gone (or a zombie, dead and waiting for a reaper)?
+fn is_gone(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+async fn wait_gone(pid: libc::pid_t) -> bool {
+    for _ in 0..100 {
+        if is_gone(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn read_pid(path: &str) -> libc::pid_t {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{path}: {text:?}: {e}"))
+}
+
+#[tokio::test]
+async fn exec_timeout_kills_the_whole_process_group() {
+    let s = Scripts::new();
+    let pid_file = s.path("grandchild.pid");
+    let cmd = s.script("slow", r#"sleep 30 & echo $! > "$1"; sleep 30; echo 1"#);
+    let started = Instant::now();
+    let r = exec(
+        json!({"command": cmd, "args": [pid_file]}),
+        Duration::from_millis(500),
+    )
+    .await;
+    let e = expect_err("slow", r, Reason::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(e.message.contains("process group was killed"), "{e}");
+    let grandchild = read_pid(&pid_file);
+    assert!(
+        wait_gone(grandchild).await,
+        "grandchild {grandchild} still runs"
+    );
+}
+
+#[tokio::test]
+async fn exec_cancelled_fetch_kills_the_process_group() {
+    let s = Scripts::new();
+    let pid_file = s.path("grandchild.pid");
+    let cmd = s.script("slow", r#"sleep 30 & echo $! > "$1"; sleep 30"#);
+    // The core's own timeout drops the fetch.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(500),
+        exec(json!({"command": cmd, "args": [pid_file]}), TIMEOUT),
+    )
+    .await;
+    assert!(dropped.is_err());
+    let grandchild = read_pid(&pid_file);
+    assert!(
+        wait_gone(grandchild).await,
+        "grandchild {grandchild} still runs"
+    );
+}
+
+#[tokio::test]
+async fn exec_leftover_children_do_not_hold_the_answer() {
+    let s = Scripts::new();
+    let pid_file = s.path("bg.pid");
+    // The background sleep inherits stdout: without killing the group the
+    // read would wait 30 s for it.
+    let cmd = s.script("bg", r#"sleep 30 & echo $! > "$1"; echo 8"#);
+    let started = Instant::now();
+    let v = exec(json!({"command": cmd, "args": [pid_file]}), TIMEOUT).await;
+    assert_eq!(v.unwrap(), 8.0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let bg = read_pid(&pid_file);
+    assert!(wait_gone(bg).await, "background child {bg} still runs");
+}

@@ -1,5 +1,7 @@
 //! `okrd demo` as a new user runs it: within 30 s `/metrics` shows a value for
-//! every demo KR, and values change while it runs.
+//! every demo KR, and values change while it runs. Three KRs get their values
+//! through catalog connectors (Plausible, Delighted, Zendesk) from the
+//! simulator, and no fetch fails.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -21,6 +23,13 @@ fn values(metrics: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 async fn fetch(url: &str) -> Result<String, reqwest::Error> {
     reqwest::get(url).await?.text().await
 }
@@ -37,16 +46,44 @@ async fn demo_krs_get_values_and_move() {
     // On failure, show what the demo logged.
     let logged = || std::fs::read_to_string(log.path()).unwrap_or_default();
     let stdout = child.stdout.take().unwrap();
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("metrics")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("the demo prints its metrics URL");
+    let mut url = None;
+    let mut config = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let line = line.trim();
+        if let Some(u) = line.strip_prefix("metrics") {
+            url = Some(u.trim().to_string());
+        }
+        if let Some(c) = line.strip_prefix("config") {
+            config = Some(c.trim().to_string());
+            break;
+        }
+    }
+    let url = url.expect("the demo prints its metrics URL");
+    let config = config.expect("the demo prints its config file");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    // The KRs' sources use the catalog connectors.
+    let config: toml::Table = std::fs::read_to_string(&config)
+        .unwrap_or_else(|e| panic!("{config}: {e}"))
+        .parse()
+        .unwrap();
+    let connectors: Vec<(&str, &str)> = config["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["connector"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for catalog in ["plausible", "delighted", "zendesk"] {
+        assert!(
+            connectors.contains(&(catalog, catalog)),
+            "no source `{catalog}` with connector `{catalog}`: {connectors:?}"
+        );
+    }
 
     let started = Instant::now();
     let first = loop {
@@ -59,7 +96,8 @@ async fn demo_krs_get_values_and_move() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "after 30 s only {v:?}"
+            "after 30 s only {v:?}\ndemo log:\n{}",
+            logged()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -87,6 +125,41 @@ async fn demo_krs_get_values_and_move() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Those KRs are bound to the catalog sources, each of which fetched; no
+    // fetch of any source failed (a wrong request or credential would).
+    let body = fetch(&url).await.unwrap();
+    for (kr, source) in [
+        ("monthly-visitors", "plausible"),
+        ("nps", "delighted"),
+        ("reset-calls", "zendesk"),
+        ("failed-passwords", "auth-prometheus"),
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with("okr_key_result_info{")
+                && l.contains(&format!("key_result=\"{kr}\""))
+                && l.contains(&format!("source=\"{source}\""))),
+            "{kr} is not bound to {source}"
+        );
+        let fetches = sample(
+            &body,
+            &format!("okr_source_fetches_total{{source=\"{source}\"}}"),
+        );
+        assert!(
+            fetches.is_some_and(|n| n >= 1.0),
+            "{source}: fetches {fetches:?}\ndemo log:\n{}",
+            logged()
+        );
+    }
+    let failures: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("okr_source_fetch_failures_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "fetches failed: {failures:?}\ndemo log:\n{}",
+        logged()
+    );
+
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();

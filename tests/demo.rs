@@ -4,7 +4,7 @@
 //! simulator, and no fetch fails.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn values(metrics: &str) -> Vec<(String, String)> {
@@ -30,6 +30,27 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The demo process, stopped if the test fails before it stops it: SIGTERM
+/// (so it removes its temporary files), SIGKILL after 5 s.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn fetch(url: &str) -> Result<String, reqwest::Error> {
     reqwest::get(url).await?.text().await
 }
@@ -37,15 +58,17 @@ async fn fetch(url: &str) -> Result<String, reqwest::Error> {
 #[tokio::test]
 async fn demo_krs_get_values_and_move() {
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okrd"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .expect("okrd demo starts");
+    let mut child = Demo(
+        Command::new(env!("CARGO_BIN_EXE_okrd"))
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("okrd demo starts"),
+    );
     // On failure, show what the demo logged.
     let logged = || std::fs::read_to_string(log.path()).unwrap_or_default();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
     let mut url = None;
     let mut config = None;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -161,8 +184,8 @@ async fn demo_krs_get_values_and_move() {
     );
 
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "the demo did not stop cleanly: {status}");
 }

@@ -1,8 +1,10 @@
 //! `okrd demo` as a new user runs it: within 30 s `/metrics` shows a value for
-//! every demo KR, and values change while it runs.
+//! every demo KR, and values change while it runs. Three KRs get their values
+//! through catalog connectors (Plausible, Delighted, Zendesk) from the
+//! simulator, and no fetch fails.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn values(metrics: &str) -> Vec<(String, String)> {
@@ -21,6 +23,34 @@ fn values(metrics: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The demo process, stopped if the test fails before it stops it: SIGTERM
+/// (so it removes its temporary files), SIGKILL after 5 s.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn fetch(url: &str) -> Result<String, reqwest::Error> {
     reqwest::get(url).await?.text().await
 }
@@ -28,25 +58,55 @@ async fn fetch(url: &str) -> Result<String, reqwest::Error> {
 #[tokio::test]
 async fn demo_krs_get_values_and_move() {
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okrd"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .expect("okrd demo starts");
+    let mut child = Demo(
+        Command::new(env!("CARGO_BIN_EXE_okrd"))
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("okrd demo starts"),
+    );
     // On failure, show what the demo logged.
     let logged = || std::fs::read_to_string(log.path()).unwrap_or_default();
-    let stdout = child.stdout.take().unwrap();
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("metrics")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("the demo prints its metrics URL");
+    let stdout = child.0.stdout.take().unwrap();
+    let mut url = None;
+    let mut config = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let line = line.trim();
+        if let Some(u) = line.strip_prefix("metrics") {
+            url = Some(u.trim().to_string());
+        }
+        if let Some(c) = line.strip_prefix("config") {
+            config = Some(c.trim().to_string());
+            break;
+        }
+    }
+    let url = url.expect("the demo prints its metrics URL");
+    let config = config.expect("the demo prints its config file");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    // The KRs' sources use the catalog connectors.
+    let config: toml::Table = std::fs::read_to_string(&config)
+        .unwrap_or_else(|e| panic!("{config}: {e}"))
+        .parse()
+        .unwrap();
+    let connectors: Vec<(&str, &str)> = config["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["connector"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for catalog in ["plausible", "delighted", "zendesk"] {
+        assert!(
+            connectors.contains(&(catalog, catalog)),
+            "no source `{catalog}` with connector `{catalog}`: {connectors:?}"
+        );
+    }
 
     let started = Instant::now();
     let first = loop {
@@ -59,7 +119,8 @@ async fn demo_krs_get_values_and_move() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "after 30 s only {v:?}"
+            "after 30 s only {v:?}\ndemo log:\n{}",
+            logged()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -87,9 +148,44 @@ async fn demo_krs_get_values_and_move() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Those KRs are bound to the catalog sources, each of which fetched; no
+    // fetch of any source failed (a wrong request or credential would).
+    let body = fetch(&url).await.unwrap();
+    for (kr, source) in [
+        ("monthly-visitors", "plausible"),
+        ("nps", "delighted"),
+        ("reset-calls", "zendesk"),
+        ("failed-passwords", "auth-prometheus"),
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with("okr_key_result_info{")
+                && l.contains(&format!("key_result=\"{kr}\""))
+                && l.contains(&format!("source=\"{source}\""))),
+            "{kr} is not bound to {source}"
+        );
+        let fetches = sample(
+            &body,
+            &format!("okr_source_fetches_total{{source=\"{source}\"}}"),
+        );
+        assert!(
+            fetches.is_some_and(|n| n >= 1.0),
+            "{source}: fetches {fetches:?}\ndemo log:\n{}",
+            logged()
+        );
+    }
+    let failures: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("okr_source_fetch_failures_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "fetches failed: {failures:?}\ndemo log:\n{}",
+        logged()
+    );
+
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "the demo did not stop cleanly: {status}");
 }

@@ -1,6 +1,7 @@
 //! `okrd demo`: the daemon's main job with nothing to set up. A temporary
 //! SQLite database, example OKRs for the current quarter, simulated sources on
-//! loopback and real connectors polling them every few seconds.
+//! loopback (Plausible, Delighted, Zendesk and Prometheus) and real connectors
+//! (three from the catalog) polling them every few seconds.
 
 mod simulator;
 
@@ -66,7 +67,8 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
         std::io::stdout(),
         "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n\n  \
          config       {}\n  OKRs         {}\n  database     {}\n\n\
-         Sources poll a simulator every 5 s; KR values move within 30 s. Try:\n  \
+         Sources poll a simulator every 5 s: Plausible, Delighted and Zendesk through the\n\
+         connector catalog, and Prometheus. KR values move within seconds. Try:\n  \
          curl -s http://{addr}/metrics | grep '^okr_key_result_value'\n\nPress Ctrl-C to stop (the temporary files are removed).\n",
         dir.join("okrd.toml").display(),
         dir.join("okrs.toml").display(),
@@ -104,10 +106,20 @@ fn write_files(
     let cfg_path = dir.join("okrd.toml");
     std::fs::write(&okrs_path, okrs).map_err(|e| format!("{}: {e}", okrs_path.display()))?;
     std::fs::write(&cfg_path, cfg).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let token = dir.join("callcenter.token");
-    std::fs::write(&token, simulator::CALLCENTER_TOKEN)
-        .map_err(|e| format!("{}: {e}", token.display()))?;
+    for (name, key) in simulator::SECRET_FILES {
+        let path = dir.join(name);
+        write_secret(&path, key).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     config::load_with_env(Some(&cfg_path), &[]).map_err(|e| e.to_string())
+}
+
+/// A secret file readable by its owner only (the keys are fake; the habit is not).
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(secret.as_bytes())
 }
 
 fn demo_dir() -> std::io::Result<PathBuf> {

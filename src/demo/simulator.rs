@@ -1,20 +1,43 @@
-//! Simulated sources for the demo, on loopback: they answer in the shapes of
-//! real APIs (Prometheus instant queries, call-center stats, NPS metrics, web
-//! analytics) with values that drift, so KRs visibly move within seconds.
+//! Simulated sources for the demo, on loopback. They answer the requests the
+//! catalog connectors send (Plausible Stats API v2, Delighted metrics, Zendesk
+//! Talk stats and Support search counts) and a Prometheus instant query, in
+//! those APIs' shapes, with values that drift so KRs visibly move within
+//! seconds. Wrong credentials get a 401 in the API's own error shape.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-/// The bearer token the simulated call center expects (the demo sets it as a secret).
-pub const CALLCENTER_TOKEN: &str = "demo-callcenter-token";
+/// The site the simulated Plausible knows (the demo config's `site_id`).
+pub const PLAUSIBLE_SITE_ID: &str = "acme.example";
+/// The agent the simulated Zendesk knows (the demo config's `email`).
+pub const ZENDESK_EMAIL: &str = "okrd@acme.example";
+
+/// The simulated APIs' keys.
+pub const PLAUSIBLE_API_KEY: &str = "demo-plausible-stats-key";
+pub const DELIGHTED_API_KEY: &str = "demo-delighted-project-key";
+pub const ZENDESK_API_TOKEN: &str = "demo-zendesk-api-token";
+
+/// The demo writes each key to a file of this name in its temporary
+/// directory and the config reads it as `{ file = "…" }`: catalog params
+/// marked `secret` may not be inline.
+pub const SECRET_FILES: [(&str, &str); 3] = [
+    ("plausible-api-key", PLAUSIBLE_API_KEY),
+    ("delighted-api-key", DELIGHTED_API_KEY),
+    ("zendesk-api-token", ZENDESK_API_TOKEN),
+];
 
 #[derive(Clone)]
 struct Sim {
@@ -35,7 +58,8 @@ impl Sim {
         start + (target - start) * share.clamp(0.0, 1.0)
     }
 
-    /// Reset calls: slightly ahead of pace and improving, so on track and heading for done.
+    /// Password-reset calls in the last 7 days: slightly ahead of pace and
+    /// improving, so on track and heading for done.
     fn reset_calls(&self) -> f64 {
         let t = self.t();
         Self::along(1200.0, 600.0, self.pace + 0.03 + 0.004 * t).round()
@@ -51,13 +75,19 @@ impl Sim {
         )
     }
 
-    /// NPS swings around the target of 30, so the KR flips on and off track.
-    fn nps(&self) -> f64 {
+    /// Survey answers (promoters, passives, detractors): one more every 2 s,
+    /// with a promoter share that swings so the NPS crosses the target of 30
+    /// and the KR flips on and off track.
+    fn survey(&self) -> (u64, u64, u64) {
         let t = self.t();
-        (30.0 + 4.0 * (t / 9.0).sin()).round()
+        let answers = 220 + (t / 2.0) as u64;
+        let n = answers as f64;
+        let promoters = (n * (0.45 + 0.04 * (t / 9.0).sin())).round() as u64;
+        let detractors = (n * 0.15).round() as u64;
+        (promoters, answers - promoters - detractors, detractors)
     }
 
-    /// Visitors: a little behind pace, catching up.
+    /// Unique visitors over the asked range: a little behind pace, catching up.
     fn visitors(&self) -> f64 {
         let t = self.t();
         Self::along(1_200_000.0, 2_000_000.0, self.pace - 0.06 + 0.002 * t).round()
@@ -75,9 +105,13 @@ pub async fn start(pace: f64, shutdown: CancellationToken) -> std::io::Result<St
     };
     let app = Router::new()
         .route("/prometheus/api/v1/query", get(prometheus_query))
-        .route("/api/v2/channels/voice/stats/weekly", get(callcenter))
-        .route("/v1/metrics.json", get(nps))
-        .route("/api/v2/query", post(web_query))
+        .route("/api/v2/query", post(plausible_query))
+        .route("/v1/metrics.json", get(delighted_metrics))
+        .route(
+            "/api/v2/channels/voice/stats/{stat}",
+            get(zendesk_talk_stats),
+        )
+        .route("/api/v2/search/count", get(zendesk_search_count))
         .with_state(sim);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -87,11 +121,24 @@ pub async fn start(pace: f64, shutdown: CancellationToken) -> std::io::Result<St
     Ok(format!("http://{addr}"))
 }
 
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+}
+
+/// Counts and most stats are whole numbers in the real answers.
+fn int(x: f64) -> i64 {
+    x.round() as i64
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
 async fn prometheus_query(
     State(sim): State<Sim>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let now = Utc::now().timestamp_millis() as f64 / 1000.0;
     match q.get("query").map(String::as_str) {
         Some(query) if query.contains("auth_failed_password_attempts_total") => Json(json!({
             "status": "success",
@@ -113,44 +160,228 @@ async fn prometheus_query(
     }
 }
 
-async fn callcenter(State(sim): State<Sim>, headers: HeaderMap) -> Response {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == CALLCENTER_TOKEN);
-    if !authorized {
-        return (
+/// Plausible Stats API v2: `POST /api/v2/query` with `Authorization: Bearer
+/// <key>` and a JSON query; the answer has one row with one number per
+/// metric asked for, in order.
+async fn plausible_query(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let error = |status: StatusCode, message: String| {
+        (status, Json(json!({ "error": message }))).into_response()
+    };
+    let Some(auth) = authorization(&headers) else {
+        return error(
             StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "Couldn't authenticate you"})),
-        )
-            .into_response();
+            "Missing API key. Please use a valid Plausible API key as a Bearer Token.".into(),
+        );
+    };
+    let Ok(query) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON in request body".into(),
+        );
+    };
+    let wrong_site = query["site_id"].as_str() != Some(PLAUSIBLE_SITE_ID);
+    if auth != format!("Bearer {}", PLAUSIBLE_API_KEY) || wrong_site {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid API key or site ID. Please make sure you're using a valid API key with access to the site you've requested.".into(),
+        );
     }
-    Json(json!({"stats": {
-        "password_reset_calls_7d": sim.reset_calls(),
-        "total_calls_7d": sim.reset_calls() * 6.0,
-        "calls_waiting": 3
-    }}))
+    let Some(asked) = query["metrics"].as_array().filter(|m| !m.is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "#/metrics: Expected a minimum of 1 items".into(),
+        );
+    };
+    let visitors = sim.visitors();
+    let mut metrics = Vec::new();
+    for (i, m) in asked.iter().enumerate() {
+        let value = match m.as_str().unwrap_or_default() {
+            "visitors" => json!(int(visitors)),
+            "visits" => json!(int(visitors * 1.31)),
+            "pageviews" => json!(int(visitors * 3.42)),
+            "events" => json!(int(visitors * 3.87)),
+            "views_per_visit" => json!(2.61),
+            "bounce_rate" => json!(43),
+            "visit_duration" => json!(187),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("#/metrics/{i} Invalid value in enum: {m}"),
+                );
+            }
+        };
+        metrics.push(value);
+    }
+    let Some(date_range) = plausible_date_range(&query["date_range"]) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("#/date_range Invalid date range {}", query["date_range"]),
+        );
+    };
+    Json(json!({
+        "results": [{"metrics": metrics, "dimensions": []}],
+        "meta": {},
+        "query": {
+            "site_id": PLAUSIBLE_SITE_ID,
+            "metrics": asked,
+            "date_range": date_range,
+            "filters": query.get("filters").cloned().unwrap_or(json!([])),
+            "dimensions": [],
+            "order_by": [[asked[0], "desc"]],
+            "include": {},
+            "pagination": {"offset": 0, "limit": 10000}
+        }
+    }))
     .into_response()
 }
 
-async fn nps(State(sim): State<Sim>) -> Json<serde_json::Value> {
-    let nps = sim.nps();
-    Json(json!({
-        "nps": nps,
-        "promoter_count": 120,
-        "promoter_percent": 45.0,
-        "passive_count": 60,
-        "passive_percent": 22.5,
-        "detractor_count": 40,
-        "detractor_percent": 15.0,
-        "response_count": 220
-    }))
+/// The range Plausible echoes in `query.date_range`: two dates as the first
+/// and last instant, `"Nd"` as the last N days including today, other named
+/// ranges (`"month"`, `"year"`, ...) as given. `None` when it is missing.
+fn plausible_date_range(asked: &Value) -> Option<Value> {
+    let (first, last) = match asked {
+        Value::Array(d) if d.len() == 2 => (d[0].as_str()?.to_string(), d[1].as_str()?.to_string()),
+        Value::String(s) => match s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
+            Some(days) if days > 0 => {
+                let today = Utc::now().date_naive();
+                (
+                    (today - Duration::days(days - 1)).to_string(),
+                    today.to_string(),
+                )
+            }
+            _ => return Some(asked.clone()),
+        },
+        _ => return None,
+    };
+    Some(json!([
+        format!("{first}T00:00:00+00:00"),
+        format!("{last}T23:59:59+00:00")
+    ]))
 }
 
-async fn web_query(State(sim): State<Sim>) -> Json<serde_json::Value> {
+/// Delighted: `GET /v1/metrics.json` with the project's API key as the Basic
+/// user and an empty password; NPS and the counts behind it.
+async fn delighted_metrics(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+    if authorization(&headers) != Some(basic(DELIGHTED_API_KEY, "").as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"status": 401, "message": "Unauthorized"})),
+        )
+            .into_response();
+    }
+    let (promoters, passives, detractors) = sim.survey();
+    let answers = promoters + passives + detractors;
+    let percent = |count: u64| int(100.0 * count as f64 / answers as f64);
     Json(json!({
-        "results": [{"metrics": [sim.visitors()], "dimensions": []}],
-        "meta": {},
-        "query": {"metrics": ["visitors"], "date_range": ["2026-10-24T00:00:00Z", "2026-11-23T23:59:59Z"]}
+        "nps": percent(promoters) - percent(detractors),
+        "promoter_count": promoters,
+        "promoter_percent": percent(promoters),
+        "passive_count": passives,
+        "passive_percent": percent(passives),
+        "detractor_count": detractors,
+        "detractor_percent": percent(detractors),
+        "response_count": answers
     }))
+    .into_response()
+}
+
+/// Zendesk's Basic auth is `{email}/token:{api_token}`; a wrong one gets
+/// Zendesk's 401.
+fn zendesk_unauthorized(headers: &HeaderMap) -> Option<Response> {
+    let expected = basic(&format!("{ZENDESK_EMAIL}/token"), ZENDESK_API_TOKEN);
+    (authorization(headers) != Some(expected.as_str())).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Couldn't authenticate you"})),
+        )
+            .into_response()
+    })
+}
+
+/// Zendesk Talk: `GET /api/v2/channels/voice/stats/<stat>`, the live queue
+/// and today's call totals.
+async fn zendesk_talk_stats(
+    State(sim): State<Sim>,
+    Path(stat): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = zendesk_unauthorized(&headers) {
+        return denied;
+    }
+    let t = sim.t();
+    // Today's calls: a seventh of the week's, six times the password resets.
+    let calls = sim.reset_calls() * 6.0 / 7.0;
+    let body = match stat.as_str() {
+        "current_queue_activity" => json!({"current_queue_activity": {
+            "agents_online": 7,
+            "average_wait_time": int(42.0 + 8.0 * (t / 7.0).sin()),
+            "callbacks_waiting": 1,
+            "calls_waiting": int(3.0 + 2.0 * (t / 6.0).sin()),
+            "embeddable_callbacks_waiting": 0,
+            "longest_wait_time": int(118.0 + 30.0 * (t / 7.0).sin())
+        }}),
+        "account_overview" => json!({"account_overview": {
+            "average_call_duration": 246,
+            "average_callback_wait_time": 95,
+            "average_hold_time": 21,
+            "average_queue_wait_time": 38,
+            "average_time_to_answer": 17,
+            "average_wrap_up_time": 52,
+            "max_calls_waiting": 9,
+            "max_queue_wait_time": 611,
+            "total_call_duration": int(calls) * 246,
+            "total_callback_calls": int(calls * 0.015),
+            "total_calls": int(calls),
+            "total_calls_abandoned_in_queue": int(calls * 0.04),
+            "total_calls_outside_business_hours": int(calls * 0.025),
+            "total_calls_with_exceeded_queue_wait_time": int(calls * 0.01),
+            "total_calls_with_requested_voicemail": int(calls * 0.013),
+            "total_embeddable_callback_calls": 0,
+            "total_hold_time": int(calls) * 11,
+            "total_inbound_calls": int(calls * 0.87),
+            "total_outbound_calls": int(calls) - int(calls * 0.87),
+            "total_textback_requests": 2,
+            "total_voicemails": int(calls * 0.017),
+            "total_wrap_up_time": int(calls) * 52
+        }}),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "InvalidEndpoint", "description": "Not found"})),
+            )
+                .into_response();
+        }
+    };
+    Json(body).into_response()
+}
+
+/// Zendesk Support: `GET /api/v2/search/count?query=…` → `{"count": N}`. The
+/// simulator reads the `tags:` and `via:` terms and counts a week of tickets:
+/// password resets by phone, all phone tickets, or all tickets.
+async fn zendesk_search_count(
+    State(sim): State<Sim>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = zendesk_unauthorized(&headers) {
+        return denied;
+    }
+    let Some(query) = q.get("query").filter(|s| !s.trim().is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "InvalidSearch", "description": "a query is required"})),
+        )
+            .into_response();
+    };
+    let terms: Vec<&str> = query.split_whitespace().collect();
+    let resets = terms.contains(&"tags:password_reset");
+    let voice = terms.contains(&"via:voice");
+    let calls = sim.reset_calls();
+    let count = match (resets, voice) {
+        (true, true) => calls,
+        (true, false) => calls * 1.4,
+        (false, true) => calls * 6.0,
+        (false, false) => calls * 15.0,
+    };
+    Json(json!({ "count": int(count) })).into_response()
 }

@@ -281,21 +281,7 @@ impl Pipeline {
 
     fn note_failure(&self, binding: &BoundKr, err: &FetchError) {
         let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
-        let repeated = last.insert(binding.key_result.clone(), err.reason) == Some(err.reason);
-        if repeated {
-            tracing::debug!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed again");
-        } else if err.reason == Reason::Auth {
-            tracing::error!(
-                source = %binding.source,
-                key_result = %binding.key_result,
-                reason = %err.reason,
-                error = %err.message,
-                "source `{0}` rejected our credentials (HTTP 401/403, not retried); check the credentials of source `{0}`",
-                binding.source
-            );
-        } else {
-            tracing::warn!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed; keeping the last good value");
-        }
+        log_failure(&mut last, binding, err);
     }
 
     fn note_recovery(&self, binding: &BoundKr) {
@@ -303,6 +289,26 @@ impl Pipeline {
         if let Some(reason) = last.remove(&binding.key_result) {
             tracing::info!(source = %binding.source, key_result = %binding.key_result, after = %reason, "fetch recovered");
         }
+    }
+}
+
+/// Log a failed fetch once per change of its reason (repeats go to debug):
+/// auth failures at error level naming the source whose credentials to check.
+fn log_failure(last: &mut HashMap<String, Reason>, binding: &BoundKr, err: &FetchError) {
+    let repeated = last.insert(binding.key_result.clone(), err.reason) == Some(err.reason);
+    if repeated {
+        tracing::debug!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed again");
+    } else if err.reason == Reason::Auth {
+        tracing::error!(
+            source = %binding.source,
+            key_result = %binding.key_result,
+            reason = %err.reason,
+            error = %err.message,
+            "source `{0}` rejected our credentials (HTTP 401/403, not retried); check the credentials of source `{0}`",
+            binding.source
+        );
+    } else {
+        tracing::warn!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed; keeping the last good value");
     }
 }
 
@@ -424,5 +430,57 @@ mod tests {
     fn milestones_take_zero_or_one() {
         assert_eq!(validate_value(KrKind::Milestone, 1.0), Ok(1.0));
         assert!(validate_value(KrKind::Milestone, 2.0).is_err());
+    }
+
+    /// Log lines written while `f` runs, at `info` and above.
+    fn logs(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn an_auth_failure_is_logged_once_as_an_error_naming_the_source() {
+        let binding = BoundKr {
+            key_result: "kr".into(),
+            kind: KrKind::Increase,
+            source: "billing".into(),
+            params: Map::new(),
+            period: Period::quarter_of(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+            schedule: String::new(),
+            timezone: chrono_tz::UTC,
+        };
+        let auth = FetchError::new(Reason::Auth, "GET http://x/: HTTP 401 Unauthorized");
+        let mut last = HashMap::new();
+        let first = logs(|| log_failure(&mut last, &binding, &auth));
+        assert!(first.contains("ERROR"), "{first}");
+        assert!(
+            first.contains("check the credentials of source `billing`"),
+            "{first}"
+        );
+        let again = logs(|| log_failure(&mut last, &binding, &auth));
+        assert!(again.is_empty(), "{again}");
+        let other = FetchError::new(Reason::Timeout, "slow");
+        let changed = logs(|| log_failure(&mut last, &binding, &other));
+        assert!(changed.contains("WARN"), "{changed}");
+        let back = logs(|| log_failure(&mut last, &binding, &auth));
+        assert!(back.contains("ERROR"), "{back}");
     }
 }

@@ -294,10 +294,10 @@ impl HttpClient {
     /// wait the server asked for.
     fn note_retry_after(&self, outcome: &Attempt, gate: &SourceGate) -> Option<Duration> {
         let resp = outcome.as_ref().ok()?;
-        if !matches!(resp.status, 429 | 503) {
+        if !(matches!(resp.status, 429 | 503) || is_rate_limit_403(resp.status, &resp.headers)) {
             return None;
         }
-        let wait = retry_after(&resp.headers)?;
+        let wait = server_wait(&resp.headers)?;
         gate.hold_until(Instant::now() + wait);
         Some(wait)
     }
@@ -360,7 +360,11 @@ impl HttpClient {
 /// `Retry-After` replaces the computed backoff.
 fn retry_delay(outcome: &Attempt, asked: Option<Duration>, attempt: u32) -> Option<Duration> {
     let retryable = match outcome {
-        Ok(resp) => resp.status == 429 || (500..=599).contains(&resp.status),
+        Ok(resp) => {
+            resp.status == 429
+                || (500..=599).contains(&resp.status)
+                || is_rate_limit_403(resp.status, &resp.headers)
+        }
         Err(e) => matches!(e.reason, Reason::Timeout | Reason::Connect),
     };
     retryable.then(|| asked.unwrap_or_else(|| backoff(attempt)))
@@ -391,7 +395,7 @@ fn give_up(outcome: Attempt, wait: Duration) -> Attempt {
 
 fn attempt_reason(outcome: &Attempt) -> Reason {
     match outcome {
-        Ok(resp) => status_reason(resp.status),
+        Ok(resp) => response_reason(resp.status, &resp.headers),
         Err(e) => e.reason,
     }
 }
@@ -465,7 +469,7 @@ impl HttpResponse {
         if self.is_success() {
             return None;
         }
-        let reason = status_reason(self.status);
+        let reason = response_reason(self.status, &self.headers);
         let detail = error_detail(&self.body, &self.redactor);
         let mut message = format!("{}: HTTP {}", self.target, status_text(self.status));
         if !detail.is_empty() {
@@ -474,14 +478,58 @@ impl HttpResponse {
         if reason == Reason::Auth {
             message.push_str(" (check the credentials and their permissions)");
         }
-        let retry = if matches!(self.status, 429 | 503) {
-            retry_after(&self.headers)
+        let retry = if matches!(self.status, 429 | 503) || reason == Reason::RateLimited {
+            server_wait(&self.headers)
         } else {
             None
         }
         .or(self.retry_hint);
         Some(FetchError::new(reason, message).with_retry_after(retry))
     }
+}
+
+/// The `Reason` for a non-2xx answer: by status, except a 403 that is a
+/// rate limit (GitHub's primary and secondary limits), which is `rate_limited`.
+pub fn response_reason(status: u16, headers: &HeaderMap) -> Reason {
+    if is_rate_limit_403(status, headers) {
+        Reason::RateLimited
+    } else {
+        status_reason(status)
+    }
+}
+
+/// A 403 that says "too many requests", not "not allowed": it has
+/// `x-ratelimit-remaining: 0` or a `Retry-After`.
+fn is_rate_limit_403(status: u16, headers: &HeaderMap) -> bool {
+    status == 403
+        && (headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0")
+            || headers.contains_key(RETRY_AFTER))
+}
+
+/// How long the server asked us to wait: `Retry-After`, else an exhausted
+/// `x-ratelimit-reset` (Unix seconds), capped at `MAX_RETRY_AFTER`.
+fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+    server_wait_at(headers, SystemTime::now())
+}
+
+fn server_wait_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    retry_after_at(headers, now).or_else(|| {
+        let exhausted = headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        let reset: u64 = headers
+            .get("x-ratelimit-reset")
+            .and_then(|v| v.to_str().ok())?
+            .trim()
+            .parse()
+            .ok()?;
+        let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+        exhausted.then(|| Duration::from_secs(reset.saturating_sub(now).max(1)).min(MAX_RETRY_AFTER))
+    })
 }
 
 /// The `Reason` for a non-2xx status.
@@ -806,6 +854,22 @@ mod tests {
         assert_eq!(retry_after_at(&h, now), Some(Duration::ZERO));
         let h = headers("Tue, 06 Oct 2026 12:00:00 GMT");
         assert_eq!(retry_after_at(&h, now), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn rate_limit_403s_are_rate_limited_with_their_reset() {
+        let mut h = HeaderMap::new();
+        assert_eq!(response_reason(403, &h), Reason::Auth);
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1000060"));
+        assert_eq!(response_reason(403, &h), Reason::RateLimited);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(server_wait_at(&h, now), Some(Duration::from_secs(60)));
+        let mut secondary = HeaderMap::new();
+        secondary.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+        assert_eq!(response_reason(403, &secondary), Reason::RateLimited);
+        assert_eq!(server_wait_at(&secondary, now), Some(Duration::from_secs(30)));
+        assert_eq!(response_reason(401, &secondary), Reason::Auth);
     }
 
     #[test]

@@ -531,6 +531,84 @@ fn json_to_toml(v: &Value) -> toml::Value {
     }
 }
 
+/// A user's manifest folder, relative to the config file, found from any
+/// working directory; a secret param set inline in a KR is refused.
+#[test]
+fn user_manifests_and_secret_params_through_okrd_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc/manifests/acme_stats")).unwrap();
+    std::fs::write(
+        root.join("etc/manifests/acme_stats/connector.toml"),
+        r#"name = "acme_stats"
+[params]
+base_url = { default = "https://stats.acme.example" }
+token = { required = true, secret = true }
+metric = { default = "signups" }
+[[auth]]
+kind = "bearer"
+token = "{{ token }}"
+[request]
+url = "{{ base_url }}/v1/{{ metric }}"
+[extract]
+value = "$.total"
+"#,
+    )
+    .unwrap();
+    let period = Period::quarter_of(Utc::now().date_naive());
+    let okrs = |params: &str| {
+        format!(
+            "[[periods]]\nid = \"{id}\"\nstart = \"{s}\"\nend = \"{e}\"\n\n[[teams]]\nid = \"t\"\nname = \"T\"\n\n\
+             [[objectives]]\nid = \"o\"\ntitle = \"O\"\nperiod = \"{id}\"\nteam = \"t\"\n\n\
+             [[key_results]]\nid = \"k\"\nobjective = \"o\"\nteam = \"t\"\nowner = \"x@example.com\"\ntitle = \"K\"\n\
+             kind = \"increase\"\nstart = 0\ntarget = 10\n[key_results.source]\nuse = \"acme\"\nparams = {params}\n",
+            id = period.id,
+            s = period.start,
+            e = period.end,
+        )
+    };
+    std::fs::write(
+        root.join("etc/okrd.toml"),
+        "[okrs]\nfiles = [\"okrs.toml\"]\n[connectors]\ndirs = [\"manifests\"]\n\
+         [[sources]]\nname = \"acme\"\nconnector = \"acme_stats\"\n\
+         [sources.params]\ntoken = { env = \"ACME_TOKEN\" }\n",
+    )
+    .unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_okrd"))
+            .current_dir("/")
+            .args([
+                "--config",
+                root.join("etc/okrd.toml").to_str().unwrap(),
+                "check",
+            ])
+            .env("ACME_TOKEN", "acme-test-token")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(root.join("etc/okrs.toml"), okrs("{ metric = \"visits\" }")).unwrap();
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        root.join("etc/okrs.toml"),
+        okrs("{ token = \"inline-kr-secret\" }"),
+    )
+    .unwrap();
+    let out = check();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("param `token` is a secret"), "{text}");
+}
+
 #[test]
 fn every_catalog_connector_is_tested_and_documented() {
     let catalog = Catalog::embedded().unwrap_or_else(|p| panic!("{}", p.join("\n")));

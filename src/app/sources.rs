@@ -53,11 +53,12 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
         let at = settings.at("scheduler.default_schedule");
         problems.push(format!("{at}scheduler.default_schedule: {e}"));
     }
-    let catalog = match Catalog::load(&settings.connectors.dirs) {
+    let catalog = match Catalog::load(&settings.connector_dirs()) {
         Ok(c) => c,
         Err(errs) => {
             problems.extend(errs);
-            Catalog::default()
+            // Still name the built-in connectors right, not as unknown.
+            Catalog::embedded().unwrap_or_default()
         }
     };
     for (i, s) in settings.sources.iter().enumerate() {
@@ -268,6 +269,23 @@ pub fn bindings(
             ));
             continue;
         }
+        // A secret written into an OKR file would be stored with the KR and
+        // printed as plain text: secrets belong in the source's config.
+        if let Some(p) = source
+            .connector
+            .secret_params()
+            .into_iter()
+            .find(|p| binding.params.contains_key(p))
+        {
+            problems.push(problem(
+                &kr.id,
+                format!(
+                    "source `{}`: param `{p}` is a secret: set it in the source's config as {{ env = \"NAME\" }} or {{ file = \"PATH\" }}, not in a key result",
+                    source.name
+                ),
+            ));
+            continue;
+        }
         let merged = source.params.merged_with(&binding.params);
         if let Err(e) = source.connector.check_params(&merged) {
             problems.push(problem(&kr.id, format!("source `{}`: {e}", source.name)));
@@ -345,7 +363,7 @@ struct LenientSecrets {
     missing: std::cell::RefCell<Vec<String>>,
 }
 
-const PLACEHOLDER: &str = "unset-secret-placeholder";
+use crate::sources::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
 
 impl SecretSource for LenientSecrets {
     fn env(&self, name: &str) -> Option<String> {

@@ -72,8 +72,8 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         &template_context(&binding, now),
     ) {
         Ok(p) => {
-            let json = serde_json::to_string(p.as_map()).unwrap_or_default();
-            println!("params:    {}", redactor.redact(&json));
+            let shown = shown_params(&serde_json::Value::Object(p.as_map().clone()), &redactor);
+            println!("params:    {}", redactor.redact(&shown.to_string()));
         }
         Err(e) => {
             println!("failed:    {} ({})", e.message, e.reason);
@@ -108,6 +108,23 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             println!("took:      {took:.2?}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Params as printed: secrets replaced by `***` leaf by leaf (before any
+/// JSON escaping could hide them from the redactor), URL passwords masked.
+fn shown_params(v: &serde_json::Value, redactor: &crate::sources::Redactor) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if redactor.is_secret(s) => Value::String("***".into()),
+        Value::String(s) if s.contains("://") => Value::String(crate::store::redact_url(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| shown_params(v, redactor)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), shown_params(v, redactor)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -20,6 +20,9 @@ use super::FetchError;
 /// How long a token is kept when the login call does not say.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
 
+/// Longest a token is cached, whatever the issuer says (and no overflow).
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What a login call returns.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MintedToken {
@@ -128,7 +131,10 @@ impl TokenCache {
         let mut state = lock(&slot.state);
         let result = match outcome {
             Ok(minted) => {
-                let ttl = minted.expires_in.unwrap_or(DEFAULT_TOKEN_TTL);
+                let ttl = minted
+                    .expires_in
+                    .unwrap_or(DEFAULT_TOKEN_TTL)
+                    .min(MAX_TOKEN_TTL);
                 let token: Arc<str> = minted.token.into();
                 state.token = Some(CachedToken {
                     token: token.clone(),

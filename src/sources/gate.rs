@@ -2,8 +2,12 @@
 //! server asked for with `Retry-After`, and the source's `rate_limit`.
 //!
 //! Every request of the source (each page, each retry) first reserves a start
-//! time here. The limiter spaces requests evenly, `period / N` apart (burst
-//! 1), so no window of one period ever holds more than N + 1 of them. A
+//! time here. The limiter is a GCRA token bucket: from N = 20 a burst of
+//! B = N/10 goes out at once and the rest are spaced `period / (N - B)` apart,
+//! so a window of one period holds at most N of them; below 20 requests are
+//! spaced `period / N` apart (at most N + 1 in a window).
+//! The burst lets KRs that share a cron slot go out together instead of
+//! queueing past their fetch deadline. A
 //! reservation is made only when its start falls before the caller's
 //! deadline; otherwise nothing is reserved and the caller fails at once.
 //! A reservation whose holder is cancelled is lost, which only spaces the
@@ -81,9 +85,19 @@ impl RateLimit {
         self.period
     }
 
-    /// The spacing between two requests: period / N.
+    /// Requests that may go out at once: N/10, at least 1.
+    pub fn burst(&self) -> u32 {
+        (self.count / 10).max(1)
+    }
+
+    /// The spacing between requests after a burst: period / (N - burst),
+    /// so that a burst plus the spaced ones stay within N per period; with
+    /// no burst (N < 20), period / N.
     pub fn interval(&self) -> Duration {
-        self.period / self.count
+        match self.burst() {
+            1 => self.period / self.count,
+            b => self.period / (self.count - b),
+        }
     }
 }
 
@@ -162,7 +176,16 @@ impl SourceGate {
     pub fn reserve(&self, now: Instant, deadline: Option<Instant>) -> Result<Instant, Held> {
         let mut state = self.lock();
         let paused = state.not_before.filter(|t| *t > now);
-        let slot = state.next_free.filter(|t| *t > now);
+        // `next_free` is GCRA's theoretical arrival time; the burst tolerance
+        // lets a request start that much before it.
+        let tolerance = self
+            .rate_limit
+            .map(|l| l.interval() * (l.burst() - 1))
+            .unwrap_or_default();
+        let slot = state
+            .next_free
+            .map(|tat| tat.checked_sub(tolerance).unwrap_or(now))
+            .filter(|t| *t > now);
         let start = now.max(paused.unwrap_or(now)).max(slot.unwrap_or(now));
         if let Some(deadline) = deadline
             && start > now
@@ -179,7 +202,8 @@ impl SourceGate {
             });
         }
         if let Some(limit) = self.rate_limit {
-            state.next_free = Some(start + limit.interval());
+            let tat = state.next_free.map_or(start, |t| t.max(start));
+            state.next_free = Some(tat + limit.interval());
         }
         Ok(start)
     }
@@ -213,8 +237,13 @@ mod tests {
     fn parses_counts_and_periods() {
         let p = |s| RateLimit::parse(s).unwrap();
         assert_eq!(p("600/hour"), RateLimit::new(600, 3600 * S).unwrap());
-        assert_eq!(p("600/hour").interval(), 6 * S);
+        assert_eq!(p("600/hour").burst(), 60);
+        assert_eq!(p("600/hour").interval(), Duration::from_secs(3600) / 540);
+        assert_eq!(p("10/second").burst(), 1);
         assert_eq!(p("10/second").interval(), Duration::from_millis(100));
+        assert_eq!(p("30/minute").burst(), 3);
+        assert_eq!(p("30/minute").interval(), Duration::from_secs(60) / 27);
+        assert_eq!(p("1/minute").interval(), Duration::from_secs(60));
         assert_eq!(p(" 10 / s "), p("10/second"));
         assert_eq!(p("10/sec"), p("10/second"));
         assert_eq!(p("5/min"), p("5/minute"));
@@ -253,6 +282,19 @@ mod tests {
         assert_eq!(starts, vec![ms(0), ms(100), ms(200), ms(300), ms(400)]);
         // Later callers start on their own time once the queue has drained.
         assert_eq!(gate.reserve(t0 + S, None).unwrap(), t0 + S);
+    }
+
+    #[test]
+    fn a_burst_goes_out_at_once_then_requests_are_spaced() {
+        // 600/hour: 60 at once, then one every 3600/540 s; never over 600 an hour.
+        let limit = RateLimit::parse("600/hour").unwrap();
+        let gate = SourceGate::new(Some(limit));
+        let t0 = Instant::now();
+        let starts: Vec<Instant> = (0..600).map(|_| gate.reserve(t0, None).unwrap()).collect();
+        assert!(starts[..60].iter().all(|s| *s == t0));
+        assert_eq!(starts[60] - t0, limit.interval());
+        assert!(starts[599] - t0 < Duration::from_secs(3600));
+        assert!(gate.reserve(t0, None).unwrap() - t0 >= Duration::from_secs(3600));
     }
 
     #[test]

@@ -528,7 +528,8 @@ fn server_wait_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .parse()
             .ok()?;
         let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
-        exhausted.then(|| Duration::from_secs(reset.saturating_sub(now).max(1)).min(MAX_RETRY_AFTER))
+        exhausted
+            .then(|| Duration::from_secs(reset.saturating_sub(now).max(1)).min(MAX_RETRY_AFTER))
     })
 }
 
@@ -868,7 +869,10 @@ mod tests {
         let mut secondary = HeaderMap::new();
         secondary.insert(RETRY_AFTER, HeaderValue::from_static("30"));
         assert_eq!(response_reason(403, &secondary), Reason::RateLimited);
-        assert_eq!(server_wait_at(&secondary, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            server_wait_at(&secondary, now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(response_reason(401, &secondary), Reason::Auth);
     }
 

@@ -73,6 +73,9 @@ impl Params {
     }
 }
 
+/// What `okrd check` puts where a secret cannot be read on this machine.
+pub const UNSET_SECRET_PLACEHOLDER: &str = "unset-secret-placeholder";
+
 pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -110,6 +113,22 @@ impl Redactor {
         if encoded != secret {
             forms.push(encoded);
         }
+        // As it appears inside JSON text (quotes, backslashes, newlines escaped).
+        let escaped = json_escaped(secret);
+        if escaped != secret {
+            forms.push(escaped);
+        }
+        // A key file (a Google service-account key): its private parts alone.
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(secret) {
+            for name in ["private_key", "client_secret", "refresh_token"] {
+                if let Some(Value::String(part)) = fields.get(name)
+                    && part.len() >= MIN_SECRET_LEN
+                {
+                    forms.push(part.clone());
+                    forms.push(json_escaped(part));
+                }
+            }
+        }
         for form in forms {
             if !self.secrets.iter().any(|s| s.expose_secret() == form) {
                 self.secrets.push(SecretString::from(form));
@@ -135,6 +154,15 @@ impl Redactor {
         }
         out
     }
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
 }
 
 fn url_encode(s: &str) -> String {
@@ -352,6 +380,18 @@ mod tests {
         let p = resolve_secrets(raw.as_object().unwrap(), "", &TestSecrets, &mut r).unwrap();
         assert_eq!(p.str("k"), Some("from-file-secret"));
         assert_eq!(r.redact("x from-file-secret y"), "x *** y");
+        let mut k = Redactor::default();
+        let key = "{\n  \"type\": \"service_account\",\n  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvAIBADAN\\n-----END PRIVATE KEY-----\\n\"\n}";
+        k.add(key);
+        let printed = serde_json::to_string(&serde_json::json!({ "credentials": key })).unwrap();
+        assert_eq!(k.redact(&printed), r#"{"credentials":"***"}"#);
+        let pk: Value = serde_json::from_str(key).unwrap();
+        let alone = format!("bad key {}", pk["private_key"].as_str().unwrap());
+        assert!(
+            !k.redact(&alone).contains("MIIEvAIBADAN"),
+            "{}",
+            k.redact(&alone)
+        );
     }
 
     #[test]

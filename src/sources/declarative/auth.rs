@@ -14,6 +14,9 @@ use crate::sources::auth_token::{MintedToken, TokenCache};
 use crate::sources::google_auth::{ServiceAccountKey, access_token, forget_token};
 use crate::sources::{FetchContext, FetchError, Reason};
 
+/// Longest a login token is kept, whatever the API says.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Refresh cached tokens this long before they expire.
 const MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -257,7 +260,8 @@ async fn login(
                 .as_ref()
                 .and_then(|p| p.query(&json).first().and_then(|v| v.as_f64()))
                 .filter(|s| *s > 0.0)
-                .map(Duration::from_secs_f64)
+                // An absurd lifetime from the API must not overflow.
+                .map(|s| Duration::from_secs_f64(s.min(MAX_TOKEN_TTL.as_secs_f64())))
                 .or(Some(ttl));
             Ok(MintedToken { token, expires_in })
         })

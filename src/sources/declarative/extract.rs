@@ -20,8 +20,11 @@ pub struct Extractor {
     thousands: Option<String>,
     error: Option<(JsonPath, ErrorCheck, Option<JsonPath>)>,
     no_data: Option<(JsonPath, Condition)>,
-    /// Matches gathered so far, across pages.
-    found: Vec<Value>,
+    /// Numbers gathered so far, across pages (converted page by page, so
+    /// a long paged fetch keeps numbers, not JSON documents).
+    numbers: Vec<f64>,
+    /// How many nodes matched, across pages.
+    matched: usize,
 }
 
 impl Extractor {
@@ -55,7 +58,8 @@ impl Extractor {
             thousands: spec.thousands.clone(),
             error,
             no_data,
-            found: Vec::new(),
+            numbers: Vec::new(),
+            matched: 0,
         })
     }
 
@@ -100,13 +104,20 @@ impl Extractor {
                 format!("the API has no data yet ({} is {})", cond.path, cond.equals),
             ));
         }
-        self.found
-            .extend(self.path.query(body).all().into_iter().cloned());
+        let nodes = self.path.query(body).all();
+        self.matched += nodes.len();
+        // Counting needs no numbers: `$.calls[*]` counts objects.
+        if self.reduce != Some(Reduce::Count) {
+            for node in nodes {
+                let n = self.number(node, redactor)?;
+                self.numbers.push(n);
+            }
+        }
         Ok(())
     }
 
     /// The value from every page gathered.
-    pub fn finish(self, redactor: &Redactor) -> Result<f64, FetchError> {
+    pub fn finish(self) -> Result<f64, FetchError> {
         let nothing = || {
             FetchError::new(
                 Reason::NoData,
@@ -114,19 +125,14 @@ impl Extractor {
             )
         };
         if self.nps {
-            let scores = self
-                .found
-                .iter()
-                .map(|v| self.number(v, redactor))
-                .collect::<Result<Vec<f64>, _>>()?;
-            return nps(&scores)?.ok_or_else(nothing);
+            return nps(&self.numbers)?.ok_or_else(nothing);
         }
         if self.reduce == Some(Reduce::Count) {
-            return Ok(self.found.len() as f64);
+            return Ok(self.matched as f64);
         }
-        match (self.found.as_slice(), self.reduce) {
+        match (self.numbers.as_slice(), self.reduce) {
             ([], _) => Err(nothing()),
-            ([one], None) => self.number(one, redactor),
+            ([one], None) => Ok(*one),
             (many, None) => Err(FetchError::new(
                 Reason::Parse,
                 format!(
@@ -135,13 +141,7 @@ impl Extractor {
                     many.len()
                 ),
             )),
-            (many, Some(how)) => {
-                let values = many
-                    .iter()
-                    .map(|v| self.number(v, redactor))
-                    .collect::<Result<Vec<f64>, _>>()?;
-                reduce(&values, how).ok_or_else(nothing)
-            }
+            (many, Some(how)) => reduce(many, how).ok_or_else(nothing),
         }
     }
 
@@ -240,7 +240,7 @@ mod tests {
         for p in pages {
             x.page(p, &Redactor::default())?;
         }
-        x.finish(&Redactor::default())
+        x.finish()
     }
 
     #[test]

@@ -423,11 +423,26 @@ impl PaginationSpec {
         match self.kind {
             PageKind::NextUrl => need("next", self.next.is_some()),
             PageKind::LinkHeader => {}
-            PageKind::Page | PageKind::Offset => {
+            PageKind::Page => {
                 need("param", self.param.is_some());
                 need(
                     "items, total or total_pages",
                     self.items.is_some() || self.total.is_some() || self.total_pages.is_some(),
+                );
+                // Counting toward `total` needs to know how many items came.
+                if self.total.is_some() {
+                    need(
+                        "items or page_size (to count toward total)",
+                        self.items.is_some() || self.page_size.is_some(),
+                    );
+                }
+            }
+            PageKind::Offset => {
+                need("param", self.param.is_some());
+                // The next offset is the items seen so far.
+                need(
+                    "items or page_size",
+                    self.items.is_some() || self.page_size.is_some(),
                 );
             }
             PageKind::Cursor => {

@@ -213,10 +213,10 @@ async fn fetch_pages(
         let body = resp.json()?;
         extractor.page(&body, ctx.redactor)?;
         let Some(pager) = &pager else {
-            return extractor.finish(ctx.redactor);
+            return extractor.finish();
         };
         match pager.next(&body, &resp.headers, page, &mut seen, &req)? {
-            None => return extractor.finish(ctx.redactor),
+            None => return extractor.finish(),
             Some(next) => req = next,
         }
     }
@@ -334,6 +334,16 @@ impl<'p> Pager<'p> {
                     return Ok(None);
                 };
                 let param = self.spec.param.as_deref().unwrap_or("cursor");
+                let same = req
+                    .url
+                    .query_pairs()
+                    .any(|(k, v)| k == param && v == cursor.as_str());
+                if same {
+                    return Err(FetchError::new(
+                        Reason::Parse,
+                        format!("the API answered with the same cursor `{param}` again"),
+                    ));
+                }
                 next.set_query(param, &cursor);
             }
         }
@@ -365,12 +375,35 @@ impl<'p> Pager<'p> {
         } else {
             current.join(next)
         };
-        joined.map_err(|e| {
+        let url = joined.map_err(|e| {
             FetchError::new(
                 Reason::Parse,
                 format!("next page URL `{next}` is unusable: {e}"),
             )
-        })
+        })?;
+        // Credentials go on every page: never to another host or over plain
+        // HTTP because a response said so.
+        let trusted = self
+            .base
+            .as_deref()
+            .and_then(|b| reqwest::Url::parse(b).ok())
+            .is_some_and(|b| b.origin() == url.origin());
+        if url.origin() != current.origin() && !trusted {
+            return Err(FetchError::new(
+                Reason::Parse,
+                format!(
+                    "next page URL points to another origin ({}); not sending credentials there",
+                    url.origin().ascii_serialization()
+                ),
+            ));
+        }
+        if url == *current {
+            return Err(FetchError::new(
+                Reason::Parse,
+                "the API answered with the same next page URL again",
+            ));
+        }
+        Ok(url)
     }
 }
 
@@ -413,13 +446,32 @@ pub fn complete_params(
             None => {}
         }
     }
-    for name in templated {
-        let default = m.params[name].default.as_ref().expect("templated default");
-        let vars = Vars::new(&out, ctx);
-        let v = vars
-            .render_value(default, &format!("default of param `{name}`"))
-            .map_err(|e| hint_exactly_one_of(m, e))?;
-        out.insert(name.clone(), v);
+    // Defaults may use other templated defaults: render in passes until
+    // every one is done, or the rest cannot be (a param nobody set).
+    let mut pending = templated;
+    while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        let mut last_error = None;
+        for name in &pending {
+            let Some(default) = m.params[*name].default.as_ref() else {
+                continue;
+            };
+            let vars = Vars::new(&out, ctx);
+            match vars.render_value(default, &format!("default of param `{name}`")) {
+                Ok(v) => {
+                    out.insert((*name).clone(), v);
+                }
+                Err(e) => {
+                    waiting.push(*name);
+                    last_error = Some(e);
+                }
+            }
+        }
+        if waiting.len() == pending.len() {
+            let e = last_error.unwrap_or_default();
+            return Err(hint_exactly_one_of(m, e));
+        }
+        pending = waiting;
     }
     Ok(out)
 }
@@ -467,6 +519,124 @@ fn hint_exactly_one_of(m: &Manifest, e: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_may_use_later_defaults() {
+        let m = Manifest::parse(
+            r#"
+name = "x"
+[params]
+account = { required = true }
+base_url = { default = "https://{{ subdomain }}.x.example" }
+subdomain = { default = "{{ account }}-eu" }
+[request]
+url = "{{ base_url }}/v1"
+[extract]
+value = "$.n"
+"#,
+            "x",
+        )
+        .unwrap();
+        let given = serde_json::json!({"account": "acme"});
+        let out =
+            complete_params(&m, given.as_object().unwrap(), &TemplateContext::example()).unwrap();
+        assert_eq!(out["base_url"], "https://acme-eu.x.example");
+        let e = complete_params(&m, &Map::new(), &TemplateContext::example()).unwrap_err();
+        assert!(e.contains("not set"), "{e}");
+    }
+
+    fn pager(kind: &str) -> (PaginationSpec, Vars) {
+        let spec: PaginationSpec = serde_json::from_value(serde_json::json!({
+            "kind": kind, "next": "$.next", "param": "before", "cursor": "$.next",
+        }))
+        .unwrap();
+        (spec, Vars::new(&Map::new(), &TemplateContext::example()))
+    }
+
+    fn built(url: &str) -> Built {
+        let spec: RequestSpec = serde_json::from_value(serde_json::json!({ "url": url })).unwrap();
+        Built::from_spec(
+            &spec,
+            &Vars::new(&Map::new(), &TemplateContext::example()),
+            "r",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn next_urls_stay_on_the_origin() {
+        let (spec, vars) = pager("next_url");
+        let p = Pager::new(&spec, &vars).unwrap();
+        let req = built("https://api.example/2010/Calls.json");
+        let h = reqwest::header::HeaderMap::new();
+        let mut seen = 0;
+        let next = |body: serde_json::Value, seen: &mut u64| p.next(&body, &h, 1, seen, &req);
+        let ok = next(
+            serde_json::json!({"next": "/2010/Calls.json?Page=1"}),
+            &mut seen,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            ok.url.as_str(),
+            "https://api.example/2010/Calls.json?Page=1"
+        );
+        for evil in [
+            "https://attacker.example/x",
+            "http://api.example/2010/Calls.json?Page=1",
+        ] {
+            let e = next(serde_json::json!({ "next": evil }), &mut seen).unwrap_err();
+            assert!(
+                e.message.contains("another origin"),
+                "{evil}: {}",
+                e.message
+            );
+        }
+        let e = next(
+            serde_json::json!({"next": "https://api.example/2010/Calls.json"}),
+            &mut seen,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("same next page URL"), "{}", e.message);
+        assert!(
+            next(serde_json::json!({"next": null}), &mut seen)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_repeated_cursor_stops_the_fetch() {
+        let (spec, vars) = pager("cursor");
+        let p = Pager::new(&spec, &vars).unwrap();
+        let h = reqwest::header::HeaderMap::new();
+        let mut seen = 0;
+        let first = built("https://api.example/responses");
+        let second = p
+            .next(
+                &serde_json::json!({"next": "tok1"}),
+                &h,
+                1,
+                &mut seen,
+                &first,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second.url.as_str(),
+            "https://api.example/responses?before=tok1"
+        );
+        let e = p
+            .next(
+                &serde_json::json!({"next": "tok1"}),
+                &h,
+                2,
+                &mut seen,
+                &second,
+            )
+            .unwrap_err();
+        assert!(e.message.contains("same cursor"), "{}", e.message);
+    }
 
     #[test]
     fn link_headers() {

@@ -347,9 +347,12 @@ fn the_shipped_examples_pass_check() {
     let (stdout, err) = text(&out);
     assert!(out.status.success(), "{stdout}{err}");
     assert!(
-        stdout.contains("3 sources") && stdout.contains("4 key results"),
+        stdout.contains("4 sources") && stdout.contains("4 key results"),
         "{stdout}"
     );
     // Secrets that are not set here are warnings, named by their variable.
-    assert!(err.contains("PROMETHEUS_TOKEN"), "{err}");
+    assert!(
+        err.contains("PROMETHEUS_TOKEN") && err.contains("PLAUSIBLE_API_KEY"),
+        "{err}"
+    );
 }

@@ -658,3 +658,35 @@ async fn a_removed_binding_still_running_blocks_its_readded_twin() {
     assert_eq!(held.job.slot, at(10, 3, 0));
     h.finish(held, Outcome::Success).await;
 }
+
+#[tokio::test]
+async fn start_lag_goes_to_the_exposed_histogram() {
+    // The histogram is process-wide and other tests here start jobs at the
+    // same time, so this only checks lower bounds; the exact arithmetic is a
+    // unit test of the dispatcher.
+    let lag = okrd::telemetry::scheduler_lag();
+    let (count, sum) = (lag.get_sample_count(), lag.get_sample_sum());
+    let jitter = Duration::from_secs(20);
+    let mut h = Harness::new(SchedulerConfig { jitter, ..config() });
+    h.set_bindings(vec![binding("late", "* * * * *")]).await;
+    let run_at = h.status("late").next_run.unwrap();
+    assert_eq!(
+        run_at - at(10, 1, 0),
+        TimeDelta::from_std(jitter_offset("late", jitter)).unwrap()
+    );
+
+    // The scheduler only gets to run 3 s after the job's run time.
+    h.set_time(run_at + secs(3)).await;
+    let held = h.next_job().await;
+    assert!(lag.get_sample_count() > count);
+    assert!(lag.get_sample_sum() >= sum + 3.0 - 1e-9);
+    h.finish(held, Outcome::Success).await;
+
+    let mut text = Vec::new();
+    okrd::telemetry::SourceTelemetry::new().render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("# TYPE okr_scheduler_lag_seconds histogram"),
+        "{text}"
+    );
+}

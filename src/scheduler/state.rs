@@ -17,12 +17,16 @@ use super::{Binding, BindingStatus, Outcome, Schedule, SchedulerConfig};
 /// jumps straight to the first slot after the hold-off.
 const MAX_WALK: usize = 1000;
 
-/// A job to start: which binding, which slot, and which incarnation of the
-/// binding (a removed and re-added id is a new incarnation).
+/// A job to start: which binding, which slot, when it was meant to start,
+/// and which incarnation of the binding (a removed and re-added id is a new
+/// incarnation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fire {
     pub id: String,
     pub slot: DateTime<Utc>,
+    /// The slot plus the binding's jitter (for `start_now`, the request
+    /// time): the start it is late against.
+    pub run_at: DateTime<Utc>,
     pub incarnation: u64,
 }
 
@@ -160,6 +164,7 @@ impl State {
                 fires.push(Fire {
                     id: item.id.clone(),
                     slot: planned.slot,
+                    run_at: planned.run_at,
                     incarnation: entry.incarnation,
                 });
             }
@@ -181,6 +186,7 @@ impl State {
         Some(Fire {
             id: id.to_string(),
             slot: now,
+            run_at: now,
             incarnation: entry.incarnation,
         })
     }

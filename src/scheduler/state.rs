@@ -339,15 +339,16 @@ fn plan(
     Some(planned)
 }
 
-/// `slot` plus the binding's jitter offset. The window is capped at half the
-/// gap to the following slot, so jittered runs keep the slots' order and a
-/// late run never crowds the next one.
+/// `slot` plus the binding's jitter offset. The window is capped at the gap
+/// to the following slot, so each run comes before the next slot and runs
+/// keep the slots' order. The whole gap, not less: 10,000 KRs on one
+/// schedule spread over all of it, at half the peak rate of half of it.
 fn with_jitter(schedule: &Schedule, id: &str, jitter: Duration, slot: DateTime<Utc>) -> Planned {
     let window = match schedule
         .next_after(slot)
         .and_then(|n| (n - slot).to_std().ok())
     {
-        Some(gap) => jitter.min(gap / 2),
+        Some(gap) => jitter.min(gap),
         None => jitter,
     };
     Planned {

@@ -27,6 +27,7 @@ pub mod names {
     pub const SOURCE_FETCH_FAILURES: &str = "okr_source_fetch_failures_total";
     pub const SOURCE_FETCH_DURATION: &str = "okr_source_fetch_duration_seconds";
     pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds";
+    pub const SCHEDULER_LAG: &str = "okr_scheduler_lag_seconds";
     pub const BUILD_INFO: &str = "okr_build_info";
 }
 

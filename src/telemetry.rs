@@ -1,12 +1,15 @@
 //! Source health: fetch counters and durations (tikv `prometheus` types), and
-//! the last success and failure per source for the status page and API.
+//! the last success and failure per source for the status page and API; the
+//! scheduler's lag histogram, exposed alongside.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+};
 
 use crate::metrics::names;
 use crate::sources::{FetchError, Reason};
@@ -23,6 +26,32 @@ pub struct FailureRecord {
     pub at: DateTime<Utc>,
     pub reason: Reason,
     pub message: String,
+}
+
+/// Lag buckets: 1 ms (timer slack) to 60 s (a whole one-minute slot late).
+const SCHEDULER_LAG_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// How late the scheduler starts jobs: the time from a job's intended start
+/// (its cron slot plus the binding's jitter) to the moment it got a
+/// concurrency permit and its fetch began.
+///
+/// Process-wide, like the one scheduler a daemon runs: the scheduler records
+/// into it without a handle on the daemon's [`SourceTelemetry`], and every
+/// `SourceTelemetry` exposes it.
+pub fn scheduler_lag() -> &'static Histogram {
+    static LAG: LazyLock<Histogram> = LazyLock::new(|| {
+        Histogram::with_opts(
+            HistogramOpts::new(
+                names::SCHEDULER_LAG,
+                "Time from a scheduled fetch's intended start (cron slot plus jitter) to its actual start, waiting for a concurrency permit included.",
+            )
+            .buckets(SCHEDULER_LAG_BUCKETS.to_vec()),
+        )
+        .expect("valid metric")
+    });
+    &LAG
 }
 
 pub struct SourceTelemetry {
@@ -80,6 +109,7 @@ impl SourceTelemetry {
             Box::new(failures.clone()),
             Box::new(duration.clone()),
             Box::new(last_success.clone()),
+            Box::new(scheduler_lag().clone()),
         ] {
             registry.register(c).expect("metrics registered once");
         }
@@ -155,5 +185,29 @@ impl SourceTelemetry {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceHealth>> {
         // A panic elsewhere must not take health reporting down with it.
         self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_lag_is_exposed_as_a_histogram_in_seconds() {
+        scheduler_lag().observe(0.003);
+        let mut out = Vec::new();
+        SourceTelemetry::new().render(&mut out);
+        let text = String::from_utf8(out).expect("UTF-8 exposition");
+        for line in [
+            "# HELP okr_scheduler_lag_seconds Time from a scheduled fetch's intended start",
+            "# TYPE okr_scheduler_lag_seconds histogram",
+            "okr_scheduler_lag_seconds_bucket{le=\"0.001\"}",
+            "okr_scheduler_lag_seconds_bucket{le=\"60\"}",
+            "okr_scheduler_lag_seconds_bucket{le=\"+Inf\"}",
+            "okr_scheduler_lag_seconds_sum ",
+            "okr_scheduler_lag_seconds_count ",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use okrd::scheduler::jitter::jitter_offset;
 use okrd::scheduler::{
@@ -335,18 +335,55 @@ async fn jitter_is_deterministic_bounded_and_spread() {
 }
 
 #[tokio::test]
-async fn jitter_is_capped_at_half_the_gap() {
+async fn jitter_is_capped_at_the_gap() {
     let jitter = Duration::from_secs(600);
     let h = Harness::new(SchedulerConfig { jitter, ..config() });
-    let ids: Vec<String> = (0..20).map(|i| format!("kr-{i}")).collect();
+    let ids: Vec<String> = (0..200).map(|i| format!("kr-{i}")).collect();
     h.set_bindings(ids.iter().map(|id| binding(id, "* * * * *")).collect())
         .await;
+    let minute = Duration::from_secs(60);
+    let mut second_half = 0;
     for s in h.handle.status() {
         let offset = (s.next_run.unwrap() - s.next_slot.unwrap())
             .to_std()
             .unwrap();
-        assert!(offset < Duration::from_secs(30), "{}: {offset:?}", s.id);
-        assert_eq!(offset, jitter_offset(&s.id, Duration::from_secs(30)));
+        assert!(offset < minute, "{}: {offset:?}", s.id);
+        assert_eq!(offset, jitter_offset(&s.id, minute));
+        second_half += usize::from(offset >= minute / 2);
+    }
+    // Spread over the whole minute, not crammed into its first half.
+    assert!((60..=140).contains(&second_half), "{second_half} of 200");
+}
+
+#[tokio::test]
+async fn runs_jittered_over_the_whole_gap_keep_the_slots_order() {
+    // Gaps of 5 and 55 minutes, windows of 5 and 55 minutes: every run
+    // still comes before the following slot.
+    let jitter = Duration::from_secs(3600);
+    let mut h = Harness::new(SchedulerConfig { jitter, ..config() });
+    let ids: Vec<String> = (0..20).map(|i| format!("kr-{i}")).collect();
+    for id in &ids {
+        h.set_bindings(vec![binding(id, "0,5 * * * *")]).await;
+        let mut slots = Vec::new();
+        for _ in 0..4 {
+            let s = h.status(id);
+            let (slot, run_at) = (s.next_slot.unwrap(), s.next_run.unwrap());
+            let following = if slot.minute() == 0 {
+                slot + secs(300)
+            } else {
+                slot + secs(3300)
+            };
+            assert!(
+                slot <= run_at && run_at < following,
+                "{id}: {slot} runs at {run_at}"
+            );
+            h.set_time(run_at).await;
+            let held = h.next_job().await;
+            assert_eq!(held.job.slot, slot);
+            slots.push(slot);
+            h.finish(held, Outcome::Success).await;
+        }
+        assert!(slots.windows(2).all(|p| p[0] < p[1]), "{id}: {slots:?}");
     }
 }
 
@@ -657,4 +694,36 @@ async fn a_removed_binding_still_running_blocks_its_readded_twin() {
     let held = h.next_job().await;
     assert_eq!(held.job.slot, at(10, 3, 0));
     h.finish(held, Outcome::Success).await;
+}
+
+#[tokio::test]
+async fn start_lag_goes_to_the_exposed_histogram() {
+    // The histogram is process-wide and other tests here start jobs at the
+    // same time, so this only checks lower bounds; the exact arithmetic is a
+    // unit test of the dispatcher.
+    let lag = okrd::telemetry::scheduler_lag();
+    let (count, sum) = (lag.get_sample_count(), lag.get_sample_sum());
+    let jitter = Duration::from_secs(20);
+    let mut h = Harness::new(SchedulerConfig { jitter, ..config() });
+    h.set_bindings(vec![binding("late", "* * * * *")]).await;
+    let run_at = h.status("late").next_run.unwrap();
+    assert_eq!(
+        run_at - at(10, 1, 0),
+        TimeDelta::from_std(jitter_offset("late", jitter)).unwrap()
+    );
+
+    // The scheduler only gets to run 3 s after the job's run time.
+    h.set_time(run_at + secs(3)).await;
+    let held = h.next_job().await;
+    assert!(lag.get_sample_count() > count);
+    assert!(lag.get_sample_sum() >= sum + 3.0 - 1e-9);
+    h.finish(held, Outcome::Success).await;
+
+    let mut text = Vec::new();
+    okrd::telemetry::SourceTelemetry::new().render(&mut text);
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("# TYPE okr_scheduler_lag_seconds histogram"),
+        "{text}"
+    );
 }

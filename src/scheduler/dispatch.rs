@@ -1,17 +1,20 @@
 //! The scheduler task and its handle: sleeps on the clock until the earliest
-//! slot, starts jobs under the concurrency limit, and on shutdown stops
-//! dispatching at once and waits for the jobs already running.
+//! slot, starts jobs under the concurrency limit (recording how late each
+//! started), and on shutdown stops dispatching at once and waits for the
+//! jobs already running.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::FutureExt;
+use prometheus::Histogram;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::state::{Fire, State};
 use super::{Binding, BindingStatus, Clock, Job, Outcome, Runner, SchedulerConfig};
+use crate::telemetry::scheduler_lag;
 
 /// Controls a running scheduler. Cheap to clone.
 #[derive(Clone)]
@@ -23,6 +26,9 @@ struct Shared {
     clock: Arc<dyn Clock>,
     runner: Runner,
     permits: Arc<Semaphore>,
+    /// Where each job's start lag goes (the process-wide histogram, or a
+    /// test's own).
+    lag: Histogram,
     inner: Mutex<Inner>,
     /// Wakes the loop after the heap changed outside it.
     wake: Notify,
@@ -51,12 +57,24 @@ pub fn spawn(
     runner: Runner,
     shutdown: CancellationToken,
 ) -> (SchedulerHandle, JoinHandle<()>) {
+    spawn_recording_lag(config, clock, runner, shutdown, scheduler_lag().clone())
+}
+
+/// [`spawn`], recording job start lag into `lag`.
+fn spawn_recording_lag(
+    config: SchedulerConfig,
+    clock: Arc<dyn Clock>,
+    runner: Runner,
+    shutdown: CancellationToken,
+    lag: Histogram,
+) -> (SchedulerHandle, JoinHandle<()>) {
     let (settle_tx, settle_rx) = mpsc::unbounded_channel();
     let (jobs_tx, jobs_rx) = mpsc::channel(1);
     let shared = Arc::new(Shared {
         clock,
         runner,
         permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+        lag,
         inner: Mutex::new(Inner {
             state: State::new(config),
             jobs: Some(jobs_tx),
@@ -177,14 +195,21 @@ impl Shared {
         });
     }
 
-    /// Waits for a permit (giving up on shutdown) and runs the job; `None`
-    /// if it never started. A panicking runner counts as a transient failure.
+    /// Waits for a permit (giving up on shutdown), records the job's lag and
+    /// runs it; `None` if it never started. A panicking runner counts as a
+    /// transient failure.
     async fn run_job(&self, fire: &Fire) -> Option<Outcome> {
         let permit = tokio::select! {
             biased;
             _ = self.shutdown.cancelled() => return None,
             permit = self.permits.clone().acquire_owned() => permit.ok()?,
         };
+        // The job starts now: the wait for a permit counts as lag. A clock
+        // stepped back makes it early, which counts as on time.
+        let late = (self.clock.now() - fire.run_at)
+            .to_std()
+            .unwrap_or_default();
+        self.lag.observe(late.as_secs_f64());
         let job = Job {
             binding: fire.id.clone(),
             slot: fire.slot,
@@ -260,4 +285,82 @@ async fn run(
     // Ends when the last job task drops its sender.
     while jobs.recv().await.is_some() {}
     tracing::debug!("scheduler stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+    use prometheus::HistogramOpts;
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::*;
+    use crate::scheduler::jitter::jitter_offset;
+    use crate::scheduler::{ManualClock, Schedule};
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, h, m, s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn lag_is_measured_from_slot_plus_jitter_to_the_permit() {
+        let jitter = Duration::from_secs(30);
+        let clock = Arc::new(ManualClock::new(at(10, 0, 0)));
+        let lag = Histogram::with_opts(HistogramOpts::new("lag_seconds", "test")).unwrap();
+        let (tx, mut started) = mpsc::unbounded_channel::<(Job, oneshot::Sender<Outcome>)>();
+        let runner: Runner = Arc::new(move |job| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let (reply, answer) = oneshot::channel();
+                let _ = tx.send((job, reply));
+                answer.await.unwrap_or(Outcome::Success)
+            })
+        });
+        let shutdown = CancellationToken::new();
+        let config = SchedulerConfig {
+            max_concurrency: 1,
+            jitter,
+            ..SchedulerConfig::default()
+        };
+        let (handle, task) =
+            spawn_recording_lag(config, clock.clone(), runner, shutdown.clone(), lag.clone());
+        let every_minute = Arc::new(Schedule::parse("* * * * *", chrono_tz::UTC).unwrap());
+        handle.set_bindings(
+            ["a", "b"]
+                .map(|id| Binding {
+                    id: id.to_string(),
+                    schedule: every_minute.clone(),
+                })
+                .to_vec(),
+        );
+        handle.settle().await;
+        let run_at =
+            |id: &str| at(10, 1, 0) + TimeDelta::from_std(jitter_offset(id, jitter)).unwrap();
+        let secs = |d: TimeDelta| d.num_milliseconds() as f64 / 1000.0;
+
+        // The scheduler wakes 7 s after the later of the two run times; one
+        // job gets the only permit at once.
+        let woke = run_at("a").max(run_at("b")) + TimeDelta::seconds(7);
+        clock.set(woke);
+        handle.settle().await;
+        let (first, reply) = started.recv().await.unwrap();
+        assert_eq!(first.slot, at(10, 1, 0));
+        assert_eq!(lag.get_sample_count(), 1);
+        let first_lag = secs(woke - run_at(&first.binding));
+        assert!((lag.get_sample_sum() - first_lag).abs() < 1e-9);
+
+        // The other waits 5 s more for the permit: that wait is lag too.
+        clock.advance(Duration::from_secs(5));
+        reply.send(Outcome::Success).unwrap();
+        let (second, reply) = started.recv().await.unwrap();
+        assert_ne!(second.binding, first.binding);
+        assert_eq!(lag.get_sample_count(), 2);
+        let second_lag = secs(woke + TimeDelta::seconds(5) - run_at(&second.binding));
+        assert!((lag.get_sample_sum() - first_lag - second_lag).abs() < 1e-9);
+        reply.send(Outcome::Success).unwrap();
+
+        shutdown.cancel();
+        task.await.unwrap();
+    }
 }

@@ -6,7 +6,9 @@
 //! slot is skipped) or the binding is backing off after a failure. A
 //! semaphore caps how many jobs run at once. Jitter spreads bindings that
 //! share a schedule; `Job::slot` stays the cron time so the runner can use it
-//! as an idempotency key (and, with several replicas, as a lease key).
+//! as an idempotency key (and, with several replicas, as a lease key). How
+//! late each job starts against its slot plus jitter, the wait for a permit
+//! included, goes to the `okr_scheduler_lag_seconds` histogram.
 //!
 //! - [`clock`]: wall clock or a manual clock for tests;
 //! - [`cron`]: crontab expressions in a time zone;

@@ -17,12 +17,16 @@ use super::{Binding, BindingStatus, Outcome, Schedule, SchedulerConfig};
 /// jumps straight to the first slot after the hold-off.
 const MAX_WALK: usize = 1000;
 
-/// A job to start: which binding, which slot, and which incarnation of the
-/// binding (a removed and re-added id is a new incarnation).
+/// A job to start: which binding, which slot, when it was meant to start,
+/// and which incarnation of the binding (a removed and re-added id is a new
+/// incarnation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fire {
     pub id: String,
     pub slot: DateTime<Utc>,
+    /// The slot plus the binding's jitter (for `start_now`, the request
+    /// time): the start it is late against.
+    pub run_at: DateTime<Utc>,
     pub incarnation: u64,
 }
 
@@ -160,6 +164,7 @@ impl State {
                 fires.push(Fire {
                     id: item.id.clone(),
                     slot: planned.slot,
+                    run_at: planned.run_at,
                     incarnation: entry.incarnation,
                 });
             }
@@ -181,6 +186,7 @@ impl State {
         Some(Fire {
             id: id.to_string(),
             slot: now,
+            run_at: now,
             incarnation: entry.incarnation,
         })
     }
@@ -333,15 +339,16 @@ fn plan(
     Some(planned)
 }
 
-/// `slot` plus the binding's jitter offset. The window is capped at half the
-/// gap to the following slot, so jittered runs keep the slots' order and a
-/// late run never crowds the next one.
+/// `slot` plus the binding's jitter offset. The window is capped at the gap
+/// to the following slot, so each run comes before the next slot and runs
+/// keep the slots' order. The whole gap, not less: 10,000 KRs on one
+/// schedule spread over all of it, at half the peak rate of half of it.
 fn with_jitter(schedule: &Schedule, id: &str, jitter: Duration, slot: DateTime<Utc>) -> Planned {
     let window = match schedule
         .next_after(slot)
         .and_then(|n| (n - slot).to_std().ok())
     {
-        Some(gap) => jitter.min(gap / 2),
+        Some(gap) => jitter.min(gap),
         None => jitter,
     };
     Planned {

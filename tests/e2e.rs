@@ -598,8 +598,10 @@ async fn a_running_daemon_picks_up_what_okrd_apply_wrote() {
         let prom = MockServer::start().await;
         mount_good(&analytics, &prom).await;
         let d = start_replica(&db.url, &analytics, &prom, "refresh_interval = \"100ms\"").await;
+        // Both KRs this test looks at again after the reload.
         d.tick_until("the first values", |m| {
             sample(m, "okr_key_result_value", &["key_result=\"nps\""]).is_some()
+                && sample(m, "okr_key_result_value", &["key_result=\"web\""]).is_some()
         })
         .await;
 

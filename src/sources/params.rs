@@ -165,7 +165,8 @@ fn json_escaped(s: &str) -> String {
         .to_string()
 }
 
-fn url_encode(s: &str) -> String {
+/// Percent-encode everything but RFC 3986 unreserved characters.
+pub(crate) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

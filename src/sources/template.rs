@@ -156,7 +156,7 @@ fn render_str(source: &str, path: &str, vars: &minijinja::Value) -> Result<Strin
 
 /// The error's own words, without minijinja's template name and line (always
 /// `<string>`, line 1 for these one-line params).
-fn describe(e: &minijinja::Error) -> String {
+pub(crate) fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),

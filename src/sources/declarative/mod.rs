@@ -140,13 +140,12 @@ impl Declarative {
     async fn run(&self, ctx: &FetchContext<'_>) -> Result<f64, FetchError> {
         let bad = |m: String| FetchError::new(Reason::Parse, m);
         let m = &self.manifest;
-        let params = complete_params(m, ctx.params.as_map(), ctx.template).map_err(bad)?;
+        let mut params = complete_params(m, ctx.params.as_map(), ctx.template).map_err(bad)?;
+        let plan = plan(m, &Vars::new(&params, ctx.template)).map_err(bad)?;
+        if let Some(size) = plan.pagination.and_then(|p| p.page_size) {
+            params.insert("page_size".into(), Value::from(size));
+        }
         let vars = Vars::new(&params, ctx.template);
-        let plan = plan(m, &vars).map_err(bad)?;
-        let vars = match plan.pagination.and_then(|p| p.page_size) {
-            Some(size) => vars.with("page_size", Value::from(size)),
-            None => vars,
-        };
         let auth_spec = auth::select(&m.auth, &vars).map_err(bad)?;
         let mut renewed = false;
         loop {
@@ -232,18 +231,33 @@ async fn fetch_pages(
 struct Pager<'p> {
     spec: &'p PaginationSpec,
     items: Option<JsonPath>,
+    total: Option<JsonPath>,
+    total_pages: Option<JsonPath>,
+    /// `next` (next_url) or `cursor` (cursor): where the next page is named.
+    pointer: Option<JsonPath>,
     base: Option<String>,
 }
 
 impl<'p> Pager<'p> {
     fn new(spec: &'p PaginationSpec, vars: &Vars) -> Result<Pager<'p>, String> {
-        let items = spec.items.as_deref().map(compile).transpose()?;
+        let path = |p: &Option<String>| p.as_deref().map(compile).transpose();
+        let pointer = match spec.kind {
+            PageKind::Cursor => path(&spec.cursor)?,
+            _ => path(&spec.next)?,
+        };
         let base = spec
             .base
             .as_deref()
             .map(|b| vars.render(b, "pagination.base"))
             .transpose()?;
-        Ok(Pager { spec, items, base })
+        Ok(Pager {
+            spec,
+            items: path(&spec.items)?,
+            total: path(&spec.total)?,
+            total_pages: path(&spec.total_pages)?,
+            pointer,
+            base,
+        })
     }
 
     fn start(&self) -> i64 {
@@ -283,16 +297,14 @@ impl<'p> Pager<'p> {
             return Ok(None);
         }
         *seen += count.or(self.spec.page_size).unwrap_or(0);
-        let number = |path: &Option<String>| -> Result<Option<f64>, FetchError> {
-            let Some(p) = path else { return Ok(None) };
-            let p = compile(p).map_err(|m| FetchError::new(Reason::Parse, m))?;
-            Ok(p.query(body).first().and_then(|v| match v {
+        let number = |path: &Option<JsonPath>| {
+            path.as_ref()?.query(body).first().and_then(|v| match v {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.trim().parse().ok(),
                 _ => None,
-            }))
+            })
         };
-        if let Some(total) = number(&self.spec.total)?
+        if let Some(total) = number(&self.total)
             && *seen as f64 >= total
         {
             return Ok(None);
@@ -300,7 +312,7 @@ impl<'p> Pager<'p> {
         let mut next = req.clone();
         match self.spec.kind {
             PageKind::NextUrl => {
-                let Some(url) = self.text_at(self.spec.next.as_deref(), body)? else {
+                let Some(url) = self.pointer_in(body) else {
                     return Ok(None);
                 };
                 next.url = self.resolve(&url, &req.url)?;
@@ -317,7 +329,7 @@ impl<'p> Pager<'p> {
                 next.url = self.resolve(&url, &req.url)?;
             }
             PageKind::Page => {
-                if let Some(pages) = number(&self.spec.total_pages)?
+                if let Some(pages) = number(&self.total_pages)
                     && (page as f64) >= pages
                 {
                     return Ok(None);
@@ -330,7 +342,7 @@ impl<'p> Pager<'p> {
                 next.set_query(param, &(self.start() + *seen as i64).to_string());
             }
             PageKind::Cursor => {
-                let Some(cursor) = self.text_at(self.spec.cursor.as_deref(), body)? else {
+                let Some(cursor) = self.pointer_in(body) else {
                     return Ok(None);
                 };
                 let param = self.spec.param.as_deref().unwrap_or("cursor");
@@ -350,15 +362,18 @@ impl<'p> Pager<'p> {
         Ok(Some(next))
     }
 
-    /// A non-empty string (or number) at `path`, or `None`.
-    fn text_at(&self, path: Option<&str>, body: &Value) -> Result<Option<String>, FetchError> {
-        let Some(path) = path else { return Ok(None) };
-        let p = compile(path).map_err(|m| FetchError::new(Reason::Parse, m))?;
-        Ok(p.query(body).all().last().and_then(|v| match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }))
+    /// The next URL or cursor in this page: a non-empty string (or number).
+    fn pointer_in(&self, body: &Value) -> Option<String> {
+        self.pointer
+            .as_ref()?
+            .query(body)
+            .all()
+            .last()
+            .and_then(|v| match v {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
     }
 
     /// An absolute next URL as is; a relative one after `base` or the

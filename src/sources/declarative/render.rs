@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use crate::sources::template::TemplateContext;
+use crate::sources::params::url_encode;
+use crate::sources::template::{TemplateContext, describe};
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
@@ -26,7 +27,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         s.split_once(&sep)
             .map_or(String::new(), |(_, b)| b.to_string())
     });
-    env.add_filter("urlencode", |s: String| percent_encode(&s));
+    env.add_filter("urlencode", |s: String| url_encode(&s));
     env.add_filter("b64", |s: String| {
         base64::engine::general_purpose::STANDARD.encode(s)
     });
@@ -82,21 +83,6 @@ impl Vars {
         );
         Vars {
             value: minijinja::Value::from_serialize(&all),
-        }
-    }
-
-    /// These variables with one more (e.g. `page_size`).
-    pub fn with(&self, name: &str, v: Value) -> Vars {
-        let mut map: Map<String, Value> = serde_json::to_value(&self.value)
-            .ok()
-            .and_then(|v| match v {
-                Value::Object(m) => Some(m),
-                _ => None,
-            })
-            .unwrap_or_default();
-        map.insert(name.into(), v);
-        Vars {
-            value: minijinja::Value::from_serialize(&map),
         }
     }
 
@@ -206,19 +192,6 @@ fn timestamp(s: &str, per_second: i64) -> Result<i64, Error> {
     Ok(instant.timestamp_millis() * per_second / 1000)
 }
 
-/// Percent-encode everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// An undefined variable is almost always a param nobody set: say so.
 fn explain(e: &Error, source: &str) -> String {
     if e.kind() == ErrorKind::UndefinedError {
@@ -228,13 +201,6 @@ fn explain(e: &Error, source: &str) -> String {
         );
     }
     describe(e)
-}
-
-fn describe(e: &Error) -> String {
-    match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
-        None => e.kind().to_string(),
-    }
 }
 
 #[cfg(test)]

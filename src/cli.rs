@@ -51,6 +51,34 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// Manage REST API tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it (only it) on stdout; it is shown this once
+    Create {
+        /// admin | leader | member | viewer
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// The team a member acts for (members only, required for them)
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
+        /// Who holds the token: the author of their check-ins [default: <role>-<token id>]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// List tokens: id, role, team, name, created, revoked (never the tokens themselves)
+    List,
+    /// Revoke a token by its id (the part after `okrd_`, as `token list` shows it)
+    Revoke {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

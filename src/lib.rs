@@ -5,6 +5,7 @@
 //! (`app::run`).
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -5,10 +5,11 @@ mod check;
 mod migrate;
 mod serve;
 mod source_test;
+mod token;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, SourceCommand};
+use crate::cli::{Cli, Command, SourceCommand, TokenCommand};
 use crate::config::{self, Settings};
 
 pub async fn dispatch(cli: Cli) -> ExitCode {
@@ -31,6 +32,13 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
                 Command::Source {
                     command: SourceCommand::Test { name, kr },
                 } => source_test::run(settings, &name, kr.as_deref()).await,
+                Command::Token { command } => match command {
+                    TokenCommand::Create { role, team, name } => {
+                        token::create(settings, &role, team, name).await
+                    }
+                    TokenCommand::List => token::list(settings).await,
+                    TokenCommand::Revoke { id } => token::revoke(settings, &id).await,
+                },
                 Command::Demo { .. } => unreachable!("handled above"),
             }
         }

@@ -44,11 +44,34 @@ pub struct Change {
     pub fields: Vec<String>,
 }
 
-/// Serialises concurrent applies from PostgreSQL replicas starting together
-/// (an arbitrary constant key for `pg_advisory_xact_lock`).
-const APPLY_LOCK_KEY: i64 = 0x6f6b_7264_6170; // "okrdap"
+/// Serialises writers of the OKR model (applies from replicas starting
+/// together, API writes on any replica): an arbitrary constant key for
+/// `pg_advisory_xact_lock`.
+const MODEL_LOCK_KEY: i64 = 0x6f6b_7264_6170; // "okrdap"
 
 impl Store {
+    /// A transaction holding the model write lock, so that what it reads
+    /// stays true until it commits: SQLite's write lock, taken up front (a
+    /// deferred transaction that reads first and then writes fails with
+    /// SQLITE_BUSY instead of waiting when another writer got in between),
+    /// or PostgreSQL's advisory lock shared by every replica.
+    pub(super) async fn begin_model_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // Selects a column so the Any driver never sees the `void` result.
+                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                    .bind(MODEL_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        })
+    }
+
     /// What applying these OKR files would do, without writing.
     pub async fn plan_apply(
         &self,
@@ -96,21 +119,7 @@ impl Store {
         ownership: &Ownership,
         files: &[String],
     ) -> Result<ApplyPlan, StoreError> {
-        let mut tx = match self.backend {
-            // Take the write lock up front: a deferred transaction that reads
-            // first and then writes fails with SQLITE_BUSY instead of waiting
-            // when another writer got in between.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                // Selects a column so the Any driver never sees the `void` result.
-                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-                    .bind(APPLY_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
-            }
-        };
+        let mut tx = self.begin_model_write().await?;
         let now = now_ms();
         let current = load_current(&mut tx).await?;
         let (plan, writes) = plan(&current, set, ownership, files, now)?;
@@ -125,7 +134,7 @@ impl Store {
 }
 
 /// One row to write.
-enum Write {
+pub(super) enum Write {
     Period(Period, Option<String>),
     Team(Team, Option<String>),
     Objective(Objective, Option<String>, Option<i64>),
@@ -134,13 +143,13 @@ enum Write {
     ArchiveKeyResult(Id),
 }
 
-/// Compares the set with what is stored. Pure: `now` stamps new archivals.
 /// The files named in `ownership`.
 fn files_of(ownership: &Ownership) -> Vec<String> {
     let files: HashSet<&String> = ownership.values().collect();
     files.into_iter().cloned().collect()
 }
 
+/// Compares the set with what is stored. Pure: `now` stamps new archivals.
 fn plan(
     current: &Current,
     set: &OkrSet,
@@ -254,7 +263,7 @@ fn plan(
     let declared_objectives: HashSet<&str> = set.objectives.iter().map(|o| o.id.as_str()).collect();
     for (id, cur) in &current.objectives {
         if !cur.item.archived
-            && managed_by_applied(&cur.managed_by)
+            && managed_by_applied(&cur.meta.managed_by)
             && !declared_objectives.contains(id.as_str())
         {
             plan.archived
@@ -265,7 +274,7 @@ fn plan(
     let declared_krs: HashSet<&str> = set.key_results.iter().map(|k| k.id.as_str()).collect();
     for (id, cur) in &current.key_results {
         if cur.item.state != WorkflowState::Archived
-            && managed_by_applied(&cur.managed_by)
+            && managed_by_applied(&cur.meta.managed_by)
             && !declared_krs.contains(id.as_str())
         {
             plan.archived
@@ -289,7 +298,7 @@ impl Fields {
     }
 
     fn managed_by<T>(&mut self, cur: &Stored<T>, new: &Option<String>) {
-        self.check("managed_by", &cur.managed_by != new);
+        self.check("managed_by", &cur.meta.managed_by != new);
     }
 }
 
@@ -337,7 +346,11 @@ fn sorted_unique<T>(
 }
 
 impl Write {
-    async fn execute(&self, conn: &mut AnyConnection, now: i64) -> Result<(), StoreError> {
+    pub(super) async fn execute(
+        &self,
+        conn: &mut AnyConnection,
+        now: i64,
+    ) -> Result<(), StoreError> {
         match self {
             Write::Period(p, managed_by) => {
                 sqlx::query(

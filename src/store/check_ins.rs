@@ -6,13 +6,42 @@
 //! committed (autocommit; SQLite synchronous=FULL, PostgreSQL
 //! synchronous_commit=on by default), so a restart loses none.
 
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
 
+use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, from_ms, now_ms, to_ms};
 use super::{Store, StoreError};
 use crate::okr::{CheckIn, Origin};
+
+/// A check-in as stored, with its row id and bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCheckIn {
+    /// Insertion order; breaks ties between check-ins observed at the same instant.
+    pub id: i64,
+    pub check_in: CheckIn,
+    pub recorded_at: DateTime<Utc>,
+    /// A manual value on a KR bound to a source (it stands until the next fetch).
+    pub is_override: bool,
+}
+
+/// A page of a KR's history, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub key_result: String,
+    /// Observed at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Observed before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only check-ins older than this (observed_at, id): the cursor of the previous page.
+    pub older_than: Option<(DateTime<Utc>, i64)>,
+    pub limit: u32,
+}
+
+const STORED_COLUMNS: &str = "id, key_result_id, value, observed_at, recorded_at, origin, note, \
+                              confidence, idempotency_key, is_override";
 
 impl Store {
     /// Appends `c`. Returns `Ok(false)`, writing nothing, when a check-in
@@ -79,6 +108,101 @@ impl Store {
         .await?;
         rows.iter().map(check_in).collect()
     }
+}
+
+impl Store {
+    /// Appends a check-in written by a person, with its audit record, in one
+    /// transaction. With an idempotency key that was used before, writes
+    /// nothing and returns the check-in stored then, with `false`.
+    pub async fn insert_manual_check_in(
+        &self,
+        c: &CheckIn,
+        is_override: bool,
+        audit: &AuditEntry,
+    ) -> Result<(StoredCheckIn, bool), StoreError> {
+        finite("value", &c.key_result, c.value)?;
+        if let Some(confidence) = c.confidence {
+            finite("confidence", &c.key_result, confidence)?;
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
+             confidence, idempotency_key, is_override) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {STORED_COLUMNS}"
+        );
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&c.key_result)
+            .bind(c.value)
+            .bind(to_ms(c.observed_at))
+            .bind(now)
+            .bind(&c.origin.0)
+            .bind(&c.note)
+            .bind(c.confidence)
+            .bind(&c.idempotency_key)
+            .bind(i64::from(is_override))
+            // Binds a nullable double: see `NULLABLE_DOUBLES` in mod.rs.
+            .persistent(false)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(db) if db.kind() == ErrorKind::ForeignKeyViolation => {
+                    StoreError::UnknownKeyResult(c.key_result.clone())
+                }
+                e => e.into(),
+            })?;
+        let Some(row) = inserted else {
+            let sql = format!("SELECT {STORED_COLUMNS} FROM check_ins WHERE idempotency_key = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&c.idempotency_key)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok((stored_check_in(&row)?, false));
+        };
+        let stored = stored_check_in(&row)?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok((stored, true))
+    }
+
+    /// A page of a KR's history, newest first (by `observed_at`, then insertion).
+    pub async fn check_in_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<Vec<StoredCheckIn>, StoreError> {
+        let (older_at, older_id) = q
+            .older_than
+            .map_or((None, None), |(at, id)| (Some(to_ms(at)), Some(id)));
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM check_ins WHERE key_result_id = $1 \
+             AND ($2 IS NULL OR observed_at >= $2) AND ($3 IS NULL OR observed_at < $3) \
+             AND ($4 IS NULL OR observed_at < $4 OR (observed_at = $4 AND id < $5)) \
+             ORDER BY observed_at DESC, id DESC LIMIT $6"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&q.key_result)
+            .bind(q.from.map(to_ms))
+            .bind(q.to.map(to_ms))
+            .bind(older_at)
+            .bind(older_id)
+            .bind(i64::from(q.limit))
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_check_in).collect()
+    }
+}
+
+fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError> {
+    let check_in = check_in(row)?;
+    let recorded_at: i64 = row.try_get("recorded_at")?;
+    let is_override: i64 = row.try_get("is_override")?;
+    Ok(StoredCheckIn {
+        id: row.try_get("id")?,
+        recorded_at: from_ms(recorded_at, "check_ins.recorded_at", &check_in.key_result)?,
+        is_override: is_override != 0,
+        check_in,
+    })
 }
 
 fn check_in(row: &AnyRow) -> Result<CheckIn, StoreError> {

@@ -16,20 +16,31 @@
 //! parameter carries a value. Unprepared statements are typed per call.
 //!
 //! One file per aggregate: `pool` (connecting), `migrate` (schema, readiness),
-//! `okrs` (reading the model), `apply` (OKRs-as-code), `check_ins`, `leases`.
+//! `okrs` (reading the model), `apply` (OKRs-as-code), `model_tx` (API
+//! writes), `check_ins`, `leases`, `tokens`, `reviews`, `audit`.
 
 mod apply;
+mod audit;
 mod check_ins;
 mod codec;
 mod error;
 mod leases;
 mod migrate;
+mod model_tx;
 mod okrs;
 mod pool;
+mod reviews;
+mod tokens;
 mod version;
 
 pub use apply::{ApplyPlan, Change};
+pub use audit::{AuditEntry, AuditQuery, AuditRecord};
+pub use check_ins::{HistoryQuery, StoredCheckIn};
 pub use error::{StoreError, redact_url};
+pub use model_tx::ModelTx;
+pub use okrs::{Current, EntityMeta, Stored};
+pub use reviews::{NewReview, Review};
+pub use tokens::TokenRecord;
 pub use version::ModelVersion;
 
 use sqlx::AnyPool;

@@ -16,14 +16,24 @@ use crate::okr::{
 
 /// One stored entity and the file that manages it (`None`: created over the API).
 #[derive(Debug, Clone)]
-pub(super) struct Stored<T> {
+pub struct Stored<T> {
     pub item: T,
+    pub meta: EntityMeta,
+}
+
+/// What the store knows about an entity beyond its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityMeta {
+    /// The OKR file that manages it; `None`: created over the API.
     pub managed_by: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// Everything the store holds, keyed (and so ordered) by id.
-#[derive(Debug, Default)]
-pub(super) struct Current {
+#[derive(Debug, Default, Clone)]
+pub struct Current {
     pub periods: BTreeMap<Id, Stored<Period>>,
     pub teams: BTreeMap<Id, Stored<Team>>,
     pub objectives: BTreeMap<Id, Stored<Objective>>,
@@ -45,7 +55,7 @@ impl Current {
     pub fn ownership(&self) -> Ownership {
         fn add<T>(out: &mut Ownership, kind: EntityKind, rows: &BTreeMap<Id, Stored<T>>) {
             for (id, s) in rows {
-                if let Some(file) = &s.managed_by {
+                if let Some(file) = &s.meta.managed_by {
                     out.insert((kind, id.clone()), file.clone());
                 }
             }
@@ -72,16 +82,24 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         Ok(load_current(&mut conn).await?.ownership())
     }
+
+    /// The whole model with each entity's file and timestamps, keyed by id.
+    pub async fn load_current(&self) -> Result<Current, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_current(&mut conn).await
+    }
 }
 
 /// Reads everything on one connection (inside a transaction when `apply`
 /// calls it, so the plan matches what it overwrites).
-pub(super) async fn load_current(conn: &mut AnyConnection) -> Result<Current, StoreError> {
+pub(crate) async fn load_current(conn: &mut AnyConnection) -> Result<Current, StoreError> {
     let mut current = Current::default();
 
-    for row in sqlx::query("SELECT id, start_date, end_date, managed_by FROM periods")
-        .fetch_all(&mut *conn)
-        .await?
+    for row in sqlx::query(
+        "SELECT id, start_date, end_date, managed_by, created_at, updated_at FROM periods",
+    )
+    .fetch_all(&mut *conn)
+    .await?
     {
         let id: String = row.try_get("id")?;
         let start: String = row.try_get("start_date")?;
@@ -94,9 +112,10 @@ pub(super) async fn load_current(conn: &mut AnyConnection) -> Result<Current, St
         current.periods.insert(id, stored(period, &row)?);
     }
 
-    for row in sqlx::query("SELECT id, name, parent_id, managed_by FROM teams")
-        .fetch_all(&mut *conn)
-        .await?
+    for row in
+        sqlx::query("SELECT id, name, parent_id, managed_by, created_at, updated_at FROM teams")
+            .fetch_all(&mut *conn)
+            .await?
     {
         let team = Team {
             id: row.try_get("id")?,
@@ -107,8 +126,8 @@ pub(super) async fn load_current(conn: &mut AnyConnection) -> Result<Current, St
     }
 
     for row in sqlx::query(
-        "SELECT id, title, description, period_id, team_id, parent_id, archived_at, managed_by \
-         FROM objectives",
+        "SELECT id, title, description, period_id, team_id, parent_id, archived_at, managed_by, \
+         created_at, updated_at FROM objectives",
     )
     .fetch_all(&mut *conn)
     .await?
@@ -136,7 +155,7 @@ pub(super) async fn load_current(conn: &mut AnyConnection) -> Result<Current, St
     for row in sqlx::query(
         "SELECT id, objective_id, team_id, owner, title, description, kind, start_value, \
          target_value, due_date, unit, weight, parent_id, rollup, source_name, source_schedule, \
-         source_params, state, managed_by FROM key_results",
+         source_params, state, managed_by, created_at, updated_at FROM key_results",
     )
     .fetch_all(&mut *conn)
     .await?
@@ -151,7 +170,11 @@ pub(super) async fn load_current(conn: &mut AnyConnection) -> Result<Current, St
 fn stored<T>(item: T, row: &AnyRow) -> Result<Stored<T>, StoreError> {
     Ok(Stored {
         item,
-        managed_by: row.try_get("managed_by")?,
+        meta: EntityMeta {
+            managed_by: row.try_get("managed_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
     })
 }
 

@@ -1,0 +1,111 @@
+//! The audit log: one row per write through the API or the token commands,
+//! with who did it and the entity before and after (JSON). Rows are written
+//! in the transaction of the write they describe, so a write is never
+//! without its record.
+
+use sqlx::{AnyConnection, Row};
+
+use super::codec::from_ms;
+use super::{Store, StoreError};
+
+/// A write to record.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    /// `<entity>.<verb>`, such as `key_result.create` or `check_in.create`.
+    pub action: String,
+    pub entity_kind: &'static str,
+    pub entity_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// A recorded write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub action: String,
+    pub entity_kind: String,
+    pub entity_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Which records to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub entity_kind: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<String>,
+    /// Only records with an id below this one (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+pub(super) async fn insert_audit(
+    conn: &mut AnyConnection,
+    e: &AuditEntry,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, entity_kind, entity_id, before_json, after_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(now)
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(e.entity_kind)
+    .bind(&e.entity_id)
+    .bind(e.before.as_ref().map(ToString::to_string))
+    .bind(e.after.as_ref().map(ToString::to_string))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records newest first, at most `limit`, filtered by every field that is set.
+    pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        // Unset filters compare a column with itself, so one statement serves every combination.
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, entity_kind, entity_id, before_json, after_json \
+             FROM audit_log WHERE ($1 IS NULL OR entity_kind = $1) \
+             AND ($2 IS NULL OR entity_id = $2) AND ($3 IS NULL OR actor = $3) \
+             AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(&q.entity_kind)
+        .bind(&q.entity_id)
+        .bind(&q.actor)
+        .bind(q.before_id)
+        .bind(i64::from(q.limit))
+        .persistent(false)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                let at: i64 = row.try_get("at")?;
+                let json = |column: &'static str| -> Result<Option<serde_json::Value>, StoreError> {
+                    let text: Option<String> = row.try_get(column)?;
+                    text.map(|t| {
+                        serde_json::from_str(&t)
+                            .map_err(|_| super::codec::corrupt(column, &id.to_string(), t))
+                    })
+                    .transpose()
+                };
+                Ok(AuditRecord {
+                    id,
+                    at: from_ms(at, "audit_log.at", &id.to_string())?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    entity_kind: row.try_get("entity_kind")?,
+                    entity_id: row.try_get("entity_id")?,
+                    before: json("before_json")?,
+                    after: json("after_json")?,
+                })
+            })
+            .collect()
+    }
+}

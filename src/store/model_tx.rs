@@ -1,0 +1,138 @@
+//! Writes to the OKR model from the REST API: one transaction under the
+//! model write lock (see `Store::begin_model_write`) that reads the whole
+//! model, lets the caller check its rules against it, and writes the changed
+//! rows together with their review and audit records. Nothing is visible
+//! until `commit`; dropping a `ModelTx` rolls everything back.
+
+use chrono::{DateTime, Utc};
+
+use super::apply::Write;
+use super::audit::{AuditEntry, insert_audit};
+use super::codec::{finite, now_ms};
+use super::okrs::{Current, EntityMeta, Stored, load_current};
+use super::reviews::{NewReview, insert_review};
+use super::{Store, StoreError};
+use crate::okr::{KeyResult, Objective, Period, Team};
+
+pub struct ModelTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    now: i64,
+    current: Current,
+}
+
+impl Store {
+    /// Starts a model write: takes the lock, then reads the model as it is now.
+    pub async fn begin_model_tx(&self) -> Result<ModelTx, StoreError> {
+        let mut tx = self.begin_model_write().await?;
+        let current = load_current(&mut tx).await?;
+        Ok(ModelTx {
+            tx,
+            now: now_ms(),
+            current,
+        })
+    }
+}
+
+impl ModelTx {
+    /// The model as read under the lock, with this transaction's writes.
+    pub fn current(&self) -> &Current {
+        &self.current
+    }
+
+    /// The instant every row of this transaction is stamped with.
+    pub fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.now).unwrap_or_default()
+    }
+
+    pub async fn put_period(&mut self, p: &Period) -> Result<(), StoreError> {
+        Write::Period(p.clone(), None)
+            .execute(&mut self.tx, self.now)
+            .await?;
+        let meta = self.meta(self.current.periods.get(&p.id));
+        self.current.periods.insert(p.id.clone(), stored(p, meta));
+        Ok(())
+    }
+
+    pub async fn put_team(&mut self, t: &Team) -> Result<(), StoreError> {
+        Write::Team(t.clone(), None)
+            .execute(&mut self.tx, self.now)
+            .await?;
+        let meta = self.meta(self.current.teams.get(&t.id));
+        self.current.teams.insert(t.id.clone(), stored(t, meta));
+        Ok(())
+    }
+
+    /// An archived objective keeps the instant it was first archived.
+    pub async fn put_objective(&mut self, o: &Objective) -> Result<(), StoreError> {
+        let archived_at = o.archived.then(|| {
+            self.current
+                .objective_archived_at
+                .get(&o.id)
+                .copied()
+                .unwrap_or(self.now)
+        });
+        Write::Objective(o.clone(), None, archived_at)
+            .execute(&mut self.tx, self.now)
+            .await?;
+        match archived_at {
+            Some(at) => self.current.objective_archived_at.insert(o.id.clone(), at),
+            None => self.current.objective_archived_at.remove(&o.id),
+        };
+        let meta = self.meta(self.current.objectives.get(&o.id));
+        self.current
+            .objectives
+            .insert(o.id.clone(), stored(o, meta));
+        Ok(())
+    }
+
+    pub async fn put_key_result(&mut self, k: &KeyResult) -> Result<(), StoreError> {
+        for (what, v) in [
+            ("start", k.start),
+            ("target", k.target),
+            ("weight", Some(k.weight)),
+        ] {
+            if let Some(v) = v {
+                finite(what, &k.id, v)?;
+            }
+        }
+        Write::KeyResult(k.clone(), None)
+            .execute(&mut self.tx, self.now)
+            .await?;
+        let meta = self.meta(self.current.key_results.get(&k.id));
+        self.current
+            .key_results
+            .insert(k.id.clone(), stored(k, meta));
+        Ok(())
+    }
+
+    pub async fn record_review(&mut self, review: &NewReview) -> Result<(), StoreError> {
+        insert_review(&mut self.tx, review, self.now).await
+    }
+
+    pub async fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        insert_audit(&mut self.tx, entry, self.now).await
+    }
+
+    /// Makes every write of this transaction visible at once. Deferred
+    /// foreign keys are checked here: a dangling reference fails the commit.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// The meta of an entity after a write by the API: created now unless it existed.
+    fn meta<T>(&self, before: Option<&Stored<T>>) -> EntityMeta {
+        EntityMeta {
+            managed_by: None,
+            created_at: before.map_or(self.now, |b| b.meta.created_at),
+            updated_at: self.now,
+        }
+    }
+}
+
+fn stored<T: Clone>(item: &T, meta: EntityMeta) -> Stored<T> {
+    Stored {
+        item: item.clone(),
+        meta,
+    }
+}

@@ -3,6 +3,7 @@
 //! keeps its last good value and the failure is counted with its reason.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use tokio::sync::Notify;
 use crate::okr::rollup::RollupEngine;
 use crate::okr::{CheckIn, KrKind, Origin, Period};
 use crate::scheduler::{Clock, Job, Outcome};
-use crate::snapshot::{SharedSnapshot, Snapshot};
+use crate::snapshot::{ModelIndex, SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
 use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, Trace};
@@ -49,11 +50,26 @@ pub struct BoundKr {
     pub timezone: chrono_tz::Tz,
 }
 
+/// The rollup engine and the model index it was built with, kept together
+/// so a snapshot never pairs one model's states with another's index.
+struct Live {
+    engine: RollupEngine,
+    index: Arc<ModelIndex>,
+    /// Bumped on every change to either.
+    generation: u64,
+}
+
 pub struct Pipeline {
     store: Store,
     sources: HashMap<String, Arc<SourceRuntime>>,
     bindings: RwLock<HashMap<String, Arc<BoundKr>>>,
-    engine: Mutex<RollupEngine>,
+    live: Mutex<Live>,
+    /// `Live::generation`, readable without the lock.
+    changed_generation: AtomicU64,
+    /// The generation of the snapshot published last.
+    published_generation: AtomicU64,
+    /// Makes "is it newer, then store it" one step for racing publishers.
+    publishing: Mutex<()>,
     snapshot: SharedSnapshot,
     changed: Notify,
     telemetry: Arc<SourceTelemetry>,
@@ -69,6 +85,7 @@ pub struct PipelineParts {
     pub store: Store,
     pub sources: HashMap<String, Arc<SourceRuntime>>,
     pub engine: RollupEngine,
+    pub index: Arc<ModelIndex>,
     pub snapshot: SharedSnapshot,
     pub telemetry: Arc<SourceTelemetry>,
     pub redactor: Redactor,
@@ -82,7 +99,14 @@ impl Pipeline {
             store: parts.store,
             sources: parts.sources,
             bindings: RwLock::new(HashMap::new()),
-            engine: Mutex::new(parts.engine),
+            live: Mutex::new(Live {
+                engine: parts.engine,
+                index: parts.index,
+                generation: 1,
+            }),
+            changed_generation: AtomicU64::new(1),
+            published_generation: AtomicU64::new(0),
+            publishing: Mutex::new(()),
             snapshot: parts.snapshot,
             changed: Notify::new(),
             telemetry: parts.telemetry,
@@ -211,21 +235,50 @@ impl Pipeline {
 
     /// Roll a new value up and mark the snapshot stale.
     pub fn apply_value(&self, kr: &str, value: f64, at: DateTime<Utc>) {
-        let updated = {
-            let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-            engine.set_value(kr, value, at).is_ok()
-        };
-        if updated {
-            self.changed.notify_one();
+        let mut live = self.lock_live();
+        if live.engine.set_value(kr, value, at).is_ok() {
+            self.bump(&mut live);
         }
+    }
+
+    /// Reads the engine and the model index as they are now, under the lock
+    /// (keep `f` short: fetches wait for it).
+    pub fn read_live<R>(&self, f: impl FnOnce(&RollupEngine, &ModelIndex) -> R) -> R {
+        let live = self.lock_live();
+        f(&live.engine, &live.index)
+    }
+
+    /// The snapshot with every change made so far: publishes first when the
+    /// published one is behind. API reads use it so that a client sees its
+    /// own writes; `/metrics` is fine with the coalesced one.
+    pub fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        if self.changed_generation.load(Ordering::Acquire)
+            > self.published_generation.load(Ordering::Acquire)
+        {
+            self.publish();
+        }
+        self.snapshot.load()
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks a change under the lock and wakes the publisher.
+    fn bump(&self, live: &mut Live) {
+        live.generation += 1;
+        self.changed_generation
+            .store(live.generation, Ordering::Release);
+        self.changed.notify_one();
     }
 
     /// Take in check-ins newer than what the engine holds: values written by
     /// other replicas sharing the database. Returns how many KRs moved.
     pub async fn refresh_values(&self) -> Result<usize, crate::store::StoreError> {
         let latest = self.store.latest_check_ins().await?;
+        let mut live = self.lock_live();
         let moved = {
-            let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+            let engine = &mut live.engine;
             let mut moved = 0;
             for c in &latest {
                 let newer = engine
@@ -242,16 +295,28 @@ impl Pipeline {
             moved
         };
         if moved > 0 {
-            self.changed.notify_one();
+            self.bump(&mut live);
         }
         Ok(moved)
     }
 
-    /// Swap in a rebuilt model (OKRs changed in the database) and its bindings.
-    pub fn replace_model(&self, engine: RollupEngine, bindings: Vec<BoundKr>) {
-        *self.engine.lock().unwrap_or_else(|e| e.into_inner()) = engine;
+    /// Swap in a rebuilt model (OKRs changed in the database), its index and
+    /// its bindings. Values the running engine took in after the new one was
+    /// read from the database carry over.
+    pub fn replace_model(
+        &self,
+        mut engine: RollupEngine,
+        index: Arc<ModelIndex>,
+        bindings: Vec<BoundKr>,
+    ) {
+        {
+            let mut live = self.lock_live();
+            carry_over_values(&live.engine, &mut engine);
+            live.engine = engine;
+            live.index = index;
+            self.bump(&mut live);
+        }
         self.set_bindings(bindings);
-        self.changed.notify_one();
     }
 
     /// The configured sources by name.
@@ -261,11 +326,23 @@ impl Pipeline {
 
     /// Build and swap in a new snapshot now.
     pub fn publish(&self) {
-        let snapshot = {
-            let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-            Snapshot::from_engine(&engine, self.clock.now())
+        let (snapshot, generation) = {
+            let live = self.lock_live();
+            let snapshot = Snapshot::new(
+                &live.engine,
+                live.index.clone(),
+                live.generation,
+                self.clock.now(),
+            );
+            (snapshot, live.generation)
         };
-        self.snapshot.store(snapshot);
+        // Two publishers racing: the later generation wins.
+        let _one_at_a_time = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.published_generation.load(Ordering::Acquire) < generation {
+            self.snapshot.store(snapshot);
+            self.published_generation
+                .store(generation, Ordering::Release);
+        }
     }
 
     /// Publish snapshots after changes, at most every `min_interval`, until shutdown.
@@ -298,6 +375,22 @@ impl Pipeline {
         let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(reason) = last.remove(&binding.key_result) {
             tracing::info!(source = %binding.source, key_result = %binding.key_result, after = %reason, "fetch recovered");
+        }
+    }
+}
+
+/// Values in `old` newer than what `new` holds for the same KR: check-ins
+/// recorded between reading the database and swapping the engines.
+fn carry_over_values(old: &RollupEngine, new: &mut RollupEngine) {
+    for k in old.key_results().iter().filter(|k| !k.derived) {
+        let (Some(value), Some(at)) = (k.value, k.last_update) else {
+            continue;
+        };
+        let newer = new
+            .key_result(&k.id)
+            .is_some_and(|n| !n.derived && n.last_update.is_none_or(|t| t < at));
+        if newer {
+            let _ = new.set_value(&k.id, value, at);
         }
     }
 }

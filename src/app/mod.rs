@@ -3,6 +3,7 @@
 //! listener on port 0.
 
 mod memory;
+pub mod model;
 mod refresh;
 pub mod server;
 pub mod sources;
@@ -17,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::okr::file::{LoadedOkrs, Problem, load_files};
-use crate::okr::rollup::RollupEngine;
 use crate::okr::validate::{CheckContext, Limits};
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::scheduler::cron::{Schedule, parse_timezone};
@@ -162,7 +162,8 @@ pub async fn run_with_clock(
         sources::Bindings {
             bound, schedule, ..
         },
-    ) = load_model(&store, &sources, &settings, clock.now()).await?;
+        index,
+    ) = model::load_model(&store, &sources, &settings, clock.now()).await?;
 
     let telemetry = Arc::new(SourceTelemetry::new());
     for name in sources.keys() {
@@ -174,6 +175,7 @@ pub async fn run_with_clock(
         store: store.clone(),
         sources,
         engine,
+        index: Arc::new(index),
         snapshot: snapshot.clone(),
         telemetry: telemetry.clone(),
         redactor,
@@ -213,15 +215,18 @@ pub async fn run_with_clock(
     );
     memory::release_freed_memory();
     tokio::spawn(memory::trim_loop(work.clone()));
+    let model = Arc::new(model::ModelService::new(
+        store.clone(),
+        settings.clone(),
+        pipeline.clone(),
+        scheduler.clone(),
+        clock.clone(),
+        version,
+    ));
     let every = settings.database.refresh_interval.0;
     if !every.is_zero() {
         let refresher = refresh::Refresher {
-            store: store.clone(),
-            settings: settings.clone(),
-            pipeline: pipeline.clone(),
-            scheduler: scheduler.clone(),
-            clock: clock.clone(),
-            version,
+            model: model.clone(),
         };
         tokio::spawn(refresher.run(every, work.clone()));
     }
@@ -233,6 +238,7 @@ pub async fn run_with_clock(
         pipeline,
         scheduler,
         clock,
+        model,
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
@@ -257,32 +263,6 @@ pub async fn run_with_clock(
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The rollup engine with every KR's latest value, and the KRs to fetch. The
-/// model and check-ins read to build them are dropped on return: with many
-/// KRs they would otherwise double the daemon's memory for its whole life.
-async fn load_model(
-    store: &Store,
-    sources: &sources::Sources,
-    settings: &Settings,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(RollupEngine, sources::Bindings), AppError> {
-    let set = store.load_okrs().await?;
-    let mut engine = RollupEngine::new(&set);
-    let latest = store.latest_check_ins().await?;
-    engine.load_values(
-        latest
-            .iter()
-            .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
-    );
-    let bindings = sources::bindings(&set, sources, settings, Some(now));
-    // KRs from files were checked before applying; these came from elsewhere
-    // (the API, an older config): skip them rather than refuse to serve the rest.
-    for p in &bindings.problems {
-        tracing::error!("{p}; it is not fetched until this is fixed");
-    }
-    Ok((engine, bindings))
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

@@ -25,6 +25,7 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub scheduler: SchedulerHandle,
     pub clock: Arc<dyn Clock>,
+    pub model: Arc<super::model::ModelService>,
 }
 
 pub fn router(state: AppState) -> Router {

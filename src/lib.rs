@@ -4,6 +4,7 @@
 //! here so integration tests can start the daemon in-process on port 0
 //! (`app::run`).
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

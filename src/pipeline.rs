@@ -127,6 +127,18 @@ impl Pipeline {
         *self.bindings.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
 
+    /// The KRs bound to `source`, by id.
+    pub fn bound_to(&self, source: &str) -> Vec<String> {
+        let bindings = self.bindings.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<String> = bindings
+            .values()
+            .filter(|b| b.source == source)
+            .map(|b| b.key_result.clone())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn binding(&self, kr: &str) -> Option<Arc<BoundKr>> {
         self.bindings
             .read()

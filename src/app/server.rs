@@ -1,4 +1,4 @@
-//! HTTP routes: `/metrics`, `/healthz`, `/readyz` and the status page.
+//! HTTP routes: `/metrics`, `/healthz`, `/readyz`, the status page and the REST API (`/api/v1`).
 
 use std::sync::Arc;
 
@@ -34,12 +34,17 @@ pub fn router(state: AppState) -> Router {
     let gzip = CompressionLayer::new()
         .gzip(true)
         .quality(CompressionLevel::Fastest);
+    let api = crate::api::router(crate::api::ApiState::new(
+        state.model.clone(),
+        state.telemetry.clone(),
+    ));
     Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics_handler).layer(gzip))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .nest("/api/v1", api)
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> Response {

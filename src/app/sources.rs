@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::okr::file::LoadedOkrs;
-use crate::okr::{EntityKind, OkrSet, WorkflowState};
+use crate::okr::{EntityKind, OkrSet, SourceBinding, WorkflowState};
 use crate::pipeline::{BoundKr, SourceRuntime};
 use crate::scheduler::Binding;
 use crate::scheduler::cron::{Schedule, parse_timezone};
@@ -247,50 +247,13 @@ pub fn bindings(
         if now.is_some_and(|now| period.end_instant() <= now) {
             continue;
         }
-        let Some(source) = sources.get(&binding.source) else {
-            problems.push(problem(
-                &kr.id,
-                format!("unknown source `{}`", binding.source),
-            ));
-            continue;
+        let source = match check_binding(binding, sources) {
+            Ok(source) => source,
+            Err(message) => {
+                problems.push(problem(&kr.id, message));
+                continue;
+            }
         };
-        if let Some(p) = source
-            .connector
-            .source_only_params()
-            .iter()
-            .find(|p| binding.params.contains_key(**p))
-        {
-            problems.push(problem(
-                &kr.id,
-                format!(
-                    "source `{}`: param `{p}` can only be set in the source's config, not by a key result",
-                    source.name
-                ),
-            ));
-            continue;
-        }
-        // A secret written into an OKR file would be stored with the KR and
-        // printed as plain text: secrets belong in the source's config.
-        if let Some(p) = source
-            .connector
-            .secret_params()
-            .into_iter()
-            .find(|p| binding.params.contains_key(p))
-        {
-            problems.push(problem(
-                &kr.id,
-                format!(
-                    "source `{}`: param `{p}` is a secret: set it in the source's config as {{ env = \"NAME\" }} or {{ file = \"PATH\" }}, not in a key result",
-                    source.name
-                ),
-            ));
-            continue;
-        }
-        let merged = source.params.merged_with(&binding.params);
-        if let Err(e) = source.connector.check_params(&merged) {
-            problems.push(problem(&kr.id, format!("source `{}`: {e}", source.name)));
-            continue;
-        }
         let expr = binding
             .schedule
             .clone()
@@ -329,6 +292,54 @@ pub fn bindings(
         schedule: sched,
         problems,
     }
+}
+
+/// The source a KR's binding names, if the binding may be used: the source
+/// is configured, and the KR sets no param only the source's config may set
+/// (what `exec` runs, where `sql` connects), no secret (it would be stored
+/// with the KR and shown as plain text), and what the connector needs.
+pub fn check_binding<'s>(
+    binding: &SourceBinding,
+    sources: &'s Sources,
+) -> Result<&'s Arc<SourceRuntime>, String> {
+    let Some(source) = sources.get(&binding.source) else {
+        let mut known: Vec<&str> = sources.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        let hint = match crate::okr::validate::closest(&binding.source, known.iter().copied()) {
+            Some(c) => format!("; did you mean `{c}`?"),
+            None if known.is_empty() => "; no [[sources]] are configured".to_string(),
+            None => format!(" (configured: {})", known.join(", ")),
+        };
+        return Err(format!("unknown source `{}`{hint}", binding.source));
+    };
+    if let Some(p) = source
+        .connector
+        .source_only_params()
+        .iter()
+        .find(|p| binding.params.contains_key(**p))
+    {
+        return Err(format!(
+            "source `{}`: param `{p}` can only be set in the source's config, not by a key result",
+            source.name
+        ));
+    }
+    if let Some(p) = source
+        .connector
+        .secret_params()
+        .into_iter()
+        .find(|p| binding.params.contains_key(p))
+    {
+        return Err(format!(
+            "source `{}`: param `{p}` is a secret: set it in the source's config as {{ env = \"NAME\" }} or {{ file = \"PATH\" }}, not in a key result",
+            source.name
+        ));
+    }
+    let merged = source.params.merged_with(&binding.params);
+    source
+        .connector
+        .check_params(&merged)
+        .map_err(|e| format!("source `{}`: {e}", source.name))?;
+    Ok(source)
 }
 
 /// Every binding problem of KRs declared in OKR files, as `file:line: message`.

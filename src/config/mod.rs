@@ -64,6 +64,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// How long shutdown waits for running fetches and open requests.
     pub shutdown_grace: HumanDuration,
+    /// Let requests without a token read the REST API (GET only).
+    pub anonymous_read: bool,
 }
 
 impl Default for ServerSettings {
@@ -71,6 +73,7 @@ impl Default for ServerSettings {
         ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9785)),
             shutdown_grace: HumanDuration(std::time::Duration::from_secs(10)),
+            anonymous_read: false,
         }
     }
 }

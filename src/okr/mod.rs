@@ -5,5 +5,6 @@ pub mod model;
 pub mod progress;
 pub mod rollup;
 pub mod validate;
+pub mod workflow;
 
 pub use model::*;

@@ -65,7 +65,7 @@ pub struct Objective {
     pub archived: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KrKind {
     Increase,
@@ -100,7 +100,7 @@ impl KrKind {
 }
 
 /// How a parent KR without a source of its own derives its value from its children.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rollup {
     Sum,
@@ -127,7 +127,7 @@ impl Rollup {
 }
 
 /// The bottom-up review workflow. Only `Approved` KRs are fetched and rolled up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowState {
     Draft,
@@ -165,7 +165,7 @@ impl WorkflowState {
 }
 
 /// A KR's health against its pace (DESIGN §1, "Progress and status").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     NoData,
@@ -198,7 +198,8 @@ impl Status {
 /// Where a KR's values come from: a `[[sources]]` entry plus KR-specific params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceBinding {
-    /// The `[[sources]]` name (`use` in OKR files).
+    /// The `[[sources]]` name (`use` in OKR files, and so in JSON).
+    #[serde(rename = "use")]
     pub source: String,
     /// Overrides the source's schedule for this KR.
     pub schedule: Option<String>,

@@ -66,6 +66,12 @@ pub(super) async fn insert_audit(
 }
 
 impl Store {
+    /// Records a write that is not a model write (running a source).
+    pub async fn record_audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_audit(&mut conn, e, super::codec::now_ms()).await
+    }
+
     /// Records newest first, at most `limit`, filtered by every field that is set.
     pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         // Unset filters compare a column with itself, so one statement serves every combination.

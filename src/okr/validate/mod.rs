@@ -84,6 +84,39 @@ pub struct Finding {
     pub severity: Severity,
     /// For a duplicate id: the index of the first entity of that kind with the id.
     pub duplicate_of: Option<usize>,
+    /// Which rule this is (see [`rules`]), so callers can tell them apart.
+    pub rule: &'static str,
+    /// For the limits: the limit and the KRs that count against it.
+    pub limit: Option<LimitBreach>,
+}
+
+/// A limit of the OKR practice exceeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitBreach {
+    pub limit: usize,
+    /// The KRs that count against it, in set order.
+    pub key_results: Vec<String>,
+}
+
+/// The names of the rules, as [`Finding::rule`] gives them.
+pub mod rules {
+    /// Ids well-formed; required texts, finite numbers, positive weights.
+    pub const VALID_VALUES: &str = "valid_values";
+    pub const UNIQUE_IDS: &str = "unique_ids";
+    /// Periods, teams, objectives, parents and sources referred to exist.
+    pub const REFERENCES: &str = "references";
+    pub const PERIOD_RANGE: &str = "period_range";
+    /// Warning: objectives are qualitative.
+    pub const QUALITATIVE_OBJECTIVE: &str = "qualitative_objective";
+    /// A measurable target: start ≠ target, a target to hold, a due date for milestones.
+    pub const MEASURABLE_TARGET: &str = "measurable_target";
+    /// A KR's due date, parent, rollup and schedule fit.
+    pub const KEY_RESULT_LINKS: &str = "key_result_links";
+    pub const NO_CYCLES: &str = "no_cycles";
+    pub const MAX_KRS_PER_OBJECTIVE_PER_TEAM: &str = "max_krs_per_objective_per_team";
+    pub const MAX_KRS_PER_OWNER_PER_PERIOD: &str = "max_krs_per_owner_per_period";
+    /// Warning: a team that supports no objective in a period.
+    pub const TEAM_SUPPORT: &str = "team_support";
 }
 
 /// Checks an id: non-empty, at most [`MAX_ID_LEN`] characters of `[A-Za-z0-9._-]`.
@@ -145,21 +178,36 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// Runs every rule over `set`; an empty result means the set is valid.
 pub fn check(set: &OkrSet, ctx: &CheckContext) -> Vec<Finding> {
     let mut c = Checker::new(set, ctx);
+    c.rule = rules::VALID_VALUES;
     c.ids_and_values();
+    c.rule = rules::UNIQUE_IDS;
     c.duplicates();
+    c.rule = rules::REFERENCES;
     c.references();
+    c.rule = rules::PERIOD_RANGE;
     c.periods();
+    c.rule = rules::QUALITATIVE_OBJECTIVE;
     c.objectives();
+    c.rule = rules::KEY_RESULT_LINKS;
     c.key_results();
+    c.rule = rules::NO_CYCLES;
     c.cycles();
     c.kr_limits();
+    c.rule = rules::TEAM_SUPPORT;
     c.team_support();
     c.out
 }
 
-/// Whether a KR counts against the limits and as support for an objective.
+/// Whether a KR counts as support for an objective: it is not archived or rejected.
 fn counts(kr: &KeyResult) -> bool {
     !matches!(kr.state, WorkflowState::Archived | WorkflowState::Rejected)
+}
+
+/// Whether a KR counts against the limits: it was put forward (proposed,
+/// approved or sent back for changes). A team's drafts are its own
+/// business until one is proposed.
+fn counts_against_limits(kr: &KeyResult) -> bool {
+    counts(kr) && kr.state != WorkflowState::Draft
 }
 
 struct Checker<'a> {
@@ -170,6 +218,8 @@ struct Checker<'a> {
     teams: HashMap<&'a str, usize>,
     objectives: HashMap<&'a str, usize>,
     krs: HashMap<&'a str, usize>,
+    /// The rule the running check reports under.
+    rule: &'static str,
     out: Vec<Finding>,
 }
 
@@ -189,6 +239,7 @@ impl<'a> Checker<'a> {
             teams: first_index(set.teams.iter().map(|t| t.id.as_str())),
             objectives: first_index(set.objectives.iter().map(|o| o.id.as_str())),
             krs: first_index(set.key_results.iter().map(|k| k.id.as_str())),
+            rule: "",
             out: Vec::new(),
         }
     }
@@ -214,6 +265,8 @@ impl<'a> Checker<'a> {
             message,
             severity,
             duplicate_of: None,
+            rule: self.rule,
+            limit: None,
         });
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::Checker;
+use super::{Checker, rules};
 use crate::okr::model::{EntityKind, KrKind};
 
 impl<'a> Checker<'a> {
@@ -46,6 +46,7 @@ impl<'a> Checker<'a> {
         for (i, kr) in set.key_results.iter().enumerate() {
             let id = &kr.id;
             let k = kr.kind.as_str();
+            self.rule = rules::MEASURABLE_TARGET;
             match kr.kind {
                 KrKind::Increase | KrKind::Decrease => {
                     if kr.start.is_none() {
@@ -107,6 +108,7 @@ impl<'a> Checker<'a> {
                 }
             }
 
+            self.rule = rules::KEY_RESULT_LINKS;
             let objective = self.objective_of(kr);
             let period = objective.and_then(|o| {
                 self.periods

@@ -552,20 +552,36 @@ fn a_due_date_outside_the_objectives_period_is_a_warning() {
 fn at_most_five_krs_per_objective_per_team() {
     let mut set = base();
     set.key_results.clear();
-    for (i, owner) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+    for (i, owner) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .enumerate()
+    {
         let mut k = kr(&format!("kr{i}"), "reduce-opex", "auth");
         k.owner = owner.to_string();
         set.key_results.push(k);
     }
-    // Archived and rejected KRs do not count; drafts do.
+    // Archived, rejected and draft KRs do not count; proposed ones do.
     set.key_results[1].state = WorkflowState::Archived;
     set.key_results[2].state = WorkflowState::Draft;
-    let msg = "team `auth` has 6 key results on objective `reduce-opex` (kr0, kr2, kr3, kr4, kr5, kr6); \
+    set.key_results[3].state = WorkflowState::Rejected;
+    set.key_results[4].state = WorkflowState::Proposed;
+    let msg = "team `auth` has 6 key results on objective `reduce-opex` (kr0, kr4, kr5, kr6, kr7, kr8); \
                the limit is 5 per objective per team, so drop or merge some";
-    assert_eq!(run(&set), vec![row(E, K, "kr6", 6, None, msg)]);
+    assert_eq!(run(&set), vec![row(E, K, "kr8", 8, None, msg)]);
+    let found = check(&set, &CheckContext::default());
+    assert_eq!(found[0].rule, rules::MAX_KRS_PER_OBJECTIVE_PER_TEAM);
+    assert_eq!(
+        found[0].limit,
+        Some(LimitBreach {
+            limit: 5,
+            key_results: ["kr0", "kr4", "kr5", "kr6", "kr7", "kr8"]
+                .map(String::from)
+                .to_vec(),
+        })
+    );
 
     // Another team's KRs on the same objective have their own budget.
-    set.key_results[6].team = "acme".into();
+    set.key_results[8].team = "acme".into();
     assert_eq!(run(&set), vec![]);
 
     let ctx = CheckContext {
@@ -578,7 +594,7 @@ fn at_most_five_krs_per_objective_per_team() {
     let found = run_with(&set, &ctx);
     assert_eq!(
         found.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
-        vec!["kr4", "kr5"]
+        vec!["kr6", "kr7"]
     );
     assert!(found[0].5.contains("the limit is 3 per objective per team"));
 }

@@ -130,6 +130,8 @@ impl<'a> Checker<'a> {
                             ),
                             severity: Severity::Error,
                             duplicate_of: Some(f),
+                            rule: self.rule,
+                            limit: None,
                         });
                     }
                 }

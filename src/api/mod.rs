@@ -1,0 +1,181 @@
+//! The REST API under `/api/v1` (DESIGN §3): the bottom-up OKR workflow,
+//! check-ins, sources and the audit log, as JSON whose field names match
+//! the OKR file format, documented by `/api/v1/openapi.json`.
+//!
+//! Reads render from the in-memory snapshot (never the database, except
+//! histories); writes go through one model transaction each, then rebuild
+//! the model so the next read sees them. One file per resource; `error`,
+//! `extract`, `auth`, `pagination`, `input` and `rules` are shared.
+
+mod audit;
+mod auth;
+mod check_ins;
+mod error;
+mod extract;
+mod input;
+mod key_results;
+mod objectives;
+pub mod openapi;
+mod pagination;
+mod periods;
+mod rules;
+mod sources;
+mod teams;
+mod views;
+mod workflow;
+mod writes;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+
+use crate::app::CheckContextOwned;
+use crate::app::model::ModelService;
+use crate::auth::cache::TokenCache;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use crate::telemetry::SourceTelemetry;
+pub use error::{ApiError, Problem};
+use views::Views;
+
+/// What every handler reaches. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState(Arc<ApiInner>);
+
+pub struct ApiInner {
+    pub model: Arc<ModelService>,
+    pub telemetry: Arc<SourceTelemetry>,
+    pub tokens: TokenCache,
+    /// The rules of DESIGN §1 under the configured limits and sources.
+    pub rules: CheckContextOwned,
+    /// `[server] anonymous_read`: GET without a token.
+    pub anonymous_read: bool,
+}
+
+impl Deref for ApiState {
+    type Target = ApiInner;
+    fn deref(&self) -> &ApiInner {
+        &self.0
+    }
+}
+
+impl ApiState {
+    pub fn new(model: Arc<ModelService>, telemetry: Arc<SourceTelemetry>) -> ApiState {
+        let settings = &model.settings;
+        ApiState(Arc::new(ApiInner {
+            tokens: TokenCache::new(model.store.clone()),
+            rules: crate::app::check_context(settings),
+            anonymous_read: settings.server.anonymous_read,
+            model,
+            telemetry,
+        }))
+    }
+}
+
+impl ApiInner {
+    fn store(&self) -> &Store {
+        &self.model.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.model.clock.now()
+    }
+
+    /// The snapshot with every write made so far.
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.model.pipeline.fresh_snapshot()
+    }
+
+    /// After a committed write: rebuild the model, so the response and
+    /// every later read show it.
+    async fn after_write(&self) -> Result<Arc<Snapshot>, ApiError> {
+        self.model.reload().await?;
+        Ok(self.snapshot())
+    }
+}
+
+/// Renders views from `snapshot` at the state's clock.
+fn views<'a>(api: &ApiInner, snapshot: &'a Snapshot) -> Views<'a> {
+    Views {
+        snapshot,
+        now: api.now(),
+    }
+}
+
+/// `/api/v1`: every route behind token authentication, but the OpenAPI document.
+pub fn router(state: ApiState) -> Router {
+    let authenticated = Router::new()
+        .route("/periods", get(periods::list).post(periods::create))
+        .route("/periods/{id}", get(periods::one).patch(periods::update))
+        .route("/teams", get(teams::list).post(teams::create))
+        .route("/teams/{id}", get(teams::one).patch(teams::update))
+        .route("/teams/{id}/summary", get(teams::summary))
+        .route(
+            "/objectives",
+            get(objectives::list).post(objectives::create),
+        )
+        .route(
+            "/objectives/{id}",
+            get(objectives::one).patch(objectives::update),
+        )
+        .route("/objectives/{id}/tree", get(objectives::tree))
+        .route(
+            "/key-results",
+            get(key_results::list).post(key_results::create),
+        )
+        .route(
+            "/key-results/{id}",
+            get(key_results::one).patch(key_results::update),
+        )
+        .route(
+            "/key-results/{id}/check-ins",
+            get(check_ins::list).post(check_ins::create),
+        )
+        .route("/key-results/{id}/reviews", get(workflow::reviews))
+        .route("/key-results/{id}/propose", post(workflow::propose))
+        .route("/key-results/{id}/approve", post(workflow::approve))
+        .route(
+            "/key-results/{id}/request-changes",
+            post(workflow::request_changes),
+        )
+        .route("/key-results/{id}/reject", post(workflow::reject))
+        .route("/key-results/{id}/archive", post(workflow::archive))
+        .route("/sources", get(sources::list))
+        .route("/sources/{name}", get(sources::one))
+        .route("/sources/{name}/run", post(sources::run))
+        .route("/audit", get(audit::list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .merge(authenticated)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}; see /api/v1/openapi.json", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; see /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,229 @@
+//! `/periods`: the time boxes objectives belong to. Leaders and admins manage them.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::require_role;
+use super::error::{ApiError, ApiResult, Warning};
+use super::extract::{ApiJson, ApiQuery, PathId};
+use super::input;
+use super::pagination::{Page, limit, page_by_id};
+use super::rules::{self, Gate, Subject};
+use super::views::PeriodView;
+use super::writes::{self, enforce};
+use super::{ApiState, views};
+use crate::auth::{Principal, Role};
+use crate::okr::{EntityKind, Period};
+use crate::store::AuditEntry;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/periods", tag = "periods", params(ListQuery),
+    responses(
+        (status = 200, description = "Periods by id", body = Page<PeriodView>),
+        (status = 400, description = "Bad query", body = super::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = super::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    State(api): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page<PeriodView>>> {
+    let snapshot = api.snapshot();
+    let v = views(&api, &snapshot);
+    let page = page_by_id(
+        &snapshot.model.current.periods,
+        q.cursor.as_deref(),
+        limit(q.limit)?,
+        |_| true,
+        |p| v.period(p),
+    )?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(
+    get, path = "/periods/{id}", tag = "periods",
+    params(("id" = String, Path, description = "Period id")),
+    responses(
+        (status = 200, description = "The period", body = PeriodView),
+        (status = 401, description = "No valid token", body = super::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such period", body = super::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Json<PeriodView>> {
+    let snapshot = api.snapshot();
+    let p = snapshot
+        .model
+        .current
+        .periods
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("period", &id))?;
+    Ok(Json(views(&api, &snapshot).period(p)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPeriod {
+    pub id: String,
+    pub start: NaiveDate,
+    /// The last day (inclusive).
+    pub end: NaiveDate,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodPatch {
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodWritten {
+    #[serde(flatten)]
+    pub period: PeriodView,
+    pub warnings: Vec<Warning>,
+}
+
+#[utoipa::path(
+    post, path = "/periods", tag = "periods", request_body = NewPeriod,
+    responses(
+        (status = 201, description = "Created", body = PeriodWritten),
+        (status = 400, description = "Malformed JSON", body = super::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = super::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a leader or admin", body = super::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = super::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = super::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = super::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    State(api): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    ApiJson(body): ApiJson<NewPeriod>,
+) -> ApiResult<Response> {
+    require_role(&who, Role::Leader, "manage periods")?;
+    input::id("id", &body.id)?;
+    let period = Period {
+        id: body.id,
+        start: body.start,
+        end: body.end,
+    };
+    let mut tx = api.store().begin_model_tx().await?;
+    if tx.current().periods.contains_key(&period.id) {
+        return Err(ApiError::conflict(format!(
+            "period `{}` already exists",
+            period.id
+        )));
+    }
+    let warnings = check(&api, tx.current(), &period)?;
+    tx.put_period(&period).await?;
+    tx.audit(&audit(&who, "create", None, Some(&period)))
+        .await?;
+    tx.commit().await?;
+    let body = written(&api, &period.id, warnings).await?;
+    let location = format!("/api/v1/periods/{}", period.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    patch, path = "/periods/{id}", tag = "periods",
+    params(("id" = String, Path, description = "Period id")),
+    request_body = PeriodPatch,
+    responses(
+        (status = 200, description = "Changed", body = PeriodWritten),
+        (status = 400, description = "Malformed JSON", body = super::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = super::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a leader or admin", body = super::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such period", body = super::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Managed by an OKR file", body = super::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 1 MiB", body = super::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not JSON", body = super::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = super::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(api): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    PathId(id): PathId,
+    ApiJson(patch): ApiJson<PeriodPatch>,
+) -> ApiResult<Json<PeriodWritten>> {
+    require_role(&who, Role::Leader, "manage periods")?;
+    let mut tx = api.store().begin_model_tx().await?;
+    let stored = tx
+        .current()
+        .periods
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("period", &id))?;
+    if let Some(file) = &stored.meta.managed_by {
+        return Err(ApiError::managed_by_file("period", &id, file));
+    }
+    let before = stored.item.clone();
+    let mut period = before.clone();
+    if let Some(start) = patch.start {
+        period.start = start;
+    }
+    if let Some(end) = patch.end {
+        period.end = end;
+    }
+    let warnings = check(&api, tx.current(), &period)?;
+    if period != before {
+        tx.put_period(&period).await?;
+        tx.audit(&audit(&who, "update", Some(&before), Some(&period)))
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(Json(written(&api, &id, warnings).await?))
+}
+
+fn check(api: &ApiState, current: &crate::store::Current, p: &Period) -> ApiResult<Vec<Warning>> {
+    enforce(rules::check(
+        current,
+        Subject::Period(p),
+        &api.rules,
+        Gate::Full,
+    ))
+}
+
+fn audit(
+    who: &Principal,
+    verb: &str,
+    before: Option<&Period>,
+    after: Option<&Period>,
+) -> AuditEntry {
+    let id = after.or(before).map_or("", |p| p.id.as_str());
+    writes::audit(who, EntityKind::Period, id, verb, before, after)
+}
+
+async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<PeriodWritten> {
+    writes::written(api, EntityKind::Period, id, |v| {
+        let p = v.snapshot.model.current.periods.get(id)?;
+        Some(PeriodWritten {
+            period: v.period(p),
+            warnings,
+        })
+    })
+    .await
+}

@@ -1,0 +1,59 @@
+//! What every write handler does the same way: enforce the rule check,
+//! write the audit record, and answer with the entity as stored now.
+
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult, Warning};
+use super::rules::RuleCheck;
+use super::views::Views;
+use super::{ApiInner, views};
+use crate::auth::Principal;
+use crate::okr::EntityKind;
+use crate::store::AuditEntry;
+
+/// 422 with every violation, else the warnings to return.
+pub fn enforce(check: RuleCheck) -> ApiResult<Vec<Warning>> {
+    if check.violations.is_empty() {
+        Ok(check.warnings)
+    } else {
+        Err(ApiError::rule_violations(check.violations, check.warnings))
+    }
+}
+
+/// The audit record of a write of `kind` `id`: `verb` is `create`, `update`,
+/// `approve`, ...; the entity as JSON before and after (its model fields,
+/// named as in OKR files).
+pub fn audit<T: Serialize>(
+    who: &Principal,
+    kind: EntityKind,
+    id: &str,
+    verb: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> AuditEntry {
+    let json = |t: &T| serde_json::to_value(t).unwrap_or_default();
+    AuditEntry {
+        actor: who.actor(),
+        action: format!("{}.{verb}", kind.as_str()),
+        entity_kind: kind.as_str(),
+        entity_id: id.to_string(),
+        before: before.map(json),
+        after: after.map(json),
+    }
+}
+
+/// After a committed write: rebuild the model and render `id` from it.
+pub async fn written<V>(
+    api: &ApiInner,
+    kind: EntityKind,
+    id: &str,
+    render: impl FnOnce(&Views<'_>) -> Option<V>,
+) -> ApiResult<V> {
+    let snapshot = api.after_write().await?;
+    render(&views(api, &snapshot)).ok_or_else(|| {
+        ApiError::internal(format!(
+            "{} `{id}` is not in the model after its write",
+            kind.as_str()
+        ))
+    })
+}

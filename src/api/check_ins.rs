@@ -243,7 +243,10 @@ pub async fn create(
         input::confidence(c)?;
     }
     input::opt_text("note", body.note.as_deref(), MAX_NOTE, true)?;
+    // The store keeps milliseconds: answer with what it keeps.
     let observed_at = body.observed_at.unwrap_or(now);
+    let observed_at =
+        DateTime::from_timestamp_millis(observed_at.timestamp_millis()).unwrap_or(observed_at);
     if observed_at > now + MAX_FUTURE {
         return Err(ApiError::unprocessable(format!(
             "`observed_at` {observed_at} is in the future; a check-in records what was observed"

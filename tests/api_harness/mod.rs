@@ -1,0 +1,344 @@
+//! A daemon on port 0 with OKRs, tokens for every role and a mock source,
+//! and a small client for the REST API: what the API tests share.
+//!
+//! The OKR file declares period 2026-Q4, teams `acme` ⊃ `auth`, `growth`,
+//! objectives `opex` (acme) ⊃ `reach` (growth), and the file-managed KR
+//! `calls` on `opex`. Source `web` reads `$.visitors` from the mock. The
+//! clock stands at 2026-11-16 00:00 UTC, half way through the quarter.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use okrd::auth::{Role, token};
+use okrd::scheduler::{Clock, ManualClock};
+use okrd::store::{AuditEntry, Store};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::common::TestDb;
+
+pub const OKRS: &str = r#"
+[[periods]]
+id = "2026-Q4"
+start = "2026-10-01"
+end = "2026-12-31"
+
+[[teams]]
+id = "acme"
+name = "Acme"
+
+[[teams]]
+id = "auth"
+name = "Authentication"
+parent = "acme"
+
+[[teams]]
+id = "growth"
+name = "Growth"
+parent = "acme"
+
+[[objectives]]
+id = "opex"
+title = "Reduce cost of operations"
+period = "2026-Q4"
+team = "acme"
+
+[[objectives]]
+id = "reach"
+title = "Reach more people"
+period = "2026-Q4"
+team = "growth"
+parent = "opex"
+
+[[key_results]]
+id = "calls"
+objective = "opex"
+team = "acme"
+owner = "ceo@acme.example"
+title = "Fewer calls to the call center"
+kind = "decrease"
+start = 1000
+target = 500
+"#;
+
+pub struct Tokens {
+    pub admin: String,
+    pub leader: String,
+    /// A member of team `auth`.
+    pub auth: String,
+    /// A member of team `growth`.
+    pub growth: String,
+    pub viewer: String,
+}
+
+pub struct Api {
+    pub backend: &'static str,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub tokens: Tokens,
+    pub clock: Arc<ManualClock>,
+    /// The daemon's database, for checking what was (not) stored.
+    pub store: Store,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status, JSON body (`Null` when empty or not JSON), content type.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: String,
+    pub location: Option<String>,
+}
+
+impl Resp {
+    /// The body, after asserting the status (the body is shown when it differs).
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {:#}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts a problem+json answer with this status and a `detail` holding `text`.
+    #[track_caller]
+    pub fn problem(self, status: u16, text: &str) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {:#}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{:#}",
+            self.body
+        );
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(text), "detail {detail:?} lacks {text:?}");
+        assert_eq!(self.body["status"], status);
+        self.body
+    }
+}
+
+pub struct Options<'a> {
+    /// The URL the `web` source reads.
+    pub source_url: &'a str,
+    /// More config, appended (e.g. a `[server]` table).
+    pub extra_config: &'a str,
+}
+
+/// A minimal KR body for team `team` on objective `objective`.
+pub fn kr_body(id: &str, objective: &str, team: &str, owner: &str) -> Value {
+    json!({
+        "id": id, "objective": objective, "team": team, "owner": owner,
+        "title": format!("Key result {id}"), "kind": "increase", "start": 0, "target": 100,
+    })
+}
+
+pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
+    let config = format!(
+        r#"
+[database]
+url = "{}"
+refresh_interval = "0s"
+[okrs]
+files = ["okrs.toml"]
+[scheduler]
+default_schedule = "0 0 1 1 *"
+jitter = "0s"
+
+[[sources]]
+name = "web"
+connector = "http_json"
+timeout = "2s"
+retries = 0
+[sources.params]
+url = "{}"
+value = "$.visitors"
+{}
+"#,
+        db.url, opts.source_url, opts.extra_config
+    );
+    let cfg = dir.path().join("okrd.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let settings = okrd::config::load_with_env(Some(&cfg), &[]).unwrap();
+    let store = okrd::app::open_store(&settings).await.unwrap();
+    let tokens = Tokens {
+        admin: make_token(&store, Role::Admin, None, "ada").await,
+        leader: make_token(&store, Role::Leader, None, "lee").await,
+        auth: make_token(&store, Role::Member, Some("auth"), "dana").await,
+        growth: make_token(&store, Role::Member, Some("growth"), "kim").await,
+        viewer: make_token(&store, Role::Viewer, None, "vic").await,
+    };
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(okrd::app::run_with_clock(
+        settings,
+        listener,
+        shutdown.clone(),
+        clock.clone() as Arc<dyn Clock>,
+    ));
+    let api = Api {
+        backend: db.backend,
+        base,
+        client: reqwest::Client::new(),
+        tokens,
+        clock,
+        store,
+        shutdown,
+        task,
+        _dir: dir,
+    };
+    for _ in 0..250 {
+        if let Ok(r) = reqwest::get(format!("{}/readyz", api.base)).await
+            && r.status().is_success()
+        {
+            return api;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{}: the daemon did not get ready", api.backend);
+}
+
+async fn make_token(store: &Store, role: Role, team: Option<&str>, name: &str) -> String {
+    let t = token::generate(role, team.map(String::from), name.to_string(), 0).unwrap();
+    let audit = AuditEntry {
+        actor: "test".into(),
+        action: "token.create".into(),
+        entity_kind: "token",
+        entity_id: t.record.id.clone(),
+        before: None,
+        after: None,
+    };
+    store.insert_token(&t.record, &audit).await.unwrap();
+    t.token
+}
+
+impl Api {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// `method path` under `/api/v1`, with an optional token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let body = body.map(|b| b.to_string());
+        self.raw(
+            method,
+            path,
+            token,
+            body.as_ref().map(|_| "application/json"),
+            body.unwrap_or_default(),
+        )
+        .await
+    }
+
+    /// A request with any content type and body bytes.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = req.body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let location = header("location");
+        let text = r.text().await.unwrap();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            content_type,
+            location,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call("PATCH", path, Some(token), Some(body)).await
+    }
+
+    /// POST without a body (workflow actions).
+    pub async fn act(&self, path: &str, token: &str) -> Resp {
+        self.call("POST", path, Some(token), None).await
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls `/metrics` until `done` holds (the exposition is published at most every 100 ms).
+    pub async fn metrics_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            let m = self.metrics().await;
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{}: timed out waiting for {what}:\n{}",
+            self.backend,
+            self.metrics().await
+        );
+    }
+}
+
+/// The value of one sample, by metric name and label fragments such as `key_result="x"`.
+pub fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .find(|l| labels.iter().all(|f| l.contains(f)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -88,17 +89,45 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Syntax errors are 400; well-formed JSON of the wrong shape is 422.
+/// Syntax errors are 400; well-formed JSON of the wrong shape is 422, naming
+/// the member at fault (`source.params`, `due`).
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request(format!("the body is not valid JSON: {e}"))
-            }
-            Category::Data => ApiError::unprocessable(format!("invalid body: {e}")),
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| body_error(&e.path().to_string(), e.into_inner()))?;
+    de.end().map_err(|e| body_error("", e))?;
+    Ok(parsed)
+}
+
+fn body_error(path: &str, e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request(format!("the body is not valid JSON: {e}"))
         }
-    })
+        Category::Data if path.is_empty() || path == "." => {
+            ApiError::unprocessable(format!("invalid body: {e}"))
+        }
+        Category::Data => ApiError::unprocessable(format!("invalid body at `{path}`: {e}")),
+    }
+}
+
+/// For PATCH bodies. A member that may be absent (keep it) but not `null`: it cannot be cleared.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A member that may be `null` (clear it) or absent (keep it).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A query string (unknown parameters are refused, so typos do not go unnoticed).

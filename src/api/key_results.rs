@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{require_role, require_team};
 use super::error::{ApiError, ApiResult, Warning};
-use super::extract::{ApiJson, ApiQuery, PathId};
+use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{
     self, MAX_DESCRIPTION, MAX_OWNER, MAX_PARAMS_BYTES, MAX_SCHEDULE, MAX_TITLE, MAX_UNIT,
 };
@@ -182,13 +182,18 @@ pub struct NewKeyResult {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyResultPatch {
+    #[serde(default, deserialize_with = "present")]
     pub objective: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub team: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub owner: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub kind: Option<KrKind>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<f64>)]
@@ -202,6 +207,7 @@ pub struct KeyResultPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub unit: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub weight: Option<f64>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -212,15 +218,6 @@ pub struct KeyResultPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<SourceBindingBody>)]
     pub source: Option<Option<SourceBindingBody>>,
-}
-
-/// A member that may be `null` (clear it) or absent (keep it).
-pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A KR after a write, with the warnings the rules raised.
@@ -439,8 +436,7 @@ pub(super) fn check_key_result(
 ) -> ApiResult<Vec<Warning>> {
     let mut check = rules::check(current, Subject::KeyResult(kr), &api.rules, gate);
     if let Some(binding) = &kr.source
-        && let Err(message) =
-            crate::app::sources::check_binding(binding, api.model.pipeline.source_map())
+        && let Err(message) = binding_problem(api, binding)
     {
         check.violations.push(super::error::Violation {
             rule: "source_binding".into(),
@@ -451,6 +447,25 @@ pub(super) fn check_key_result(
         });
     }
     enforce(check)
+}
+
+/// What OKR files may bind, minus overriding the source's own params: over
+/// the API, a KR adds params but never redirects a source (its `url`, its
+/// headers) to somewhere its credentials should not go.
+fn binding_problem(api: &ApiState, binding: &SourceBinding) -> Result<(), String> {
+    let source = crate::app::sources::check_binding(binding, api.model.pipeline.source_map())?;
+    match binding
+        .params
+        .keys()
+        .find(|k| source.params.get(k).is_some())
+    {
+        Some(k) => Err(format!(
+            "param `{k}` is set by source `{}`'s config; a key result made over the API may add \
+             params but not override the source's",
+            source.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The audit record of a KR write.

@@ -12,9 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::require_role;
 use super::error::{ApiError, ApiResult, Warning};
-use super::extract::{ApiJson, ApiQuery, PathId};
+use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{self, MAX_DESCRIPTION, MAX_TITLE};
-use super::key_results::nullable;
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
 use super::views::{KeyResultView, ObjectiveView, Views};
@@ -211,16 +210,20 @@ pub struct NewObjective {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectivePatch {
+    #[serde(default, deserialize_with = "present")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub period: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub team: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub parent: Option<Option<String>>,
     /// Archive (true) or restore (false); an archived objective and its KRs leave the rollups.
+    #[serde(default, deserialize_with = "present")]
     pub archived: Option<bool>,
 }
 

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::require_role;
 use super::error::{ApiError, ApiResult, Warning};
-use super::extract::{ApiJson, ApiQuery, PathId};
+use super::extract::{ApiJson, ApiQuery, PathId, present};
 use super::input;
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
@@ -88,7 +88,9 @@ pub struct NewPeriod {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodPatch {
+    #[serde(default, deserialize_with = "present")]
     pub start: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "present")]
     pub end: Option<NaiveDate>,
 }
 

@@ -10,9 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::require_role;
 use super::error::{ApiError, ApiResult, Warning};
-use super::extract::{ApiJson, ApiQuery, PathId};
+use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{self, MAX_NAME};
-use super::key_results::nullable;
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
 use super::views::{KeyResultView, ObjectiveView, PeriodView, TeamView};
@@ -195,6 +194,7 @@ pub struct NewTeam {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]

@@ -162,6 +162,7 @@ impl<'a> Checker<'a> {
                 kr.source.as_ref().and_then(|s| s.schedule.as_deref()),
             ) && let Err(why) = check(schedule)
             {
+                self.rule = rules::VALID_VALUES;
                 let msg = format!("key result `{id}` has an invalid schedule `{schedule}`: {why}");
                 self.error(kind, i, Some("source.schedule"), msg);
             }

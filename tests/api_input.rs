@@ -1,0 +1,880 @@
+//! What the REST API does with input it cannot use, on SQLite and
+//! PostgreSQL: every malformed, mistyped, oversized or absurd request gets
+//! a 4xx problem+json saying what is wrong, and the database is left as it
+//! was. Plus pagination, idempotent check-ins and the OpenAPI document.
+
+mod api_harness;
+mod common;
+
+use api_harness::{Api, Options, kr_body, start};
+use serde_json::{Value, json};
+
+async fn daemon(db: &common::TestDb) -> Api {
+    // Nothing is fetched in these tests: the source points nowhere.
+    start(
+        db,
+        Options {
+            source_url: "http://127.0.0.1:9/stats",
+            extra_config: "",
+        },
+    )
+    .await
+}
+
+/// Everything stored, as text: the model with its timestamps, the latest
+/// check-ins, the audit log and a KR's reviews.
+async fn stored(api: &Api) -> String {
+    let current = api.store.load_current().await.unwrap();
+    let latest = api.store.latest_check_ins().await.unwrap();
+    let audit = api
+        .store
+        .audit_log(&okrd::store::AuditQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reviews = api.store.reviews("resets").await.unwrap();
+    format!("{current:?}\n{latest:?}\n{audit:?}\n{reviews:?}")
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
+    for db in common::databases().await {
+        let api = daemon(&db).await;
+        let b = api.backend;
+        let (auth, leader) = (api.tokens.auth.clone(), api.tokens.leader.clone());
+        api.post(
+            "/key-results",
+            &auth,
+            kr_body("resets", "opex", "auth", "dana@acme.example"),
+        )
+        .await
+        .expect(201);
+        api.act("/key-results/resets/propose", &auth)
+            .await
+            .expect(200);
+        api.act("/key-results/resets/approve", &leader)
+            .await
+            .expect(200);
+        let mut milestone = kr_body("launch", "opex", "auth", "dana@acme.example");
+        milestone["kind"] = json!("milestone");
+        milestone["due"] = json!("2026-12-15");
+        milestone
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| !["start", "target"].contains(&k.as_str()));
+        api.post("/key-results", &auth, milestone).await.expect(201);
+        api.act("/key-results/launch/propose", &auth)
+            .await
+            .expect(200);
+        api.act("/key-results/launch/approve", &leader)
+            .await
+            .expect(200);
+        let before = stored(&api).await;
+
+        let long = |n: usize| "x".repeat(n);
+        let kr = |patch: Value| {
+            let mut body = kr_body("new-kr", "opex", "auth", "dana@acme.example");
+            for (k, v) in patch.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            body.to_string()
+        };
+        let json_ct = Some("application/json");
+        // (method, path, content type, body, status, what the detail says)
+        let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                r#"{"id": "x", "#.into(),
+                400,
+                "not valid JSON",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                "[1, 2]".into(),
+                422,
+                "invalid type",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                "".into(),
+                400,
+                "needs a JSON body",
+            ),
+            (
+                "POST",
+                "/key-results",
+                Some("text/plain"),
+                kr(json!({})),
+                415,
+                "must be JSON",
+            ),
+            (
+                "POST",
+                "/key-results",
+                None,
+                kr(json!({})),
+                415,
+                "no Content-Type",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"colour": "blue"})),
+                422,
+                "unknown field `colour`",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"target": "lots"})),
+                422,
+                "invalid type",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"kind": "more"})),
+                422,
+                "unknown variant `more`",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"due": "2026-13-01"})),
+                422,
+                "due",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"id": null})),
+                422,
+                "invalid type: null",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"target": 1e300})),
+                422,
+                "finite number between",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({})).replace("100", "1e999"),
+                400,
+                "number out of range",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"weight": 0})),
+                422,
+                "`weight`",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"weight": -1})),
+                422,
+                "`weight`",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"id": long(129)})),
+                422,
+                "longer than 128",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"id": "has space"})),
+                422,
+                "not a valid id",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"title": long(201)})),
+                422,
+                "the most is 200",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"title": "  "})),
+                422,
+                "must not be empty",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"title": "a\u{7}b"})),
+                422,
+                "control character",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"description": long(4001)})),
+                422,
+                "the most is 4000",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"objective": "nope"})),
+                422,
+                "objective `nope` does not exist",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"parent": "nope"})),
+                422,
+                "does not exist",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"source": {"use": "webb"}})),
+                422,
+                "did you mean `web`",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"source": {"use": "web", "schedule": "every day"}})),
+                422,
+                "invalid schedule",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"source": {"use": "web", "params": {"url": "http://evil"}}})),
+                422,
+                "source",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"id": "resets"})),
+                409,
+                "already exists",
+            ),
+            (
+                "PATCH",
+                "/key-results/nope",
+                json_ct,
+                "{}".into(),
+                404,
+                "`nope` does not exist",
+            ),
+            (
+                "PATCH",
+                "/key-results/resets",
+                json_ct,
+                r#"{"title": null}"#.into(),
+                422,
+                "invalid type: null",
+            ),
+            (
+                "PATCH",
+                "/key-results/resets",
+                json_ct,
+                r#"{"start": 5, "target": 5}"#.into(),
+                422,
+                "equal to `target`",
+            ),
+            (
+                "PATCH",
+                "/key-results/resets",
+                json_ct,
+                r#"{"parent": "resets"}"#.into(),
+                422,
+                "its own parent",
+            ),
+            (
+                "POST",
+                "/key-results/nope/propose",
+                None,
+                "".into(),
+                404,
+                "does not exist",
+            ),
+            (
+                "POST",
+                "/key-results/resets/propose",
+                json_ct,
+                r#"{"note": "x"}"#.into(),
+                422,
+                "unknown field `note`",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": 1e16}"#.into(),
+                422,
+                "finite number between",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{}"#.into(),
+                422,
+                "missing field `value`",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": "1"}"#.into(),
+                422,
+                "invalid type",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": 1, "confidence": 1.5}"#.into(),
+                422,
+                "`confidence`",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                json!({"value": 1, "note": long(2001)}).to_string(),
+                422,
+                "the most is 2000",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": 1, "observed_at": "2030-01-01T00:00:00Z"}"#.into(),
+                422,
+                "in the future",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": 1, "observed_at": "yesterday"}"#.into(),
+                422,
+                "observed_at",
+            ),
+            (
+                "POST",
+                "/key-results/launch/check-ins",
+                json_ct,
+                r#"{"value": 5}"#.into(),
+                422,
+                "milestone value must be 0",
+            ),
+            (
+                "POST",
+                "/key-results/nope/check-ins",
+                json_ct,
+                r#"{"value": 1}"#.into(),
+                404,
+                "does not exist",
+            ),
+            (
+                "POST",
+                "/key-results/new-kr/check-ins",
+                json_ct,
+                r#"{"value": 1}"#.into(),
+                404,
+                "does not exist",
+            ),
+            (
+                "POST",
+                "/objectives",
+                json_ct,
+                json!({"id": "o9", "title": "T", "period": "2099", "team": "acme"}).to_string(),
+                422,
+                "period `2099` does not exist",
+            ),
+            (
+                "POST",
+                "/objectives",
+                json_ct,
+                json!({"id": "opex", "title": "T", "period": "2026-Q4", "team": "acme"})
+                    .to_string(),
+                409,
+                "already exists",
+            ),
+            (
+                "POST",
+                "/teams",
+                json_ct,
+                json!({"id": "t9", "name": "T", "parent": "nobody"}).to_string(),
+                422,
+                "parent team `nobody` does not exist",
+            ),
+            (
+                "POST",
+                "/periods",
+                json_ct,
+                json!({"id": "p9", "start": "2027-03-31", "end": "2027-01-01"}).to_string(),
+                422,
+                "before it starts",
+            ),
+            (
+                "GET",
+                "/key-results?limit=abc",
+                None,
+                "".into(),
+                400,
+                "limit",
+            ),
+            (
+                "GET",
+                "/key-results?limit=501",
+                None,
+                "".into(),
+                400,
+                "between 1 and 500",
+            ),
+            (
+                "GET",
+                "/key-results?colour=blue",
+                None,
+                "".into(),
+                400,
+                "unknown field `colour`",
+            ),
+            (
+                "GET",
+                "/key-results?state=done",
+                None,
+                "".into(),
+                400,
+                "unknown variant `done`",
+            ),
+            (
+                "GET",
+                "/key-results?cursor=%%%",
+                None,
+                "".into(),
+                400,
+                "invalid",
+            ),
+            (
+                "GET",
+                "/key-results/resets/check-ins?from=yesterday",
+                None,
+                "".into(),
+                400,
+                "from",
+            ),
+            (
+                "GET",
+                "/key-results/resets/check-ins?cursor=bm9wZQ",
+                None,
+                "".into(),
+                400,
+                "invalid cursor",
+            ),
+            (
+                "GET",
+                "/teams/auth/summary?period=2099",
+                None,
+                "".into(),
+                404,
+                "period `2099`",
+            ),
+            ("GET", "/nowhere", None, "".into(), 404, "no such endpoint"),
+            (
+                "DELETE",
+                "/key-results/resets",
+                None,
+                "".into(),
+                405,
+                "does not take DELETE",
+            ),
+        ];
+        for (method, path, content_type, body, status, detail) in cases {
+            let token = if method == "PATCH"
+                || ["/objectives", "/teams", "/periods"]
+                    .iter()
+                    .any(|p| path.starts_with(p))
+            {
+                &leader
+            } else {
+                &auth
+            };
+            let r = api
+                .raw(method, path, Some(token), content_type, body.clone())
+                .await;
+            assert_eq!(
+                r.status, status,
+                "{b}: {method} {path} {body:.200}: {:#}",
+                r.body
+            );
+            assert_eq!(
+                r.content_type, "application/problem+json",
+                "{b}: {method} {path}"
+            );
+            let d = r.body["detail"].as_str().unwrap_or_default();
+            assert!(
+                d.contains(detail),
+                "{b}: {method} {path} {body:.200}: {d:?} lacks {detail:?}"
+            );
+        }
+
+        // Over a MiB is refused before it is parsed.
+        let big = json!({"value": 1, "note": "x".repeat(1024 * 1024)}).to_string();
+        api.raw(
+            "POST",
+            "/key-results/resets/check-ins",
+            Some(&auth),
+            json_ct,
+            big,
+        )
+        .await
+        .problem(413, "larger than 1024 KiB");
+        // A header that is too long for an idempotency key.
+        let r = api
+            .client
+            .post(format!("{}/api/v1/key-results/resets/check-ins", api.base))
+            .bearer_auth(&auth)
+            .header("idempotency-key", "k".repeat(500))
+            .json(&json!({"value": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{b}");
+
+        assert_eq!(
+            stored(&api).await,
+            before,
+            "{b}: a refused request changed the database"
+        );
+        api.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn no_request_reveals_internals() {
+    let db = common::sqlite_db();
+    let api = daemon(&db).await;
+    let auth = api.tokens.auth.clone();
+    // Deeply nested JSON, odd unicode, huge numbers as ids: never a 500.
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = api
+        .raw(
+            "POST",
+            "/key-results",
+            Some(&auth),
+            Some("application/json"),
+            nested,
+        )
+        .await;
+    assert!((400..500).contains(&r.status), "{:#}", r.body);
+    for id in [
+        "%00",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%F0%9F%92%A9",
+        &"9".repeat(400),
+    ] {
+        let r = api.get(&format!("/key-results/{id}"), &auth).await;
+        assert_eq!(r.status, 404, "{id}: {:#}", r.body);
+    }
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn lists_page_with_cursors_and_filters() {
+    let db = common::sqlite_db();
+    let api = daemon(&db).await;
+    let (auth, growth, leader) = (
+        api.tokens.auth.clone(),
+        api.tokens.growth.clone(),
+        api.tokens.leader.clone(),
+    );
+    for i in 0..4 {
+        api.post(
+            "/key-results",
+            &auth,
+            kr_body(&format!("a{i}"), "opex", "auth", "dana@acme.example"),
+        )
+        .await
+        .expect(201);
+        api.post(
+            "/key-results",
+            &growth,
+            kr_body(&format!("g{i}"), "reach", "growth", "kim@acme.example"),
+        )
+        .await
+        .expect(201);
+    }
+    api.act("/key-results/a0/propose", &auth).await.expect(200);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/key-results?period=2026-Q4&limit=3&cursor={c}"),
+            None => "/key-results?period=2026-Q4&limit=3".to_string(),
+        };
+        let page = api.get(&path, &auth).await.expect(200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|k| k["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["a0", "a1", "a2", "a3", "calls", "g0", "g1", "g2", "g3"]
+    );
+
+    let ids = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(api
+            .get("/key-results?team=growth&limit=2", &auth)
+            .await
+            .expect(200)),
+        ["g0", "g1"]
+    );
+    assert_eq!(
+        ids(api
+            .get("/key-results?state=proposed", &auth)
+            .await
+            .expect(200)),
+        ["a0"]
+    );
+    assert_eq!(
+        ids(api
+            .get("/key-results?objective=opex&state=approved", &auth)
+            .await
+            .expect(200)),
+        ["calls"]
+    );
+    assert_eq!(
+        ids(api
+            .get("/key-results?status=no_data&team=acme", &auth)
+            .await
+            .expect(200)),
+        ["calls"]
+    );
+    assert!(
+        ids(api
+            .get("/key-results?period=2030-Q1", &auth)
+            .await
+            .expect(200))
+        .is_empty()
+    );
+    assert_eq!(
+        ids(api.get("/objectives?parent=opex", &auth).await.expect(200)),
+        ["reach"]
+    );
+    assert_eq!(
+        ids(api.get("/teams?parent=acme", &auth).await.expect(200)),
+        ["auth", "growth"]
+    );
+
+    // A check-in history pages newest first and keeps to its time range.
+    for day in 1..=5 {
+        let at = format!("2026-11-0{day}T12:00:00Z");
+        api.post(
+            "/key-results/calls/check-ins",
+            &leader,
+            json!({"value": 1000 - day * 10, "observed_at": at}),
+        )
+        .await
+        .expect(201);
+    }
+    let first = api
+        .get("/key-results/calls/check-ins?limit=2", &auth)
+        .await
+        .expect(200);
+    let values = |v: &Value| -> Vec<f64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(values(&first), [950.0, 960.0]);
+    let c = first["next_cursor"].as_str().unwrap();
+    let second = api
+        .get(
+            &format!("/key-results/calls/check-ins?limit=2&cursor={c}"),
+            &auth,
+        )
+        .await
+        .expect(200);
+    assert_eq!(values(&second), [970.0, 980.0]);
+    let ranged = api
+        .get(
+            "/key-results/calls/check-ins?from=2026-11-02T00:00:00Z&to=2026-11-04T00:00:00Z",
+            &auth,
+        )
+        .await
+        .expect(200);
+    assert_eq!(values(&ranged), [970.0, 980.0]);
+    assert_eq!(ranged["next_cursor"], Value::Null);
+    // The latest observation wins, whatever order the check-ins came in.
+    let kr = api.get("/key-results/calls", &auth).await.expect(200);
+    assert_eq!(kr["value"], 950.0);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_check_in_with_the_same_idempotency_key_is_recorded_once() {
+    for db in common::databases().await {
+        let api = daemon(&db).await;
+        let leader = api.tokens.leader.clone();
+        let post = |key: &'static str, value: f64| {
+            api.client
+                .post(format!("{}/api/v1/key-results/calls/check-ins", api.base))
+                .bearer_auth(&leader)
+                .header("idempotency-key", key)
+                .json(&json!({ "value": value }))
+                .send()
+        };
+        let first = post("week-46", 900.0).await.unwrap();
+        assert_eq!(first.status(), 201, "{}", api.backend);
+        let first: Value = first.json().await.unwrap();
+        let again = post("week-46", 900.0).await.unwrap();
+        assert_eq!(again.status(), 200, "{}", api.backend);
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(
+            first["check_in"]["id"], again["check_in"]["id"],
+            "{}",
+            api.backend
+        );
+        let history = api
+            .get("/key-results/calls/check-ins", &leader)
+            .await
+            .expect(200);
+        assert_eq!(
+            history["items"].as_array().unwrap().len(),
+            1,
+            "{}",
+            api.backend
+        );
+        api.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let db = common::sqlite_db();
+    let api = daemon(&db).await;
+    // The document needs no token.
+    let doc = api
+        .call("GET", "/openapi.json", None, None)
+        .await
+        .expect(200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    let routes = [
+        ("get", "/periods"),
+        ("post", "/periods"),
+        ("get", "/periods/{id}"),
+        ("patch", "/periods/{id}"),
+        ("get", "/teams"),
+        ("post", "/teams"),
+        ("get", "/teams/{id}"),
+        ("patch", "/teams/{id}"),
+        ("get", "/teams/{id}/summary"),
+        ("get", "/objectives"),
+        ("post", "/objectives"),
+        ("get", "/objectives/{id}"),
+        ("patch", "/objectives/{id}"),
+        ("get", "/objectives/{id}/tree"),
+        ("get", "/key-results"),
+        ("post", "/key-results"),
+        ("get", "/key-results/{id}"),
+        ("patch", "/key-results/{id}"),
+        ("get", "/key-results/{id}/check-ins"),
+        ("post", "/key-results/{id}/check-ins"),
+        ("get", "/key-results/{id}/reviews"),
+        ("post", "/key-results/{id}/propose"),
+        ("post", "/key-results/{id}/approve"),
+        ("post", "/key-results/{id}/request-changes"),
+        ("post", "/key-results/{id}/reject"),
+        ("post", "/key-results/{id}/archive"),
+        ("get", "/sources"),
+        ("get", "/sources/{name}"),
+        ("post", "/sources/{name}/run"),
+        ("get", "/audit"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "documented operations: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (method, path) in routes {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(
+            responses.contains_key("401"),
+            "{method} {path}: 401 undocumented"
+        );
+        for (status, r) in responses {
+            assert!(
+                r["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{method} {path} {status}"
+            );
+            if status.starts_with('4') {
+                assert!(
+                    r["content"]["application/problem+json"].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    api.stop().await;
+}

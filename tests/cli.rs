@@ -356,3 +356,76 @@ fn the_shipped_examples_pass_check() {
         "{err}"
     );
 }
+
+/// `okrd token create` prints the token and nothing else on stdout; `list`
+/// never shows a token; `revoke` takes the id or the whole token.
+#[test]
+fn token_commands_make_list_and_revoke_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+    let config = "[database]\nurl = \"sqlite://okrd.db\"\n";
+    std::fs::write(dir.path().join("okrd.toml"), config).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", "okrd.toml"];
+        all.extend_from_slice(args);
+        okrd(dir.path(), &all)
+    };
+    assert!(run(&["apply", "okrs.toml"]).status.success());
+
+    let out = run(&[
+        "token", "create", "--role", "member", "--team", "acme", "--name", "dana",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim_end();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(token.starts_with("okrd_") && token.len() > 40, "{token}");
+    let id = token.split('_').nth(1).unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not shown again"));
+
+    let list = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(
+        list.contains(id) && list.contains("member") && list.contains("dana"),
+        "{list}"
+    );
+    assert!(!list.contains(token), "{list}");
+
+    for (args, says) in [
+        (
+            vec!["token", "create", "--role", "root"],
+            "unknown role `root`",
+        ),
+        (vec!["token", "create", "--role", "member"], "needs --team"),
+        (
+            vec!["token", "create", "--role", "member", "--team", "acm"],
+            "did you mean `acme`",
+        ),
+        (
+            vec!["token", "create", "--role", "admin", "--team", "acme"],
+            "member tokens only",
+        ),
+        (vec!["token", "revoke", "nope"], "no token with id `nope`"),
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+
+    let out = run(&["token", "revoke", token]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    let row = list.lines().find(|l| l.starts_with(id)).unwrap();
+    assert!(!row.trim_end().ends_with('-'), "revoked time shown: {row}");
+    let again = run(&["token", "revoke", id]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already revoked"));
+}

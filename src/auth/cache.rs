@@ -30,9 +30,13 @@ struct Entry {
 
 impl TokenCache {
     pub fn new(store: Store) -> TokenCache {
+        TokenCache::with_ttl(store, TOKEN_CACHE_TTL)
+    }
+
+    pub fn with_ttl(store: Store, ttl: Duration) -> TokenCache {
         TokenCache {
             store,
-            ttl: TOKEN_CACHE_TTL,
+            ttl,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -85,4 +89,72 @@ fn principal(token: &str, r: TokenRecord) -> Option<Principal> {
         name: r.name,
         team: r.team,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditEntry;
+
+    async fn store_with(role: Role, team: Option<&str>) -> (Store, String, String) {
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let t = token::generate(role, team.map(String::from), "dana".into(), 0).unwrap();
+        let audit = AuditEntry {
+            actor: "test".into(),
+            action: "token.create".into(),
+            entity_kind: "token",
+            entity_id: t.record.id.clone(),
+            before: None,
+            after: None,
+        };
+        store.insert_token(&t.record, &audit).await.unwrap();
+        (store, t.token, t.record.id)
+    }
+
+    #[tokio::test]
+    async fn a_token_acts_as_its_role_and_team_until_revoked() {
+        let (store, token, id) = store_with(Role::Member, Some("auth")).await;
+        let cache = TokenCache::with_ttl(store.clone(), Duration::ZERO);
+        let p = cache.authenticate(&token).await.unwrap().unwrap();
+        assert_eq!(
+            (p.role, p.team.as_deref(), p.name.as_str()),
+            (Role::Member, Some("auth"), "dana")
+        );
+        assert_eq!(p.token_id.as_deref(), Some(id.as_str()));
+        // Right id, wrong secret.
+        let forged = format!("okrd_{id}_not-the-secret");
+        assert_eq!(cache.authenticate(&forged).await.unwrap(), None);
+        assert_eq!(cache.authenticate("garbage").await.unwrap(), None);
+        let audit = AuditEntry {
+            actor: "test".into(),
+            action: "token.revoke".into(),
+            entity_kind: "token",
+            entity_id: id.clone(),
+            before: None,
+            after: None,
+        };
+        assert!(store.revoke_token(&id, 1, &audit).await.unwrap());
+        assert_eq!(cache.authenticate(&token).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_revocation_shows_once_the_cached_record_expires() {
+        let (store, token, id) = store_with(Role::Admin, None).await;
+        let cache = TokenCache::with_ttl(store.clone(), Duration::from_secs(3600));
+        assert!(cache.authenticate(&token).await.unwrap().is_some());
+        let audit = AuditEntry {
+            actor: "test".into(),
+            action: "token.revoke".into(),
+            entity_kind: "token",
+            entity_id: id.clone(),
+            before: None,
+            after: None,
+        };
+        store.revoke_token(&id, 1, &audit).await.unwrap();
+        // Within the TTL the cached record still answers; a fresh cache does not.
+        assert!(cache.authenticate(&token).await.unwrap().is_some());
+        let fresh = TokenCache::with_ttl(store, Duration::from_secs(3600));
+        assert_eq!(fresh.authenticate(&token).await.unwrap(), None);
+    }
 }

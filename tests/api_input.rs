@@ -9,6 +9,9 @@ mod common;
 use api_harness::{Api, Options, kr_body, start};
 use serde_json::{Value, json};
 
+/// A bad request: method, path, content type, body, the status and what its detail says.
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+
 async fn daemon(db: &common::TestDb) -> Api {
     // Nothing is fetched in these tests: the source points nowhere.
     start(
@@ -82,8 +85,7 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
             body.to_string()
         };
         let json_ct = Some("application/json");
-        // (method, path, content type, body, status, what the detail says)
-        let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "POST",
                 "/key-results",

@@ -71,7 +71,8 @@ pub struct Warning {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    problem: Problem,
+    /// Boxed: errors travel through every `Result` of a handler.
+    problem: Box<Problem>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -80,7 +81,7 @@ impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            problem: Problem {
+            problem: Box::new(Problem {
                 kind: "about:blank".into(),
                 title: status.canonical_reason().unwrap_or("Error").into(),
                 status: status.as_u16(),
@@ -90,7 +91,7 @@ impl ApiError {
                 managed_by: None,
                 state: None,
                 allowed: None,
-            },
+            }),
         }
     }
 

@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn pages_follow_each_other_without_gaps_or_repeats() {
         let map: BTreeMap<String, u32> = (0..7).map(|i| (format!("k{i}"), i)).collect();
-        let even = |v: &u32| v % 2 == 0;
+        let even = |v: &u32| v.is_multiple_of(2);
         let first = page_by_id(&map, None, 2, even, |v| *v).unwrap();
         assert_eq!(first.items, [0, 2]);
         let second = page_by_id(&map, first.next_cursor.as_deref(), 2, even, |v| *v).unwrap();

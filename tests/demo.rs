@@ -71,10 +71,14 @@ async fn demo_krs_get_values_and_move() {
     let stdout = child.0.stdout.take().unwrap();
     let mut url = None;
     let mut config = None;
+    let mut member_token = None;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let line = line.trim();
         if let Some(u) = line.strip_prefix("metrics") {
             url = Some(u.trim().to_string());
+        }
+        if let Some(t) = line.strip_prefix("member token") {
+            member_token = t.split_whitespace().next().map(String::from);
         }
         if let Some(c) = line.strip_prefix("config") {
             config = Some(c.trim().to_string());
@@ -182,6 +186,32 @@ async fn demo_krs_get_values_and_move() {
         "fetches failed: {failures:?}\ndemo log:\n{}",
         logged()
     );
+
+    // The printed member token works the REST API: it reads the demo's KRs
+    // and drafts one for its team.
+    let token = member_token.expect("the demo prints a member token");
+    let api = url.replace("/metrics", "/api/v1");
+    let client = reqwest::Client::new();
+    let krs = client
+        .get(format!("{api}/key-results?objective=reduce-opex"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(krs.status(), 200);
+    assert!(krs.text().await.unwrap().contains("\"failed-passwords\""));
+    let draft = client
+        .post(format!("{api}/key-results"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "id": "self-service-reset", "objective": "reduce-opex", "team": "auth",
+            "title": "Password resets done without calling us", "kind": "increase",
+            "start": 20, "target": 80
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 201, "{}", draft.text().await.unwrap());
 
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
     let pid = child.0.id().to_string();

@@ -1,7 +1,8 @@
 //! `okrd demo`: the daemon's main job with nothing to set up. A temporary
 //! SQLite database, example OKRs for the current quarter, simulated sources on
 //! loopback (Plausible, Delighted, Zendesk and Prometheus) and real connectors
-//! (three from the catalog) polling them every few seconds.
+//! (three from the catalog) polling them every few seconds. It prints API
+//! tokens for an admin, a leader and a member, to try the REST API with.
 
 mod simulator;
 
@@ -13,8 +14,10 @@ use std::process::ExitCode;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Role, token};
 use crate::okr::Period;
 use crate::okr::progress::expected_progress;
+use crate::store::AuditEntry;
 use crate::{app, config};
 
 const OKRS: &str = include_str!("okrs.toml");
@@ -52,6 +55,13 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
         }
     };
     crate::commands::init_tracing(&settings);
+    let tokens = match demo_tokens(&settings).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot make the demo's API tokens: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -65,14 +75,22 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
     // A closed stdout (`okrd demo | head`) must not stop the demo: ignore write errors.
     let _ = writeln!(
         std::io::stdout(),
-        "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n\n  \
+        "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n  \
+         REST API     http://{addr}/api/v1 (described at /api/v1/openapi.json)\n\n  \
+         admin token  {}\n  leader token {}\n  member token {} (team auth)\n\n  \
          config       {}\n  OKRs         {}\n  database     {}\n\n\
          Sources poll a simulator every 5 s: Plausible, Delighted and Zendesk through the\n\
          connector catalog, and Prometheus. KR values move within seconds. Try:\n  \
-         curl -s http://{addr}/metrics | grep '^okr_key_result_value'\n\nPress Ctrl-C to stop (the temporary files are removed).\n",
+         curl -s http://{addr}/metrics | grep '^okr_key_result_value'\n  \
+         curl -s -H 'Authorization: Bearer {}' http://{addr}/api/v1/objectives/reduce-opex/tree\n\n\
+         Press Ctrl-C to stop (the temporary files are removed).\n",
+        tokens.admin,
+        tokens.leader,
+        tokens.member,
         dir.join("okrd.toml").display(),
         dir.join("okrs.toml").display(),
         dir.join("demo.db").display(),
+        tokens.member,
     );
     app::cancel_on_signals(shutdown.clone());
     match app::run(settings, listener, shutdown.clone()).await {
@@ -83,6 +101,39 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
             ExitCode::FAILURE
         }
     }
+}
+
+/// API tokens to try the REST API with: an admin, a leader, a member of `auth`.
+struct DemoTokens {
+    admin: String,
+    leader: String,
+    member: String,
+}
+
+async fn demo_tokens(settings: &config::Settings) -> Result<DemoTokens, String> {
+    let store = app::open_store(settings).await.map_err(|e| e.to_string())?;
+    let now = Utc::now().timestamp_millis();
+    let make = async |role: Role, team: Option<&str>, name: &str| -> Result<String, String> {
+        let t = token::generate(role, team.map(String::from), name.to_string(), now)?;
+        let audit = AuditEntry {
+            actor: "okrd demo".into(),
+            action: "token.create".into(),
+            entity_kind: "token",
+            entity_id: t.record.id.clone(),
+            before: None,
+            after: None,
+        };
+        store
+            .insert_token(&t.record, &audit)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(t.token)
+    };
+    Ok(DemoTokens {
+        admin: make(Role::Admin, None, "demo-admin").await?,
+        leader: make(Role::Leader, None, "lee@acme.example").await?,
+        member: make(Role::Member, Some("auth"), "dana@acme.example").await?,
+    })
 }
 
 /// Write the demo's config and OKR file into `dir` and load them like any others.

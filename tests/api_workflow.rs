@@ -537,3 +537,61 @@ async fn anonymous_read_opens_reads_but_not_writes() {
     assert!(api.metrics().await.contains("okr_build_info"));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn sources_show_their_health_and_admins_can_fetch_now() {
+    let db = common::sqlite_db();
+    let web = mock_web().await;
+    let api = daemon(&db, &web).await;
+    let t = &api.tokens;
+    let mut body = kr_body("visitors", "reach", "growth", "kim@acme.example");
+    body["source"] = json!({"use": "web"});
+    api.post("/key-results", &t.growth, body).await.expect(201);
+    api.act("/key-results/visitors/propose", &t.growth)
+        .await
+        .expect(200);
+    api.act("/key-results/visitors/approve", &t.leader)
+        .await
+        .expect(200);
+    api.metrics_until("the first fetch", |m| {
+        sample(m, "okr_key_result_value", &["key_result=\"visitors\""]) == Some(1500.0)
+    })
+    .await;
+
+    let list = api.get("/sources", &t.viewer).await.expect(200);
+    let src = &list["items"][0];
+    assert_eq!(src["name"], "web");
+    assert_eq!(src["connector"], "http_json");
+    assert_eq!(src["key_results"], json!(["visitors"]));
+    assert!(src["last_success"].is_string(), "{src}");
+    assert_eq!(src["last_failure"], serde_json::Value::Null);
+    assert!(src["next_run"].is_string(), "{src}");
+    // Never the source's params: they may hold secrets.
+    assert!(!list.to_string().contains(&web.uri()), "{list}");
+    api.get("/sources/nope", &t.viewer)
+        .await
+        .problem(404, "source `nope`");
+
+    let before = web.received_requests().await.unwrap().len();
+    let run = api
+        .call("POST", "/sources/web/run", Some(&t.admin), None)
+        .await
+        .expect(202);
+    assert_eq!(run["started"], json!(["visitors"]));
+    for _ in 0..100 {
+        if web.received_requests().await.unwrap().len() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        web.received_requests().await.unwrap().len() > before,
+        "run now did not fetch"
+    );
+    let audit = api
+        .get("/audit?entity_kind=source", &t.admin)
+        .await
+        .expect(200);
+    assert_eq!(audit["items"][0]["action"], "source.run");
+    api.stop().await;
+}

@@ -18,7 +18,7 @@ use crate::snapshot::{ModelIndex, SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
 use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, Trace};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Backend, CheckInWriter, Store, StoreError};
 use crate::telemetry::SourceTelemetry;
 
 /// A configured `[[sources]]` entry, secrets resolved.
@@ -61,6 +61,8 @@ struct Live {
 
 pub struct Pipeline {
     store: Store,
+    /// Every check-in goes through it: commits shared under load.
+    writer: CheckInWriter,
     sources: HashMap<String, Arc<SourceRuntime>>,
     bindings: RwLock<HashMap<String, Arc<BoundKr>>>,
     live: Mutex<Live>,
@@ -96,6 +98,7 @@ impl Pipeline {
     pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
         let holder = format!("{}:{}", hostname(), std::process::id());
         let pipeline = Arc::new(Pipeline {
+            writer: parts.store.check_in_writer(),
             store: parts.store,
             sources: parts.sources,
             bindings: RwLock::new(HashMap::new()),
@@ -125,6 +128,11 @@ impl Pipeline {
             .map(|b| (b.key_result.clone(), Arc::new(b)))
             .collect();
         *self.bindings.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    /// Where check-ins are written (manual ones too): see [`CheckInWriter`].
+    pub fn check_in_writer(&self) -> &CheckInWriter {
+        &self.writer
     }
 
     /// The KRs bound to `source`, by id.
@@ -228,7 +236,12 @@ impl Pipeline {
             confidence: None,
             idempotency_key: Some(format!("{}@{}", binding.key_result, slot_ms)),
         };
-        match self.store.insert_check_in(&check_in).await {
+        match self
+            .writer
+            .write(check_in, false, None)
+            .await
+            .map(|(_, new)| new)
+        {
             Ok(true) => {
                 self.apply_value(&binding.key_result, value, now);
                 Outcome::Success

@@ -278,14 +278,15 @@ pub async fn create(
             "override": is_override,
         })),
     };
+    let (value, observed_at) = (check_in.value, check_in.observed_at);
     let (stored, created) = api
-        .store()
-        .insert_manual_check_in(&check_in, is_override, &audit)
+        .model
+        .pipeline
+        .check_in_writer()
+        .write(check_in, is_override, Some(audit))
         .await?;
     if created {
-        api.model
-            .pipeline
-            .apply_value(&id, check_in.value, check_in.observed_at);
+        api.model.pipeline.apply_value(&id, value, observed_at);
     }
     let (key_result, objectives) = progress(&api, &id, now);
     let status = if created {

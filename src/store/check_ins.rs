@@ -111,60 +111,6 @@ impl Store {
 }
 
 impl Store {
-    /// Appends a check-in written by a person, with its audit record, in one
-    /// transaction. With an idempotency key that was used before, writes
-    /// nothing and returns the check-in stored then, with `false`.
-    pub async fn insert_manual_check_in(
-        &self,
-        c: &CheckIn,
-        is_override: bool,
-        audit: &AuditEntry,
-    ) -> Result<(StoredCheckIn, bool), StoreError> {
-        finite("value", &c.key_result, c.value)?;
-        if let Some(confidence) = c.confidence {
-            finite("confidence", &c.key_result, confidence)?;
-        }
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
-             confidence, idempotency_key, is_override) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {STORED_COLUMNS}"
-        );
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&c.key_result)
-            .bind(c.value)
-            .bind(to_ms(c.observed_at))
-            .bind(now)
-            .bind(&c.origin.0)
-            .bind(&c.note)
-            .bind(c.confidence)
-            .bind(&c.idempotency_key)
-            .bind(i64::from(is_override))
-            // Binds a nullable double: see `NULLABLE_DOUBLES` in mod.rs.
-            .persistent(false)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(db) if db.kind() == ErrorKind::ForeignKeyViolation => {
-                    StoreError::UnknownKeyResult(c.key_result.clone())
-                }
-                e => e.into(),
-            })?;
-        let Some(row) = inserted else {
-            let sql = format!("SELECT {STORED_COLUMNS} FROM check_ins WHERE idempotency_key = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&c.idempotency_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            return Ok((stored_check_in(&row)?, false));
-        };
-        let stored = stored_check_in(&row)?;
-        insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok((stored, true))
-    }
-
     /// A page of a KR's history, newest first (by `observed_at`, then insertion).
     pub async fn check_in_history(
         &self,
@@ -191,6 +137,59 @@ impl Store {
             .await?;
         rows.iter().map(stored_check_in).collect()
     }
+}
+
+/// Appends `c` (and its audit record, when it is new) on `conn`, inside the
+/// caller's transaction. With an idempotency key used before, writes nothing
+/// and returns the check-in stored then, with `false`.
+pub(super) async fn insert_one(
+    conn: &mut sqlx::AnyConnection,
+    c: &CheckIn,
+    is_override: bool,
+    audit: Option<&AuditEntry>,
+    now: i64,
+) -> Result<(StoredCheckIn, bool), StoreError> {
+    finite("value", &c.key_result, c.value)?;
+    if let Some(confidence) = c.confidence {
+        finite("confidence", &c.key_result, confidence)?;
+    }
+    let sql = format!(
+        "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
+         confidence, idempotency_key, is_override) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING {STORED_COLUMNS}"
+    );
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&c.key_result)
+        .bind(c.value)
+        .bind(to_ms(c.observed_at))
+        .bind(now)
+        .bind(&c.origin.0)
+        .bind(&c.note)
+        .bind(c.confidence)
+        .bind(&c.idempotency_key)
+        .bind(i64::from(is_override))
+        // Binds a nullable double: see `NULLABLE_DOUBLES` in mod.rs.
+        .persistent(false)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.kind() == ErrorKind::ForeignKeyViolation => {
+                StoreError::UnknownKeyResult(c.key_result.clone())
+            }
+            e => e.into(),
+        })?;
+    let Some(row) = inserted else {
+        let sql = format!("SELECT {STORED_COLUMNS} FROM check_ins WHERE idempotency_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&c.idempotency_key)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok((stored_check_in(&row)?, false));
+    };
+    if let Some(audit) = audit {
+        insert_audit(conn, audit, now).await?;
+    }
+    Ok((stored_check_in(&row)?, true))
 }
 
 fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError> {

@@ -17,10 +17,12 @@
 //!
 //! One file per aggregate: `pool` (connecting), `migrate` (schema, readiness),
 //! `okrs` (reading the model), `apply` (OKRs-as-code), `model_tx` (API
-//! writes), `check_ins`, `leases`, `tokens`, `reviews`, `audit`.
+//! writes), `check_ins` (and `check_in_writer`, their group commit),
+//! `leases`, `tokens`, `reviews`, `audit`.
 
 mod apply;
 mod audit;
+mod check_in_writer;
 mod check_ins;
 mod codec;
 mod error;
@@ -35,6 +37,7 @@ mod version;
 
 pub use apply::{ApplyPlan, Change};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
+pub use check_in_writer::CheckInWriter;
 pub use check_ins::{HistoryQuery, StoredCheckIn};
 pub use error::{StoreError, redact_url};
 pub use model_tx::ModelTx;

@@ -1,0 +1,128 @@
+//! Group commit of check-ins. One task writes every check-in: it takes what
+//! is waiting (up to `MAX_BATCH`), writes it in one transaction and
+//! acknowledges each only after the commit. Under load many check-ins share
+//! one fsync instead of each paying for its own, and on SQLite writers
+//! never fight over the write lock (whose busy handler sleeps in
+//! milliseconds). An idle writer commits a lone check-in at once, so
+//! nothing waits for a batch to fill.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::audit::AuditEntry;
+use super::check_ins::{StoredCheckIn, insert_one};
+use super::codec::now_ms;
+use super::{Store, StoreError};
+use crate::okr::CheckIn;
+
+/// Most check-ins committed together.
+const MAX_BATCH: usize = 256;
+/// Check-ins waiting for the writer before senders wait for room.
+const QUEUE: usize = 4096;
+
+type Reply = oneshot::Sender<Result<(StoredCheckIn, bool), StoreError>>;
+
+struct Job {
+    check_in: CheckIn,
+    is_override: bool,
+    audit: Option<AuditEntry>,
+    reply: Reply,
+}
+
+/// Hands check-ins to the writer task. Cheap to clone; the task stops once
+/// every clone is dropped and what was queued is written.
+#[derive(Clone)]
+pub struct CheckInWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Starts the writer task for this store (within a tokio runtime).
+    pub fn check_in_writer(&self) -> CheckInWriter {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(self.clone(), rx));
+        CheckInWriter { jobs }
+    }
+}
+
+impl CheckInWriter {
+    /// Appends `check_in` with its audit record; returns once committed. A
+    /// reused idempotency key writes nothing and returns the check-in
+    /// stored then, with `false`.
+    pub async fn write(
+        &self,
+        check_in: CheckIn,
+        is_override: bool,
+        audit: Option<AuditEntry>,
+    ) -> Result<(StoredCheckIn, bool), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            check_in,
+            is_override,
+            audit,
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::NotReady("the check-in writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::NotReady("the check-in writer has stopped".into()))?
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        write_batch(&store, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// All in one transaction; if anything in it fails, each check-in again
+/// on its own, so one bad check-in fails alone.
+async fn write_batch(store: &Store, batch: Vec<Job>) {
+    let now = now_ms();
+    match write_together(store, &batch, now).await {
+        Ok(results) => {
+            for (job, result) in batch.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            for job in batch {
+                let result = write_together(store, std::slice::from_ref(&job), now)
+                    .await
+                    .map(|mut r| r.remove(0));
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => {
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+}
+
+async fn write_together(
+    store: &Store,
+    batch: &[Job],
+    now: i64,
+) -> Result<Vec<(StoredCheckIn, bool)>, StoreError> {
+    let mut tx = store.pool.begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for job in batch {
+        out.push(
+            insert_one(
+                &mut tx,
+                &job.check_in,
+                job.is_override,
+                job.audit.as_ref(),
+                now,
+            )
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(out)
+}

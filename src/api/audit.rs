@@ -62,7 +62,7 @@ pub struct AuditParams {
 }
 
 #[utoipa::path(
-    get, path = "/audit", tag = "audit", params(AuditParams),
+    operation_id = "list_audit_log", get, path = "/audit", tag = "audit", params(AuditParams),
     responses(
         (status = 200, description = "Writes, newest first", body = Page<AuditView>),
         (status = 400, description = "Bad query", body = super::Problem, content_type = "application/problem+json"),

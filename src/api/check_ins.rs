@@ -76,7 +76,7 @@ pub struct HistoryParams {
 }
 
 #[utoipa::path(
-    get, path = "/key-results/{id}/check-ins", tag = "check-ins",
+    operation_id = "list_check_ins", get, path = "/key-results/{id}/check-ins", tag = "check-ins",
     params(("id" = String, Path, description = "KR id"), HistoryParams),
     responses(
         (status = 200, description = "Check-ins, newest first", body = Page<CheckInView>),
@@ -142,9 +142,15 @@ fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, i64)> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCheckIn {
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub value: f64,
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 2000
+    )]
     pub note: Option<String>,
     /// 0..1: how sure you are that the KR will be met.
+    #[schema(minimum = 0, maximum = 1)]
     pub confidence: Option<f64>,
     /// When the value was true [default: now]; not in the future.
     pub observed_at: Option<DateTime<Utc>>,
@@ -171,7 +177,7 @@ pub struct ProgressView {
 }
 
 #[utoipa::path(
-    post, path = "/key-results/{id}/check-ins", tag = "check-ins",
+    operation_id = "create_check_in", post, path = "/key-results/{id}/check-ins", tag = "check-ins",
     params(
         ("id" = String, Path, description = "KR id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key records the check-in once"),

@@ -43,7 +43,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/key-results", tag = "key results",
+    operation_id = "list_key_results", get, path = "/key-results", tag = "key results",
     params(ListQuery),
     responses(
         (status = 200, description = "KRs in every workflow state, by id", body = Page<KeyResultView>),
@@ -88,7 +88,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/key-results/{id}", tag = "key results",
+    operation_id = "get_key_result", get, path = "/key-results/{id}", tag = "key results",
     params(("id" = String, Path, description = "KR id")),
     responses(
         (status = 200, description = "The KR", body = KeyResultView),
@@ -117,8 +117,16 @@ pub async fn one(
 pub struct SourceBindingBody {
     /// A `[[sources]]` name from the daemon's config.
     #[serde(rename = "use")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub source: String,
     /// Overrides the source's schedule (crontab, 5 or 6 fields).
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 100
+    )]
     pub schedule: Option<String>,
     /// Connector params merged over the source's (never secrets).
     #[schema(value_type = Option<Object>)]
@@ -154,24 +162,47 @@ impl SourceBindingBody {
 #[serde(deny_unknown_fields)]
 pub struct NewKeyResult {
     /// Letters, digits, `.`, `_` and `-`; at most 128.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub id: String,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub objective: String,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub team: String,
     /// Who answers for it [default: the token's name].
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 254
+    )]
     pub owner: Option<String>,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub title: String,
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 4000
+    )]
     pub description: Option<String>,
     pub kind: KrKind,
     /// Baseline (increase / decrease).
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub start: Option<f64>,
     /// Goal (increase / decrease) or threshold (at_least / at_most).
+    #[schema(minimum = -1e15, maximum = 1e15)]
     pub target: Option<f64>,
     /// Deadline (milestones).
     pub due: Option<NaiveDate>,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 32
+    )]
     pub unit: Option<String>,
     /// Share of its objective's progress [default: 1].
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     pub weight: Option<f64>,
     /// The KR it contributes to.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<String>,
     /// How a parent KR without a source derives its value from its children.
     pub rollup: Option<Rollup>,
@@ -183,34 +214,45 @@ pub struct NewKeyResult {
 #[serde(deny_unknown_fields)]
 pub struct KeyResultPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub objective: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub team: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 254
+    )]
     pub owner: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 4000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub kind: Option<KrKind>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = -1e15, maximum = 1e15)]
     pub start: Option<Option<f64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = -1e15, maximum = 1e15)]
     pub target: Option<Option<f64>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub due: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$", max_length = 32)]
     pub unit: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     pub weight: Option<f64>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Rollup>)]
@@ -305,7 +347,7 @@ fn check_fields(kr: &KeyResult) -> ApiResult<()> {
 }
 
 #[utoipa::path(
-    post, path = "/key-results", tag = "key results",
+    operation_id = "create_key_result", post, path = "/key-results", tag = "key results",
     request_body = NewKeyResult,
     responses(
         (status = 201, description = "The new draft", body = KeyResultWritten),
@@ -349,7 +391,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    patch, path = "/key-results/{id}", tag = "key results",
+    operation_id = "update_key_result", patch, path = "/key-results/{id}", tag = "key results",
     params(("id" = String, Path, description = "KR id")),
     request_body = KeyResultPatch,
     responses(

@@ -40,7 +40,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/objectives", tag = "objectives", params(ListQuery),
+    operation_id = "list_objectives", get, path = "/objectives", tag = "objectives", params(ListQuery),
     responses(
         (status = 200, description = "Objectives by id", body = Page<ObjectiveView>),
         (status = 400, description = "Bad query", body = super::Problem, content_type = "application/problem+json"),
@@ -75,7 +75,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/objectives/{id}", tag = "objectives",
+    operation_id = "get_objective", get, path = "/objectives/{id}", tag = "objectives",
     params(("id" = String, Path, description = "Objective id")),
     responses(
         (status = 200, description = "The objective", body = ObjectiveView),
@@ -115,7 +115,7 @@ pub struct ObjectiveTree {
 }
 
 #[utoipa::path(
-    get, path = "/objectives/{id}/tree", tag = "objectives",
+    operation_id = "get_objective_tree", get, path = "/objectives/{id}/tree", tag = "objectives",
     params(("id" = String, Path, description = "Objective id")),
     responses(
         (status = 200, description = "The subtree with KRs, parent KRs, progress and status", body = ObjectiveTree),
@@ -196,14 +196,26 @@ fn collect_parents<'a>(n: &'a ObjectiveNode, out: &mut Vec<&'a str>) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewObjective {
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub id: String,
     /// Qualitative: the numbers go into its KRs.
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub title: String,
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 4000
+    )]
     pub description: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub period: String,
     /// The owning team.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub team: String,
     /// The objective it aligns under.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<String>,
 }
 
@@ -211,16 +223,22 @@ pub struct NewObjective {
 #[serde(deny_unknown_fields)]
 pub struct ObjectivePatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$", max_length = 4000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub period: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub team: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<Option<String>>,
     /// Archive (true) or restore (false); an archived objective and its KRs leave the rollups.
     #[serde(default, deserialize_with = "present")]
@@ -235,7 +253,7 @@ pub struct ObjectiveWritten {
 }
 
 #[utoipa::path(
-    post, path = "/objectives", tag = "objectives", request_body = NewObjective,
+    operation_id = "create_objective", post, path = "/objectives", tag = "objectives", request_body = NewObjective,
     responses(
         (status = 201, description = "Created", body = ObjectiveWritten),
         (status = 400, description = "Malformed JSON", body = super::Problem, content_type = "application/problem+json"),
@@ -300,7 +318,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    patch, path = "/objectives/{id}", tag = "objectives",
+    operation_id = "update_objective", patch, path = "/objectives/{id}", tag = "objectives",
     params(("id" = String, Path, description = "Objective id")),
     request_body = ObjectivePatch,
     responses(

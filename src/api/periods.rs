@@ -31,7 +31,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/periods", tag = "periods", params(ListQuery),
+    operation_id = "list_periods", get, path = "/periods", tag = "periods", params(ListQuery),
     responses(
         (status = 200, description = "Periods by id", body = Page<PeriodView>),
         (status = 400, description = "Bad query", body = super::Problem, content_type = "application/problem+json"),
@@ -56,7 +56,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/periods/{id}", tag = "periods",
+    operation_id = "get_period", get, path = "/periods/{id}", tag = "periods",
     params(("id" = String, Path, description = "Period id")),
     responses(
         (status = 200, description = "The period", body = PeriodView),
@@ -79,6 +79,7 @@ pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<J
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPeriod {
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub id: String,
     pub start: NaiveDate,
     /// The last day (inclusive).
@@ -102,7 +103,7 @@ pub struct PeriodWritten {
 }
 
 #[utoipa::path(
-    post, path = "/periods", tag = "periods", request_body = NewPeriod,
+    operation_id = "create_period", post, path = "/periods", tag = "periods", request_body = NewPeriod,
     responses(
         (status = 201, description = "Created", body = PeriodWritten),
         (status = 400, description = "Malformed JSON", body = super::Problem, content_type = "application/problem+json"),
@@ -150,7 +151,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    patch, path = "/periods/{id}", tag = "periods",
+    operation_id = "update_period", patch, path = "/periods/{id}", tag = "periods",
     params(("id" = String, Path, description = "Period id")),
     request_body = PeriodPatch,
     responses(

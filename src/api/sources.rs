@@ -52,7 +52,7 @@ pub struct SourceList {
 }
 
 #[utoipa::path(
-    get, path = "/sources", tag = "sources",
+    operation_id = "list_sources", get, path = "/sources", tag = "sources",
     responses(
         (status = 200, description = "Every configured source", body = SourceList),
         (status = 401, description = "No valid token", body = super::Problem, content_type = "application/problem+json"),
@@ -71,7 +71,7 @@ pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<SourceList>> {
 }
 
 #[utoipa::path(
-    get, path = "/sources/{name}", tag = "sources",
+    operation_id = "get_source", get, path = "/sources/{name}", tag = "sources",
     params(("name" = String, Path, description = "Source name")),
     responses(
         (status = 200, description = "The source", body = SourceView),
@@ -96,7 +96,7 @@ pub struct RunStarted {
 }
 
 #[utoipa::path(
-    post, path = "/sources/{name}/run", tag = "sources",
+    operation_id = "run_source", post, path = "/sources/{name}/run", tag = "sources",
     params(("name" = String, Path, description = "Source name")),
     responses(
         (status = 202, description = "Fetches started; see GET /sources/{name} for how they went", body = RunStarted),

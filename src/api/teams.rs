@@ -32,7 +32,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/teams", tag = "teams", params(ListQuery),
+    operation_id = "list_teams", get, path = "/teams", tag = "teams", params(ListQuery),
     responses(
         (status = 200, description = "Teams by id", body = Page<TeamView>),
         (status = 400, description = "Bad query", body = super::Problem, content_type = "application/problem+json"),
@@ -61,7 +61,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/teams/{id}", tag = "teams",
+    operation_id = "get_team", get, path = "/teams/{id}", tag = "teams",
     params(("id" = String, Path, description = "Team id")),
     responses(
         (status = 200, description = "The team", body = TeamView),
@@ -103,7 +103,7 @@ pub struct TeamSummary {
 }
 
 #[utoipa::path(
-    get, path = "/teams/{id}/summary", tag = "teams",
+    operation_id = "get_team_summary", get, path = "/teams/{id}/summary", tag = "teams",
     params(("id" = String, Path, description = "Team id"), SummaryQuery),
     responses(
         (status = 200, description = "The team's KRs, progress and supported objectives in the period", body = TeamSummary),
@@ -185,9 +185,15 @@ pub async fn summary(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTeam {
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub id: String,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub name: String,
     /// The team it is part of (company → department → team).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<String>,
 }
 
@@ -195,9 +201,13 @@ pub struct NewTeam {
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        max_length = 200
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub parent: Option<Option<String>>,
 }
 
@@ -209,7 +219,7 @@ pub struct TeamWritten {
 }
 
 #[utoipa::path(
-    post, path = "/teams", tag = "teams", request_body = NewTeam,
+    operation_id = "create_team", post, path = "/teams", tag = "teams", request_body = NewTeam,
     responses(
         (status = 201, description = "Created", body = TeamWritten),
         (status = 400, description = "Malformed JSON", body = super::Problem, content_type = "application/problem+json"),
@@ -270,7 +280,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    patch, path = "/teams/{id}", tag = "teams",
+    operation_id = "update_team", patch, path = "/teams/{id}", tag = "teams",
     params(("id" = String, Path, description = "Team id")),
     request_body = TeamPatch,
     responses(

@@ -23,13 +23,17 @@ use crate::store::{NewReview, Review};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionBody {
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
+        max_length = 2000
+    )]
     pub comment: Option<String>,
 }
 
 macro_rules! action_handler {
-    ($name:ident, $action:expr, $path:literal, $summary:literal) => {
+    ($name:ident, $action:expr, $op:literal, $path:literal, $summary:literal) => {
         #[utoipa::path(
-            post, path = $path, tag = "workflow", summary = $summary,
+            post, operation_id = $op, path = $path, tag = "workflow", summary = $summary,
             params(("id" = String, Path, description = "KR id")),
             request_body(content = Option<TransitionBody>, description = "A comment (required to request changes and to reject)"),
             responses(
@@ -59,30 +63,35 @@ macro_rules! action_handler {
 action_handler!(
     propose,
     Action::Propose,
+    "propose_key_result",
     "/key-results/{id}/propose",
     "Propose a draft for review"
 );
 action_handler!(
     approve,
     Action::Approve,
+    "approve_key_result",
     "/key-results/{id}/approve",
     "Approve a proposed KR (leaders)"
 );
 action_handler!(
     request_changes,
     Action::RequestChanges,
+    "request_changes_key_result",
     "/key-results/{id}/request-changes",
     "Send a KR back for changes (leaders; comment required)"
 );
 action_handler!(
     reject,
     Action::Reject,
+    "reject_key_result",
     "/key-results/{id}/reject",
     "Reject a proposed KR (leaders; comment required)"
 );
 action_handler!(
     archive,
     Action::Archive,
+    "archive_key_result",
     "/key-results/{id}/archive",
     "Archive a KR"
 );
@@ -211,7 +220,7 @@ pub struct ReviewList {
 }
 
 #[utoipa::path(
-    get, path = "/key-results/{id}/reviews", tag = "workflow",
+    operation_id = "list_reviews", get, path = "/key-results/{id}/reviews", tag = "workflow",
     params(("id" = String, Path, description = "KR id")),
     responses(
         (status = 200, description = "Every transition of the KR, oldest first", body = ReviewList),

@@ -18,7 +18,7 @@ use crate::snapshot::{ModelIndex, SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
 use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, Trace};
-use crate::store::{Backend, CheckInWriter, Store, StoreError};
+use crate::store::{AuditEntry, Backend, CheckInWriter, Store, StoreError, StoredCheckIn};
 use crate::telemetry::SourceTelemetry;
 
 /// A configured `[[sources]]` entry, secrets resolved.
@@ -130,9 +130,31 @@ impl Pipeline {
         *self.bindings.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
 
-    /// Where check-ins are written (manual ones too): see [`CheckInWriter`].
-    pub fn check_in_writer(&self) -> &CheckInWriter {
-        &self.writer
+    /// Records a check-in written by a person (with its audit record) and
+    /// rolls it up. Runs to the end in a task of its own: a client that
+    /// hangs up mid-request must not leave a committed check-in out of the
+    /// engine. Returns the stored check-in and whether it is new.
+    pub async fn record_check_in(
+        self: &Arc<Self>,
+        check_in: CheckIn,
+        is_override: bool,
+        audit: AuditEntry,
+    ) -> Result<(StoredCheckIn, bool), StoreError> {
+        let pipeline = self.clone();
+        let task = tokio::spawn(async move {
+            let (value, at) = (check_in.value, check_in.observed_at);
+            let kr = check_in.key_result.clone();
+            let out = pipeline
+                .writer
+                .write(check_in, is_override, Some(audit))
+                .await?;
+            if out.1 {
+                pipeline.apply_value(&kr, value, at);
+            }
+            Ok(out)
+        });
+        task.await
+            .map_err(|e| StoreError::NotReady(format!("the check-in task failed: {e}")))?
     }
 
     /// The KRs bound to `source`, by id.
@@ -544,6 +566,90 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pipeline over a fresh in-memory store holding one approved KR, `kr`.
+    async fn pipeline_with_one_kr() -> Arc<Pipeline> {
+        use crate::okr::file::parse_str;
+        let okrs = r#"
+[[periods]]
+id = "2026-Q4"
+start = "2026-10-01"
+end = "2026-12-31"
+[[teams]]
+id = "t"
+name = "T"
+[[objectives]]
+id = "o"
+title = "O"
+period = "2026-Q4"
+team = "t"
+[[key_results]]
+id = "kr"
+objective = "o"
+team = "t"
+owner = "o@x"
+title = "KR"
+kind = "increase"
+start = 0
+target = 10
+"#;
+        let (set, _, problems) = parse_str("okrs.toml", okrs);
+        assert!(problems.is_empty(), "{problems:?}");
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .apply(&set, &crate::okr::Ownership::new())
+            .await
+            .unwrap();
+        Pipeline::new(PipelineParts {
+            store,
+            sources: HashMap::new(),
+            engine: RollupEngine::new(&set),
+            index: Arc::default(),
+            snapshot: SharedSnapshot::default(),
+            telemetry: Arc::new(SourceTelemetry::new()),
+            redactor: Redactor::default(),
+            clock: Arc::new(crate::scheduler::SystemClock),
+        })
+    }
+
+    /// A client that hangs up while its check-in waits for the commit drops
+    /// the request's future: the committed check-in must still count.
+    #[tokio::test]
+    async fn a_check_in_counts_even_when_its_caller_gives_up_waiting() {
+        let pipeline = pipeline_with_one_kr().await;
+        let check_in = CheckIn {
+            key_result: "kr".into(),
+            value: 7.0,
+            observed_at: Utc::now(),
+            origin: Origin::manual("dana"),
+            note: None,
+            confidence: None,
+            idempotency_key: None,
+        };
+        let audit = AuditEntry {
+            actor: "dana".into(),
+            action: "check_in.create".into(),
+            entity_kind: "key_result",
+            entity_id: "kr".into(),
+            before: None,
+            after: None,
+        };
+        let mut pending = Box::pin(pipeline.record_check_in(check_in, false, audit));
+        // Started (queued at the writer), then abandoned.
+        assert!(futures_util::poll!(&mut pending).is_pending());
+        drop(pending);
+        let value =
+            || pipeline.read_live(|engine, _| engine.key_result("kr").and_then(|k| k.value));
+        for _ in 0..200 {
+            if value().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(value(), Some(7.0));
+        assert_eq!(pipeline.store.latest_check_ins().await.unwrap().len(), 1);
+    }
 
     #[test]
     fn non_finite_values_are_rejected() {

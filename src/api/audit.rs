@@ -18,6 +18,7 @@ use crate::store::{AuditQuery, AuditRecord};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
+    #[serde(serialize_with = "super::time::ms")]
     pub at: DateTime<Utc>,
     /// The token's name and id, or the command that wrote.
     pub actor: String,

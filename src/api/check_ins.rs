@@ -30,7 +30,9 @@ pub struct CheckInView {
     pub id: i64,
     pub key_result: String,
     pub value: f64,
+    #[serde(serialize_with = "super::time::ms")]
     pub observed_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::time::ms")]
     pub recorded_at: DateTime<Utc>,
     /// `source:<name>` or `manual:<who>`.
     pub origin: String,
@@ -206,14 +208,16 @@ pub async fn create(
 ) -> ApiResult<Response> {
     require_role(&who, Role::Member, "check in")?;
     let now = api.now();
-    let snapshot = api.snapshot();
-    let stored = snapshot
-        .model
-        .current
-        .key_results
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("key result", &id))?;
-    let kr = &stored.item;
+    // From the live engine, not a snapshot: a snapshot is rebuilt after
+    // every check-in, and check-ins come by the thousand.
+    let (kr, live) = api.model.pipeline.read_live(|engine, index| {
+        let kr = index.current.key_results.get(&id).map(|s| s.item.clone());
+        let live = engine
+            .key_result(&id)
+            .map(|s| (s.derived, s.value, s.last_update));
+        (kr, live)
+    });
+    let kr = kr.ok_or_else(|| ApiError::not_found("key result", &id))?;
     let what = format!("key result `{id}`");
     require_team(&who, &kr.team, &what)?;
     if kr.state != WorkflowState::Approved {
@@ -236,8 +240,7 @@ pub async fn create(
         }
         None => false,
     };
-    let engine_state = super::views(&api, &snapshot).engine_state(&id).cloned();
-    if engine_state.as_ref().is_some_and(|s| s.derived) {
+    if live.is_some_and(|(derived, ..)| derived) {
         return Err(ApiError::conflict(format!(
             "{what} takes its value from its child key results; check in on those"
         )));
@@ -273,9 +276,7 @@ pub async fn create(
         action: "check_in.create".into(),
         entity_kind: "key_result",
         entity_id: id.clone(),
-        before: engine_state
-            .as_ref()
-            .map(|s| serde_json::json!({ "value": s.value, "last_update": s.last_update })),
+        before: live.map(|(_, value, at)| serde_json::json!({ "value": value, "last_update": at })),
         after: Some(serde_json::json!({
             "value": check_in.value,
             "observed_at": check_in.observed_at,
@@ -284,16 +285,11 @@ pub async fn create(
             "override": is_override,
         })),
     };
-    let (value, observed_at) = (check_in.value, check_in.observed_at);
     let (stored, created) = api
         .model
         .pipeline
-        .check_in_writer()
-        .write(check_in, is_override, Some(audit))
+        .record_check_in(check_in, is_override, audit)
         .await?;
-    if created {
-        api.model.pipeline.apply_value(&id, value, observed_at);
-    }
     let (key_result, objectives) = progress(&api, &id, now);
     let status = if created {
         StatusCode::CREATED

@@ -21,6 +21,7 @@ mod periods;
 mod rules;
 mod sources;
 mod teams;
+mod time;
 mod views;
 mod workflow;
 mod writes;

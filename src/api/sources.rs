@@ -28,9 +28,11 @@ pub struct SourceView {
     pub schedule: Option<String>,
     /// Approved KRs fetched from it, by id.
     pub key_results: Vec<String>,
+    #[serde(serialize_with = "super::time::opt_ms")]
     pub last_success: Option<DateTime<Utc>>,
     pub last_failure: Option<FailureView>,
     /// The earliest next fetch of any of its KRs.
+    #[serde(serialize_with = "super::time::opt_ms")]
     pub next_run: Option<DateTime<Utc>>,
     /// A fetch is in flight.
     pub running: bool,
@@ -38,6 +40,7 @@ pub struct SourceView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailureView {
+    #[serde(serialize_with = "super::time::ms")]
     pub at: DateTime<Utc>,
     /// connect, timeout, auth, rate_limited, http_4xx, http_5xx, too_large, parse or invalid_value.
     pub reason: String,

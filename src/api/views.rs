@@ -87,6 +87,7 @@ pub struct KeyResultView {
     pub expected_progress: f64,
     pub status: Status,
     /// When `value` was observed.
+    #[serde(serialize_with = "super::time::opt_ms")]
     pub last_update: Option<DateTime<Utc>>,
     /// True for a parent KR without a source of its own: its value comes from its children.
     pub derived: bool,
@@ -121,7 +122,9 @@ impl From<&SourceBinding> for SourceBindingView {
 pub struct MetaView {
     /// The OKR file that manages it (it cannot be changed over the API); `null`: made over the API.
     pub managed_by: Option<String>,
+    #[serde(serialize_with = "super::time::ms")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::time::ms")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -210,6 +210,7 @@ pub struct ReviewView {
     pub comment: Option<String>,
     /// Who did it: the token's name and id.
     pub actor: String,
+    #[serde(serialize_with = "super::time::ms")]
     pub at: chrono::DateTime<chrono::Utc>,
 }
 

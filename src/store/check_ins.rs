@@ -142,12 +142,15 @@ impl Store {
 /// Appends `c` (and its audit record, when it is new) on `conn`, inside the
 /// caller's transaction. With an idempotency key used before, writes nothing
 /// and returns the check-in stored then, with `false`.
+/// `prepared`: keep the statement prepared. Only on SQLite: see
+/// `NULLABLE_DOUBLES` in mod.rs for PostgreSQL.
 pub(super) async fn insert_one(
     conn: &mut sqlx::AnyConnection,
     c: &CheckIn,
     is_override: bool,
     audit: Option<&AuditEntry>,
     now: i64,
+    prepared: bool,
 ) -> Result<(StoredCheckIn, bool), StoreError> {
     finite("value", &c.key_result, c.value)?;
     if let Some(confidence) = c.confidence {
@@ -168,8 +171,7 @@ pub(super) async fn insert_one(
         .bind(c.confidence)
         .bind(&c.idempotency_key)
         .bind(i64::from(is_override))
-        // Binds a nullable double: see `NULLABLE_DOUBLES` in mod.rs.
-        .persistent(false)
+        .persistent(prepared)
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| match e {

@@ -2,7 +2,7 @@
 //! transitions are in `workflow`, check-ins in `check_ins`.
 
 use axum::Extension;
-use axum::Json;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use super::input::{
 };
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
-use super::views::KeyResultView;
+use super::views::{KeyResultView, json};
 use super::writes::{self, enforce};
 use super::{ApiState, views};
 use crate::auth::{Principal, Role};
@@ -55,18 +55,11 @@ pub struct ListQuery {
 pub async fn list(
     State(api): State<ApiState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Page<KeyResultView>>> {
+) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let model = &snapshot.model;
     let limit = limit(q.limit)?;
-    let period_of = |objective: &str| {
-        model
-            .current
-            .objectives
-            .get(objective)
-            .map(|o| o.item.period.as_str())
-    };
     let page = page_by_id(
         &model.current.key_results,
         q.cursor.as_deref(),
@@ -78,13 +71,13 @@ pub async fn list(
                 && q.state.is_none_or(|s| kr.state == s)
                 && q.period
                     .as_deref()
-                    .is_none_or(|p| period_of(&kr.objective) == Some(p))
+                    .is_none_or(|p| v.key_result_period(&kr.id) == p)
                 && q.status
                     .is_none_or(|s| v.key_result_numbers(&k.item).status == s)
         },
         |k| v.key_result(k),
     )?;
-    Ok(Json(page))
+    Ok(json(&page))
 }
 
 #[utoipa::path(
@@ -97,10 +90,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-pub async fn one(
-    State(api): State<ApiState>,
-    PathId(id): PathId,
-) -> ApiResult<Json<KeyResultView>> {
+pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let kr = snapshot
         .model
@@ -108,7 +98,7 @@ pub async fn one(
         .key_results
         .get(&id)
         .ok_or_else(|| ApiError::not_found("key result", &id))?;
-    Ok(Json(views(&api, &snapshot).key_result(kr)))
+    Ok(json(&views(&api, &snapshot).key_result(kr)))
 }
 
 /// A KR's source binding, as in OKR files.
@@ -264,9 +254,9 @@ pub struct KeyResultPatch {
 
 /// A KR after a write, with the warnings the rules raised.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyResultWritten {
+pub struct KeyResultWritten<'a> {
     #[serde(flatten)]
-    pub key_result: KeyResultView,
+    pub key_result: KeyResultView<'a>,
     pub warnings: Vec<Warning>,
 }
 
@@ -382,12 +372,7 @@ pub async fn create(
     tx.commit().await?;
     let written = written(&api, &kr.id, warnings).await?;
     let location = format!("/api/v1/key-results/{}", kr.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(written),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], written).into_response())
 }
 
 #[utoipa::path(
@@ -412,7 +397,7 @@ pub async fn update(
     Extension(who): Extension<Principal>,
     PathId(id): PathId,
     ApiJson(patch): ApiJson<KeyResultPatch>,
-) -> ApiResult<Json<KeyResultWritten>> {
+) -> ApiResult<Response> {
     require_role(&who, Role::Member, "edit key results")?;
     let mut tx = api.store().begin_model_tx().await?;
     let before = editable(tx.current(), &id)?.clone();
@@ -445,7 +430,7 @@ pub async fn update(
             .await?;
         tx.commit().await?;
     }
-    Ok(Json(written(&api, &id, warnings).await?))
+    written(&api, &id, warnings).await
 }
 
 /// A stored KR the API may change: it exists, no OKR file owns it, it is not archived.
@@ -526,13 +511,13 @@ pub(super) async fn written(
     api: &ApiState,
     id: &str,
     warnings: Vec<Warning>,
-) -> ApiResult<KeyResultWritten> {
+) -> ApiResult<Response> {
     writes::written(api, EntityKind::KeyResult, id, |v| {
         let kr = v.snapshot.model.current.key_results.get(id)?;
-        Some(KeyResultWritten {
+        Some(json(&KeyResultWritten {
             key_result: v.key_result(kr),
             warnings,
-        })
+        }))
     })
     .await
 }

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,6 +16,7 @@ use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{self, MAX_DESCRIPTION, MAX_TITLE};
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
+use super::views::json;
 use super::views::{KeyResultView, ObjectiveView, Views};
 use super::writes::{self, enforce};
 use super::{ApiState, views};
@@ -51,7 +52,7 @@ pub struct ListQuery {
 pub async fn list(
     State(api): State<ApiState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Page<ObjectiveView>>> {
+) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let archived = q.archived.unwrap_or(false);
@@ -71,7 +72,7 @@ pub async fn list(
         },
         |o| v.objective(o),
     )?;
-    Ok(Json(page))
+    Ok(json(&page))
 }
 
 #[utoipa::path(
@@ -84,10 +85,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-pub async fn one(
-    State(api): State<ApiState>,
-    PathId(id): PathId,
-) -> ApiResult<Json<ObjectiveView>> {
+pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let o = snapshot
         .model
@@ -95,23 +93,23 @@ pub async fn one(
         .objectives
         .get(&id)
         .ok_or_else(|| ApiError::not_found("objective", &id))?;
-    Ok(Json(views(&api, &snapshot).objective(o)))
+    Ok(json(&views(&api, &snapshot).objective(o)))
 }
 
 /// An objective with its KRs and child objectives, all the way down.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ObjectiveNode {
-    pub objective: ObjectiveView,
-    pub key_results: Vec<KeyResultView>,
+pub struct ObjectiveNode<'a> {
+    pub objective: ObjectiveView<'a>,
+    pub key_results: Vec<KeyResultView<'a>>,
     #[schema(no_recursion)]
-    pub children: Vec<ObjectiveNode>,
+    pub children: Vec<ObjectiveNode<'a>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ObjectiveTree {
-    pub root: ObjectiveNode,
+pub struct ObjectiveTree<'a> {
+    pub root: ObjectiveNode<'a>,
     /// KRs outside the subtree that KRs in it contribute to (their `parent`).
-    pub parent_key_results: Vec<KeyResultView>,
+    pub parent_key_results: Vec<KeyResultView<'a>>,
 }
 
 #[utoipa::path(
@@ -124,10 +122,7 @@ pub struct ObjectiveTree {
     ),
     security(("bearer" = []))
 )]
-pub async fn tree(
-    State(api): State<ApiState>,
-    PathId(id): PathId,
-) -> ApiResult<Json<ObjectiveTree>> {
+pub async fn tree(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     if !snapshot.model.current.objectives.contains_key(&id) {
@@ -148,14 +143,14 @@ pub async fn tree(
         .filter_map(|p| current.key_results.get(p))
         .map(|k| v.key_result(k))
         .collect();
-    Ok(Json(ObjectiveTree {
+    Ok(json(&ObjectiveTree {
         root,
         parent_key_results,
     }))
 }
 
 /// `id` and its descendants; an objective already on the path is not entered twice.
-fn node(v: &Views<'_>, id: &str, seen: &mut HashSet<String>) -> Option<ObjectiveNode> {
+fn node<'a>(v: &Views<'a>, id: &str, seen: &mut HashSet<String>) -> Option<ObjectiveNode<'a>> {
     let model = &v.snapshot.model;
     let o = model.current.objectives.get(id)?;
     if !seen.insert(id.to_string()) {
@@ -184,7 +179,7 @@ fn node(v: &Views<'_>, id: &str, seen: &mut HashSet<String>) -> Option<Objective
 }
 
 fn collect_krs<'a>(n: &'a ObjectiveNode, out: &mut HashSet<&'a str>) {
-    out.extend(n.key_results.iter().map(|k| k.id.as_str()));
+    out.extend(n.key_results.iter().map(|k| k.id));
     n.children.iter().for_each(|c| collect_krs(c, out));
 }
 
@@ -246,9 +241,9 @@ pub struct ObjectivePatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ObjectiveWritten {
+pub struct ObjectiveWritten<'a> {
     #[serde(flatten)]
-    pub objective: ObjectiveView,
+    pub objective: ObjectiveView<'a>,
     pub warnings: Vec<Warning>,
 }
 
@@ -309,12 +304,7 @@ pub async fn create(
     tx.commit().await?;
     let body = written(&api, &objective.id, warnings).await?;
     let location = format!("/api/v1/objectives/{}", objective.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
 
 #[utoipa::path(
@@ -339,7 +329,7 @@ pub async fn update(
     Extension(who): Extension<Principal>,
     PathId(id): PathId,
     ApiJson(patch): ApiJson<ObjectivePatch>,
-) -> ApiResult<Json<ObjectiveWritten>> {
+) -> ApiResult<Response> {
     require_role(&who, Role::Leader, "manage objectives")?;
     let mut tx = api.store().begin_model_tx().await?;
     let stored = tx
@@ -385,7 +375,7 @@ pub async fn update(
         .await?;
         tx.commit().await?;
     }
-    Ok(Json(written(&api, &id, warnings).await?))
+    written(&api, &id, warnings).await
 }
 
 fn check_fields(o: &Objective) -> ApiResult<()> {
@@ -401,13 +391,13 @@ fn check_fields(o: &Objective) -> ApiResult<()> {
     input::opt_text("parent", o.parent.as_deref(), MAX_TITLE, false)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<ObjectiveWritten> {
+async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
     writes::written(api, EntityKind::Objective, id, |v| {
         let o = v.snapshot.model.current.objectives.get(id)?;
-        Some(ObjectiveWritten {
+        Some(json(&ObjectiveWritten {
             objective: v.objective(o),
             warnings,
-        })
+        }))
     })
     .await
 }

@@ -50,12 +50,12 @@ pub fn decode(cursor: &str) -> ApiResult<String> {
 }
 
 /// The entries of `map` after `cursor` that pass `keep`, at most `limit`, as views.
-pub fn page_by_id<V, T>(
-    map: &BTreeMap<String, V>,
+pub fn page_by_id<'m, V, T>(
+    map: &'m BTreeMap<String, V>,
     cursor: Option<&str>,
     limit: u32,
     keep: impl Fn(&V) -> bool,
-    view: impl Fn(&V) -> T,
+    view: impl Fn(&'m V) -> T,
 ) -> ApiResult<Page<T>> {
     let after = cursor.map(decode).transpose()?;
     let start = match &after {

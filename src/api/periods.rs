@@ -1,9 +1,9 @@
 //! `/periods`: the time boxes objectives belong to. Leaders and admins manage them.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +15,7 @@ use super::input;
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
 use super::views::PeriodView;
+use super::views::json;
 use super::writes::{self, enforce};
 use super::{ApiState, views};
 use crate::auth::{Principal, Role};
@@ -42,7 +43,7 @@ pub struct ListQuery {
 pub async fn list(
     State(api): State<ApiState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Page<PeriodView>>> {
+) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let page = page_by_id(
@@ -52,7 +53,7 @@ pub async fn list(
         |_| true,
         |p| v.period(p),
     )?;
-    Ok(Json(page))
+    Ok(json(&page))
 }
 
 #[utoipa::path(
@@ -65,7 +66,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Json<PeriodView>> {
+pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let p = snapshot
         .model
@@ -73,7 +74,7 @@ pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<J
         .periods
         .get(&id)
         .ok_or_else(|| ApiError::not_found("period", &id))?;
-    Ok(Json(views(&api, &snapshot).period(p)))
+    Ok(json(&views(&api, &snapshot).period(p)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,9 +97,9 @@ pub struct PeriodPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PeriodWritten {
+pub struct PeriodWritten<'a> {
     #[serde(flatten)]
-    pub period: PeriodView,
+    pub period: PeriodView<'a>,
     pub warnings: Vec<Warning>,
 }
 
@@ -142,12 +143,7 @@ pub async fn create(
     tx.commit().await?;
     let body = written(&api, &period.id, warnings).await?;
     let location = format!("/api/v1/periods/{}", period.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
 
 #[utoipa::path(
@@ -172,7 +168,7 @@ pub async fn update(
     Extension(who): Extension<Principal>,
     PathId(id): PathId,
     ApiJson(patch): ApiJson<PeriodPatch>,
-) -> ApiResult<Json<PeriodWritten>> {
+) -> ApiResult<Response> {
     require_role(&who, Role::Leader, "manage periods")?;
     let mut tx = api.store().begin_model_tx().await?;
     let stored = tx
@@ -198,7 +194,7 @@ pub async fn update(
             .await?;
         tx.commit().await?;
     }
-    Ok(Json(written(&api, &id, warnings).await?))
+    written(&api, &id, warnings).await
 }
 
 fn check(api: &ApiState, current: &crate::store::Current, p: &Period) -> ApiResult<Vec<Warning>> {
@@ -220,13 +216,13 @@ fn audit(
     writes::audit(who, EntityKind::Period, id, verb, before, after)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<PeriodWritten> {
+async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
     writes::written(api, EntityKind::Period, id, |v| {
         let p = v.snapshot.model.current.periods.get(id)?;
-        Some(PeriodWritten {
+        Some(json(&PeriodWritten {
             period: v.period(p),
             warnings,
-        })
+        }))
     })
     .await
 }

@@ -1,10 +1,10 @@
 //! `/teams` and a team's summary for a period: its KRs, its progress and
 //! the objectives it supports. Leaders and admins manage teams.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,6 +14,7 @@ use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{self, MAX_NAME};
 use super::pagination::{Page, limit, page_by_id};
 use super::rules::{self, Gate, Subject};
+use super::views::json;
 use super::views::{KeyResultView, ObjectiveView, PeriodView, TeamView};
 use super::writes::{self, enforce};
 use super::{ApiState, views};
@@ -43,7 +44,7 @@ pub struct ListQuery {
 pub async fn list(
     State(api): State<ApiState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Page<TeamView>>> {
+) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let page = page_by_id(
@@ -57,7 +58,7 @@ pub async fn list(
         },
         |t| v.team(t),
     )?;
-    Ok(Json(page))
+    Ok(json(&page))
 }
 
 #[utoipa::path(
@@ -70,7 +71,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Json<TeamView>> {
+pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let t = snapshot
         .model
@@ -78,7 +79,7 @@ pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<J
         .teams
         .get(&id)
         .ok_or_else(|| ApiError::not_found("team", &id))?;
-    Ok(Json(views(&api, &snapshot).team(t)))
+    Ok(json(&views(&api, &snapshot).team(t)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -91,15 +92,15 @@ pub struct SummaryQuery {
 
 /// A team in one period.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TeamSummary {
-    pub team: TeamView,
-    pub period: PeriodView,
+pub struct TeamSummary<'a> {
+    pub team: TeamView<'a>,
+    pub period: PeriodView<'a>,
     /// Mean progress of the team's approved KRs in the period, 0..1.
     pub progress: f64,
     /// The team's KRs on objectives of the period, in every workflow state.
-    pub key_results: Vec<KeyResultView>,
+    pub key_results: Vec<KeyResultView<'a>>,
     /// Objectives of the period the team owns or has KRs on.
-    pub objectives: Vec<ObjectiveView>,
+    pub objectives: Vec<ObjectiveView<'a>>,
 }
 
 #[utoipa::path(
@@ -117,7 +118,7 @@ pub async fn summary(
     State(api): State<ApiState>,
     PathId(id): PathId,
     ApiQuery(q): ApiQuery<SummaryQuery>,
-) -> ApiResult<Json<TeamSummary>> {
+) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let current = &snapshot.model.current;
@@ -173,7 +174,7 @@ pub async fn summary(
         .iter()
         .find(|t| t.team == id && t.period == period.item.id)
         .map_or(0.0, |t| t.progress);
-    Ok(Json(TeamSummary {
+    Ok(json(&TeamSummary {
         team: v.team(team),
         period: v.period(period),
         progress,
@@ -212,9 +213,9 @@ pub struct TeamPatch {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TeamWritten {
+pub struct TeamWritten<'a> {
     #[serde(flatten)]
-    pub team: TeamView,
+    pub team: TeamView<'a>,
     pub warnings: Vec<Warning>,
 }
 
@@ -271,12 +272,7 @@ pub async fn create(
     tx.commit().await?;
     let body = written(&api, &team.id, warnings).await?;
     let location = format!("/api/v1/teams/{}", team.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
 
 #[utoipa::path(
@@ -301,7 +297,7 @@ pub async fn update(
     Extension(who): Extension<Principal>,
     PathId(id): PathId,
     ApiJson(patch): ApiJson<TeamPatch>,
-) -> ApiResult<Json<TeamWritten>> {
+) -> ApiResult<Response> {
     require_role(&who, Role::Leader, "manage teams")?;
     let mut tx = api.store().begin_model_tx().await?;
     let stored = tx
@@ -340,7 +336,7 @@ pub async fn update(
         .await?;
         tx.commit().await?;
     }
-    Ok(Json(written(&api, &id, warnings).await?))
+    written(&api, &id, warnings).await
 }
 
 fn check_fields(t: &Team) -> ApiResult<()> {
@@ -348,13 +344,13 @@ fn check_fields(t: &Team) -> ApiResult<()> {
     input::opt_text("parent", t.parent.as_deref(), MAX_NAME, false)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<TeamWritten> {
+async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
     writes::written(api, EntityKind::Team, id, |v| {
         let t = v.snapshot.model.current.teams.get(id)?;
-        Some(TeamWritten {
+        Some(json(&TeamWritten {
             team: v.team(t),
             warnings,
-        })
+        }))
     })
     .await
 }

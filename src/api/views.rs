@@ -1,7 +1,9 @@
 //! What the API returns for each entity: its fields under the names of the
 //! OKR file format, plus what okrd derives (progress, pace, status, workflow
 //! state, the file that manages it). Built from a snapshot, never from the
-//! database, except check-ins, reviews and the audit log.
+//! database, except check-ins, reviews and the audit log. Views borrow
+//! from the snapshot instead of copying its strings: a page of KRs is the
+//! API's hottest read.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -15,37 +17,39 @@ use crate::okr::{
 use crate::snapshot::Snapshot;
 use crate::store::{EntityMeta, Stored};
 
+const NONE: &[String] = &[];
+
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PeriodView {
-    pub id: String,
+pub struct PeriodView<'a> {
+    pub id: &'a str,
     pub start: NaiveDate,
     /// The last day (inclusive).
     pub end: NaiveDate,
     /// Share of the period elapsed now, 0..1.
     pub expected_progress: f64,
     #[serde(flatten)]
-    pub meta: MetaView,
+    pub meta: MetaView<'a>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TeamView {
-    pub id: String,
-    pub name: String,
-    pub parent: Option<String>,
+pub struct TeamView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub parent: Option<&'a str>,
     /// Teams that name this one as parent.
-    pub children: Vec<String>,
+    pub children: Vec<&'a str>,
     #[serde(flatten)]
-    pub meta: MetaView,
+    pub meta: MetaView<'a>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ObjectiveView {
-    pub id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub period: String,
-    pub team: String,
-    pub parent: Option<String>,
+pub struct ObjectiveView<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub period: &'a str,
+    pub team: &'a str,
+    pub parent: Option<&'a str>,
     pub archived: bool,
     /// Weighted mean of its approved KRs' progress and its child objectives' progress, 0..1.
     pub progress: f64,
@@ -53,34 +57,34 @@ pub struct ObjectiveView {
     /// Progress against the period's pace; `no_data` until one of its KRs has a value.
     pub status: Status,
     /// Its KRs (every workflow state), by id.
-    pub key_results: Vec<String>,
+    pub key_results: &'a [String],
     /// Objectives that name this one as parent.
-    pub children: Vec<String>,
+    pub children: &'a [String],
     #[serde(flatten)]
-    pub meta: MetaView,
+    pub meta: MetaView<'a>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyResultView {
-    pub id: String,
-    pub objective: String,
-    pub team: String,
-    pub owner: String,
-    pub title: String,
-    pub description: Option<String>,
+pub struct KeyResultView<'a> {
+    pub id: &'a str,
+    pub objective: &'a str,
+    pub team: &'a str,
+    pub owner: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
     pub kind: KrKind,
     pub start: Option<f64>,
     pub target: Option<f64>,
     pub due: Option<NaiveDate>,
-    pub unit: Option<String>,
+    pub unit: Option<&'a str>,
     pub weight: f64,
-    pub parent: Option<String>,
+    pub parent: Option<&'a str>,
     pub rollup: Option<Rollup>,
     /// Where its values come from (the KR's own params; never the source's secrets).
-    pub source: Option<SourceBindingView>,
+    pub source: Option<SourceBindingView<'a>>,
     pub state: WorkflowState,
     /// The period of its objective.
-    pub period: String,
+    pub period: &'a str,
     /// The latest value: its latest check-in, or its children's rollup.
     pub value: Option<f64>,
     pub progress: f64,
@@ -92,47 +96,47 @@ pub struct KeyResultView {
     /// True for a parent KR without a source of its own: its value comes from its children.
     pub derived: bool,
     /// KRs that name this one as parent.
-    pub children: Vec<String>,
+    pub children: &'a [String],
     #[serde(flatten)]
-    pub meta: MetaView,
+    pub meta: MetaView<'a>,
 }
 
 /// A KR's source binding, as in OKR files.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct SourceBindingView {
+pub struct SourceBindingView<'a> {
     /// The `[[sources]]` name.
     #[serde(rename = "use")]
-    pub source: String,
-    pub schedule: Option<String>,
+    pub source: &'a str,
+    pub schedule: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-impl From<&SourceBinding> for SourceBindingView {
-    fn from(b: &SourceBinding) -> Self {
+impl<'a> From<&'a SourceBinding> for SourceBindingView<'a> {
+    fn from(b: &'a SourceBinding) -> Self {
         SourceBindingView {
-            source: b.source.clone(),
-            schedule: b.schedule.clone(),
-            params: b.params.clone(),
+            source: &b.source,
+            schedule: b.schedule.as_deref(),
+            params: &b.params,
         }
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MetaView {
+pub struct MetaView<'a> {
     /// The OKR file that manages it (it cannot be changed over the API); `null`: made over the API.
-    pub managed_by: Option<String>,
+    pub managed_by: Option<&'a str>,
     #[serde(serialize_with = "super::time::ms")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "super::time::ms")]
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<&EntityMeta> for MetaView {
-    fn from(m: &EntityMeta) -> Self {
+impl<'a> From<&'a EntityMeta> for MetaView<'a> {
+    fn from(m: &'a EntityMeta) -> Self {
         let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
         MetaView {
-            managed_by: m.managed_by.clone(),
+            managed_by: m.managed_by.as_deref(),
             created_at: at(m.created_at),
             updated_at: at(m.updated_at),
         }
@@ -156,10 +160,10 @@ pub struct Views<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl Views<'_> {
-    pub fn period(&self, p: &Stored<Period>) -> PeriodView {
+impl<'a> Views<'a> {
+    pub fn period(&self, p: &'a Stored<Period>) -> PeriodView<'a> {
         PeriodView {
-            id: p.item.id.clone(),
+            id: &p.item.id,
             start: p.item.start,
             end: p.item.end,
             expected_progress: expected_progress(&p.item, self.now),
@@ -167,7 +171,7 @@ impl Views<'_> {
         }
     }
 
-    pub fn team(&self, t: &Stored<Team>) -> TeamView {
+    pub fn team(&self, t: &'a Stored<Team>) -> TeamView<'a> {
         let children = self
             .snapshot
             .model
@@ -175,18 +179,18 @@ impl Views<'_> {
             .teams
             .values()
             .filter(|c| c.item.parent.as_deref() == Some(t.item.id.as_str()))
-            .map(|c| c.item.id.clone())
+            .map(|c| c.item.id.as_str())
             .collect();
         TeamView {
-            id: t.item.id.clone(),
-            name: t.item.name.clone(),
-            parent: t.item.parent.clone(),
+            id: &t.item.id,
+            name: &t.item.name,
+            parent: t.item.parent.as_deref(),
             children,
             meta: (&t.meta).into(),
         }
     }
 
-    pub fn objective(&self, o: &Stored<Objective>) -> ObjectiveView {
+    pub fn objective(&self, o: &'a Stored<Objective>) -> ObjectiveView<'a> {
         let model = &self.snapshot.model;
         let id = &o.item.id;
         let progress = model
@@ -200,18 +204,18 @@ impl Views<'_> {
             Status::NoData
         };
         ObjectiveView {
-            id: id.clone(),
-            title: o.item.title.clone(),
-            description: o.item.description.clone(),
-            period: o.item.period.clone(),
-            team: o.item.team.clone(),
-            parent: o.item.parent.clone(),
+            id,
+            title: &o.item.title,
+            description: o.item.description.as_deref(),
+            period: &o.item.period,
+            team: &o.item.team,
+            parent: o.item.parent.as_deref(),
             archived: o.item.archived,
             progress,
             expected_progress: expected,
             status,
-            key_results: model.krs_of_objective.get(id).cloned().unwrap_or_default(),
-            children: model.child_objectives.get(id).cloned().unwrap_or_default(),
+            key_results: model.krs_of_objective.get(id).map_or(NONE, Vec::as_slice),
+            children: model.child_objectives.get(id).map_or(NONE, Vec::as_slice),
             meta: (&o.meta).into(),
         }
     }
@@ -219,15 +223,12 @@ impl Views<'_> {
     /// A KR's value, progress and status now: the engine's for an approved
     /// KR, else its latest check-in judged on its own.
     pub fn key_result_numbers(&self, kr: &KeyResult) -> KrNumbers {
-        let model = &self.snapshot.model;
-        let period = model
-            .current
-            .objectives
-            .get(&kr.objective)
-            .map(|o| o.item.period.as_str())
-            .unwrap_or_default();
-        let expected = self.expected(period);
-        match self.engine_state(&kr.id) {
+        let links = self.snapshot.model.kr_links.get(&kr.id);
+        let expected = self.expected(links.map_or("", |l| l.period.as_str()));
+        match links
+            .and_then(|l| l.engine)
+            .and_then(|i| self.snapshot.key_results.get(i))
+        {
             Some(s) => KrNumbers {
                 value: s.value,
                 progress: s.progress,
@@ -237,7 +238,7 @@ impl Views<'_> {
                 derived: s.derived,
             },
             None => {
-                let latest = model.latest.get(&kr.id);
+                let latest = self.snapshot.model.latest.get(&kr.id);
                 let value = latest.map(|l| l.value);
                 let p = progress::progress(kr.kind, value, kr.start, kr.target);
                 KrNumbers {
@@ -259,15 +260,18 @@ impl Views<'_> {
         }
     }
 
-    pub fn key_result(&self, k: &Stored<KeyResult>) -> KeyResultView {
-        let model = &self.snapshot.model;
+    /// The period of a KR's objective ("" when it has none).
+    pub fn key_result_period(&self, id: &str) -> &'a str {
+        self.snapshot
+            .model
+            .kr_links
+            .get(id)
+            .map_or("", |l| l.period.as_str())
+    }
+
+    pub fn key_result(&self, k: &'a Stored<KeyResult>) -> KeyResultView<'a> {
         let kr = &k.item;
-        let period = model
-            .current
-            .objectives
-            .get(&kr.objective)
-            .map(|o| o.item.period.clone())
-            .unwrap_or_default();
+        let links = self.snapshot.model.kr_links.get(&kr.id);
         let KrNumbers {
             value,
             progress,
@@ -277,41 +281,42 @@ impl Views<'_> {
             derived,
         } = self.key_result_numbers(kr);
         KeyResultView {
-            id: kr.id.clone(),
-            objective: kr.objective.clone(),
-            team: kr.team.clone(),
-            owner: kr.owner.clone(),
-            title: kr.title.clone(),
-            description: kr.description.clone(),
+            id: &kr.id,
+            objective: &kr.objective,
+            team: &kr.team,
+            owner: &kr.owner,
+            title: &kr.title,
+            description: kr.description.as_deref(),
             kind: kr.kind,
             start: kr.start,
             target: kr.target,
             due: kr.due,
-            unit: kr.unit.clone(),
+            unit: kr.unit.as_deref(),
             weight: kr.weight,
-            parent: kr.parent.clone(),
+            parent: kr.parent.as_deref(),
             rollup: kr.rollup,
             source: kr.source.as_ref().map(Into::into),
             state: kr.state,
-            period,
+            period: links.map_or("", |l| l.period.as_str()),
             value,
             progress,
             expected_progress: expected,
             status,
             last_update,
             derived,
-            children: model.child_krs.get(&kr.id).cloned().unwrap_or_default(),
+            children: links.map_or(NONE, |l| l.children.as_slice()),
             meta: (&k.meta).into(),
         }
     }
 
     /// The engine's state of an approved KR.
-    pub fn engine_state(&self, id: &str) -> Option<&KrState> {
+    pub fn engine_state(&self, id: &str) -> Option<&'a KrState> {
         self.snapshot
             .model
-            .engine_krs
+            .kr_links
             .get(id)
-            .and_then(|&i| self.snapshot.key_results.get(i))
+            .and_then(|l| l.engine)
+            .and_then(|i| self.snapshot.key_results.get(i))
     }
 
     fn expected(&self, period: &str) -> f64 {
@@ -343,4 +348,10 @@ impl Views<'_> {
             .flatten()
             .any(|c| self.objective_has_data(c, depth + 1))
     }
+}
+
+/// A JSON response, serialised now (views borrow the snapshot the handler holds).
+pub fn json<T: Serialize>(value: &T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(value).into_response()
 }

@@ -3,6 +3,7 @@
 //! and approve; illegal transitions get 409; every transition is kept.
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -54,8 +55,8 @@ macro_rules! action_handler {
             Extension(who): Extension<Principal>,
             PathId(id): PathId,
             OptionalJson(body): OptionalJson<TransitionBody>,
-        ) -> ApiResult<Json<KeyResultWritten>> {
-            act(&api, &who, &id, $action, body).await.map(Json)
+        ) -> ApiResult<Response> {
+            act(&api, &who, &id, $action, body).await
         }
     };
 }
@@ -102,7 +103,7 @@ async fn act(
     id: &str,
     action: Action,
     body: TransitionBody,
-) -> ApiResult<KeyResultWritten> {
+) -> ApiResult<Response> {
     if matches!(
         action,
         Action::Approve | Action::RequestChanges | Action::Reject

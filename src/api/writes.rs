@@ -1,6 +1,7 @@
 //! What every write handler does the same way: enforce the rule check,
 //! write the audit record, and answer with the entity as stored now.
 
+use axum::response::Response;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult, Warning};
@@ -42,13 +43,14 @@ pub fn audit<T: Serialize>(
     }
 }
 
-/// After a committed write: rebuild the model and render `id` from it.
-pub async fn written<V>(
+/// After a committed write: rebuild the model and answer with `id` as
+/// `render` shows it from the new snapshot.
+pub async fn written(
     api: &ApiInner,
     kind: EntityKind,
     id: &str,
-    render: impl FnOnce(&Views<'_>) -> Option<V>,
-) -> ApiResult<V> {
+    render: impl FnOnce(&Views<'_>) -> Option<Response>,
+) -> ApiResult<Response> {
     let snapshot = api.after_write().await?;
     render(&views(api, &snapshot)).ok_or_else(|| {
         ApiError::internal(format!(

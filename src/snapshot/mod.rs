@@ -17,7 +17,7 @@ pub use model::ModelIndex;
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Approved KRs, in the engine's order (`model.engine_krs` indexes them).
+    /// Approved KRs, in the engine's order (`model.kr_links` indexes them).
     pub key_results: Vec<KrState>,
     pub objectives: Vec<ObjectiveState>,
     pub teams: Vec<TeamState>,

@@ -24,16 +24,24 @@ pub struct ModelIndex {
     pub current: Current,
     /// Latest values of KRs outside the engine.
     pub latest: HashMap<Id, LatestValue>,
-    /// KR id → its position in the engine's (and the snapshot's) `key_results`.
-    pub engine_krs: HashMap<Id, usize>,
-    /// Objective id → its position in `objectives`.
+    /// What a KR's view needs besides its own fields, found with one lookup.
+    pub kr_links: HashMap<Id, KrLinks>,
+    /// Objective id → its position in the engine's `objectives`.
     pub engine_objectives: HashMap<Id, usize>,
     /// Objective → its KRs, by id.
     pub krs_of_objective: HashMap<Id, Vec<Id>>,
     /// Objective → its child objectives, by id.
     pub child_objectives: HashMap<Id, Vec<Id>>,
-    /// KR → the KRs that name it as parent, by id.
-    pub child_krs: HashMap<Id, Vec<Id>>,
+}
+
+#[derive(Debug, Default)]
+pub struct KrLinks {
+    /// The period of the KR's objective; empty when the objective is unknown.
+    pub period: Id,
+    /// Its position in the engine's (and the snapshot's) `key_results`, if approved.
+    pub engine: Option<usize>,
+    /// The KRs that name it as parent, by id.
+    pub children: Vec<Id>,
 }
 
 impl ModelIndex {
@@ -44,11 +52,11 @@ impl ModelIndex {
         engine: &RollupEngine,
         latest: impl IntoIterator<Item = (Id, LatestValue)>,
     ) -> ModelIndex {
-        let engine_krs: HashMap<Id, usize> = engine
+        let engine_krs: HashMap<&str, usize> = engine
             .key_results()
             .iter()
             .enumerate()
-            .map(|(i, k)| (k.id.clone(), i))
+            .map(|(i, k)| (k.id.as_str(), i))
             .collect();
         let engine_objectives = engine
             .objectives()
@@ -58,20 +66,28 @@ impl ModelIndex {
             .collect();
         let latest = latest
             .into_iter()
-            .filter(|(id, _)| !engine_krs.contains_key(id))
+            .filter(|(id, _)| !engine_krs.contains_key(id.as_str()))
             .collect();
         let mut krs_of_objective: HashMap<Id, Vec<Id>> = HashMap::new();
-        let mut child_krs: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut kr_links: HashMap<Id, KrLinks> = HashMap::with_capacity(current.key_results.len());
         // BTreeMap order: every list below comes out sorted by id.
         for (id, kr) in &current.key_results {
             krs_of_objective
                 .entry(kr.item.objective.clone())
                 .or_default()
                 .push(id.clone());
+            let links = kr_links.entry(id.clone()).or_default();
+            links.engine = engine_krs.get(id.as_str()).copied();
+            links.period = current
+                .objectives
+                .get(&kr.item.objective)
+                .map(|o| o.item.period.clone())
+                .unwrap_or_default();
             if let Some(parent) = &kr.item.parent {
-                child_krs
+                kr_links
                     .entry(parent.clone())
                     .or_default()
+                    .children
                     .push(id.clone());
             }
         }
@@ -87,11 +103,10 @@ impl ModelIndex {
         ModelIndex {
             current,
             latest,
-            engine_krs,
+            kr_links,
             engine_objectives,
             krs_of_objective,
             child_objectives,
-            child_krs,
         }
     }
 }

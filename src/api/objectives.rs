@@ -184,7 +184,7 @@ fn collect_krs<'a>(n: &'a ObjectiveNode, out: &mut HashSet<&'a str>) {
 }
 
 fn collect_parents<'a>(n: &'a ObjectiveNode, out: &mut Vec<&'a str>) {
-    out.extend(n.key_results.iter().filter_map(|k| k.parent.as_deref()));
+    out.extend(n.key_results.iter().filter_map(|k| k.parent));
     n.children.iter().for_each(|c| collect_parents(c, out));
 }
 

@@ -12,13 +12,23 @@ use serde_json::{Value, json};
 /// A bad request: method, path, content type, body, the status and what its detail says.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
 
+/// A source whose KRs each say where to fetch from, with a credential of the source's.
+const PER_KR_URL_SOURCE: &str = r#"
+[[sources]]
+name = "hooks"
+connector = "http_json"
+[sources.params]
+value = "$.v"
+headers = { Authorization = "Bearer not-for-strangers" }
+"#;
+
 async fn daemon(db: &common::TestDb) -> Api {
-    // Nothing is fetched in these tests: the source points nowhere.
+    // Nothing is fetched in these tests: the sources point nowhere.
     start(
         db,
         Options {
             source_url: "http://127.0.0.1:9/stats",
-            extra_config: "",
+            extra_config: PER_KR_URL_SOURCE,
         },
     )
     .await
@@ -284,7 +294,15 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
                 json_ct,
                 kr(json!({"source": {"use": "web", "params": {"url": "http://evil"}}})),
                 422,
-                "source",
+                "set by source `web`'s config",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"source": {"use": "hooks", "params": {"url": "http://evil"}}})),
+                422,
+                "says where source `hooks` sends its requests",
             ),
             (
                 "POST",

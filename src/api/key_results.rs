@@ -476,23 +476,29 @@ pub(super) fn check_key_result(
     enforce(check)
 }
 
-/// What OKR files may bind, minus overriding the source's own params: over
-/// the API, a KR adds params but never redirects a source (its `url`, its
-/// headers) to somewhere its credentials should not go.
+/// What OKR files may bind, minus what would let an API user send a
+/// source's credentials elsewhere: over the API, a KR neither overrides the
+/// source's own params nor sets one that says where requests go.
 fn binding_problem(api: &ApiState, binding: &SourceBinding) -> Result<(), String> {
     let source = crate::app::sources::check_binding(binding, api.model.pipeline.source_map())?;
-    match binding
-        .params
-        .keys()
-        .find(|k| source.params.get(k).is_some())
-    {
-        Some(k) => Err(format!(
-            "param `{k}` is set by source `{}`'s config; a key result made over the API may add \
-             params but not override the source's",
-            source.name
-        )),
-        None => Ok(()),
+    let destination = source.connector.destination_params();
+    for k in binding.params.keys() {
+        if source.params.get(k).is_some() {
+            return Err(format!(
+                "param `{k}` is set by source `{}`'s config; a key result made over the API may \
+                 add params but not override the source's",
+                source.name
+            ));
+        }
+        if destination.contains(k) {
+            return Err(format!(
+                "param `{k}` says where source `{}` sends its requests (and credentials); only the \
+                 source's config sets it",
+                source.name
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The audit record of a KR write.

@@ -193,4 +193,12 @@ pub trait Connector: Send + Sync + 'static {
     fn source_only_params(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// Params that decide where requests go, and so where the source's
+    /// credentials are sent (`url`, `base_url`, ...). A KR bound over the
+    /// REST API may not set them; an OKR file, written by whoever writes the
+    /// config, may.
+    fn destination_params(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

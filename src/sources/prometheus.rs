@@ -76,6 +76,10 @@ impl Connector for Prometheus {
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
         Box::pin(async move { fetch(ctx).await.map_err(|e| e.redacted(ctx.redactor)) })
     }
+
+    fn destination_params(&self) -> Vec<String> {
+        vec!["url".into()]
+    }
 }
 
 async fn fetch(ctx: &FetchContext<'_>) -> Result<f64, FetchError> {

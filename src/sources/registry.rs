@@ -88,4 +88,26 @@ mod tests {
         assert_eq!(only("sql"), &["url"]);
         assert_eq!(only("exec"), &["command", "args", "env", "working_dir"]);
     }
+
+    /// Over the API, KRs may not set these: they decide where credentials go.
+    #[test]
+    fn destination_params_name_where_requests_go() {
+        let catalog = crate::sources::declarative::Catalog::embedded().unwrap();
+        let of = |name| {
+            let mut d = connector(name, &catalog).unwrap().destination_params();
+            d.sort();
+            d
+        };
+        assert_eq!(of("http_json"), ["url"]);
+        assert_eq!(of("prometheus"), ["url"]);
+        assert_eq!(of("plausible"), ["base_url"]);
+        assert_eq!(of("zendesk"), ["base_url", "subdomain"]);
+        assert_eq!(of("twilio"), ["base_url", "taskrouter_base_url"]);
+        for name in catalog.names() {
+            assert!(
+                !of(name).is_empty(),
+                "{name}: no param says where it sends requests"
+            );
+        }
+    }
 }

@@ -134,6 +134,10 @@ impl Connector for Declarative {
     fn secret_params(&self) -> Vec<String> {
         self.manifest.secret_params()
     }
+
+    fn destination_params(&self) -> Vec<String> {
+        self.manifest.destination_params()
+    }
 }
 
 impl Declarative {

@@ -474,6 +474,30 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
                 "before it starts",
             ),
             (
+                "POST",
+                "/periods",
+                json_ct,
+                json!({"id": "p9", "start": "2026-01-01", "end": "+262142-12-31"}).to_string(),
+                422,
+                "dates go from 1970 to 9999",
+            ),
+            (
+                "PATCH",
+                "/key-results/launch",
+                json_ct,
+                r#"{"due": "+262142-12-31"}"#.into(),
+                422,
+                "out of range",
+            ),
+            (
+                "POST",
+                "/key-results/resets/check-ins",
+                json_ct,
+                r#"{"value": 1, "observed_at": "1900-01-01T00:00:00Z"}"#.into(),
+                422,
+                "before 1970",
+            ),
+            (
                 "GET",
                 "/key-results?limit=abc",
                 None,
@@ -625,14 +649,18 @@ async fn no_request_reveals_internals() {
         )
         .await;
     assert!((400..500).contains(&r.status), "{:#}", r.body);
+    assert_eq!(r.content_type, "application/problem+json");
     for id in [
         "%00",
         "..%2F..%2Fetc%2Fpasswd",
         "%F0%9F%92%A9",
+        "%FF",
         &"9".repeat(400),
     ] {
         let r = api.get(&format!("/key-results/{id}"), &auth).await;
         assert_eq!(r.status, 404, "{id}: {:#}", r.body);
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("does not exist"), "{id}: {detail}");
     }
     api.stop().await;
 }

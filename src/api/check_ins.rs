@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -256,6 +256,12 @@ pub async fn create(
     let observed_at = body.observed_at.unwrap_or(now);
     let observed_at =
         DateTime::from_timestamp_millis(observed_at.timestamp_millis()).unwrap_or(observed_at);
+    if observed_at.year() < crate::okr::validate::MIN_YEAR {
+        return Err(ApiError::unprocessable(format!(
+            "`observed_at` {observed_at} is before {}; check-ins record what was observed",
+            crate::okr::validate::MIN_YEAR
+        )));
+    }
     if observed_at > now + MAX_FUTURE {
         return Err(ApiError::unprocessable(format!(
             "`observed_at` {observed_at} is in the future; a check-in records what was observed"

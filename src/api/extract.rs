@@ -159,6 +159,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map(|p| PathId(p.0))
-            .map_err(|r| ApiError::bad_request(format!("invalid path: {}", r.body_text())))
+            // An id that does not even decode names nothing that exists.
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "the id in the path does not decode as UTF-8, so nothing with it exists",
+                )
+            })
     }
 }

@@ -35,6 +35,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::CheckContextOwned;
 use crate::app::model::ModelService;
@@ -161,7 +162,18 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        // A bug must cost one request a 500, not the connection and its client.
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    ApiError::internal(format!("handler panicked: {what}")).into_response()
 }
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {

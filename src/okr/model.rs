@@ -41,10 +41,16 @@ impl Period {
 
     /// End of the last day: 00:00 UTC of the day after `end`.
     pub fn end_instant(&self) -> DateTime<Utc> {
-        (self.end + chrono::Days::new(1))
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
+        end_of_day(self.end)
     }
+}
+
+/// 00:00 UTC of the day after `day`; the end of time for the last day chrono knows.
+pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
+    day.checked_add_days(chrono::Days::new(1))
+        .map_or(DateTime::<Utc>::MAX_UTC, |next| {
+            next.and_time(chrono::NaiveTime::MIN).and_utc()
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::model::{KrKind, Period, Status};
+use super::model::{KrKind, Period, Status, end_of_day};
 
 /// How far behind the expected pace a KR may be and still count as on track.
 const ON_TRACK_SLACK: f64 = 0.10;
@@ -103,12 +103,6 @@ pub fn pace_status(progress: f64, expected: f64) -> Status {
     } else {
         Status::OffTrack
     }
-}
-
-fn end_of_day(d: NaiveDate) -> DateTime<Utc> {
-    (d + chrono::Days::new(1))
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc()
 }
 
 fn clamp01(x: f64) -> f64 {

@@ -21,6 +21,7 @@ use super::model::{EntityKind, KeyResult, Objective, OkrSet, WorkflowState};
 
 #[cfg(test)]
 use cycles::find_cycles;
+pub use values::{MAX_YEAR, MIN_YEAR};
 
 /// Longest id accepted.
 pub const MAX_ID_LEN: usize = 128;

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{Datelike, NaiveDate};
+
 use super::Checker;
 use super::{Finding, Severity, check_id, kind_label};
 use crate::okr::model::EntityKind;
@@ -43,6 +45,26 @@ impl<'a> Checker<'a> {
                     Some("id"),
                     format!("{label} id `{id}` is not valid: {why}"),
                 );
+            }
+        }
+        for (i, p) in set.periods.iter().enumerate() {
+            for (field, day) in [("start", p.start), ("end", p.end)] {
+                if !plausible_day(day) {
+                    let msg = format!(
+                        "period `{}`: `{field}` {day} is out of range; dates go from {MIN_YEAR} to {MAX_YEAR}",
+                        p.id
+                    );
+                    self.error(EntityKind::Period, i, Some(field), msg);
+                }
+            }
+        }
+        for (i, kr) in set.key_results.iter().enumerate() {
+            if let Some(day) = kr.due.filter(|d| !plausible_day(*d)) {
+                let msg = format!(
+                    "key result `{}`: `due` {day} is out of range; dates go from {MIN_YEAR} to {MAX_YEAR}",
+                    kr.id
+                );
+                self.error(EntityKind::KeyResult, i, Some("due"), msg);
             }
         }
         for (i, t) in set.teams.iter().enumerate() {
@@ -138,4 +160,12 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// The years a period or due date may fall in.
+pub const MIN_YEAR: i32 = 1970;
+pub const MAX_YEAR: i32 = 9999;
+
+fn plausible_day(day: NaiveDate) -> bool {
+    (MIN_YEAR..=MAX_YEAR).contains(&day.year())
 }

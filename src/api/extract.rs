@@ -163,7 +163,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map_err(|_| {
                 ApiError::new(
                     axum::http::StatusCode::NOT_FOUND,
-                    "the id in the path does not decode as UTF-8, so nothing with it exists",
+                    "the id in the path does not decode as UTF-8: no entity with it exists",
                 )
             })
     }

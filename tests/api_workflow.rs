@@ -593,5 +593,28 @@ async fn sources_show_their_health_and_admins_can_fetch_now() {
         .await
         .expect(200);
     assert_eq!(audit["items"][0]["action"], "source.run");
+
+    // A failure shows its reason to everyone, and what went wrong to admins only.
+    web.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("internal detail"))
+        .mount(&web)
+        .await;
+    let mut failed = serde_json::Value::Null;
+    for _ in 0..100 {
+        let _ = api
+            .call("POST", "/sources/web/run", Some(&t.admin), None)
+            .await;
+        failed = api.get("/sources/web", &t.admin).await.expect(200);
+        if failed["last_failure"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(failed["last_failure"]["reason"], "http_5xx", "{failed}");
+    assert!(failed["last_failure"]["message"].is_string(), "{failed}");
+    let seen = api.get("/sources/web", &t.viewer).await.expect(200);
+    assert_eq!(seen["last_failure"]["reason"], "http_5xx");
+    assert_eq!(seen["last_failure"]["message"], serde_json::Value::Null);
     api.stop().await;
 }

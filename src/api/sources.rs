@@ -44,8 +44,9 @@ pub struct FailureView {
     pub at: DateTime<Utc>,
     /// connect, timeout, auth, rate_limited, http_4xx, http_5xx, too_large, parse or invalid_value.
     pub reason: String,
-    /// What went wrong, with secrets redacted.
-    pub message: String,
+    /// What went wrong, with secrets redacted; for admins only (it may
+    /// quote what the source answered).
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,8 +63,11 @@ pub struct SourceList {
     ),
     security(("bearer" = []))
 )]
-pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<SourceList>> {
-    let now = now(&api);
+pub async fn list(
+    State(api): State<ApiState>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Json<SourceList>> {
+    let now = now(&api, &who);
     let mut names: Vec<&String> = api.model.pipeline.source_map().keys().collect();
     names.sort_unstable();
     let items = names
@@ -83,8 +87,12 @@ pub async fn list(State(api): State<ApiState>) -> ApiResult<Json<SourceList>> {
     ),
     security(("bearer" = []))
 )]
-pub async fn one(State(api): State<ApiState>, PathId(name): PathId) -> ApiResult<Json<SourceView>> {
-    view(&api, &name, &now(&api))
+pub async fn one(
+    State(api): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    PathId(name): PathId,
+) -> ApiResult<Json<SourceView>> {
+    view(&api, &name, &now(&api, &who))
         .map(Json)
         .ok_or_else(|| ApiError::not_found("source", &name))
 }
@@ -151,9 +159,11 @@ pub async fn run(
 struct Now {
     schedule: HashMap<String, BindingStatus>,
     health: HashMap<String, SourceHealth>,
+    /// Whether the reader sees failure messages.
+    admin: bool,
 }
 
-fn now(api: &ApiState) -> Now {
+fn now(api: &ApiState, who: &Principal) -> Now {
     let schedule = api
         .model
         .scheduler
@@ -164,6 +174,7 @@ fn now(api: &ApiState) -> Now {
     Now {
         schedule,
         health: api.telemetry.health(),
+        admin: who.role == Role::Admin,
     }
 }
 
@@ -182,7 +193,7 @@ fn view(api: &ApiState, name: &str, now: &Now) -> Option<SourceView> {
         last_failure: health.last_failure.map(|f| FailureView {
             at: f.at,
             reason: f.reason.as_str().to_string(),
-            message: f.message,
+            message: now.admin.then_some(f.message),
         }),
         next_run: statuses.iter().filter_map(|s| s.next_run).min(),
         running: statuses.iter().any(|s| s.running),

@@ -18,7 +18,7 @@ use crate::snapshot::{ModelIndex, SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
 use crate::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, Trace};
-use crate::store::{AuditEntry, Backend, CheckInWriter, Store, StoreError, StoredCheckIn};
+use crate::store::{Backend, CheckInWrite, CheckInWriter, Store, StoreError, StoredCheckIn};
 use crate::telemetry::SourceTelemetry;
 
 /// A configured `[[sources]]` entry, secrets resolved.
@@ -136,18 +136,13 @@ impl Pipeline {
     /// engine. Returns the stored check-in and whether it is new.
     pub async fn record_check_in(
         self: &Arc<Self>,
-        check_in: CheckIn,
-        is_override: bool,
-        audit: AuditEntry,
+        write: CheckInWrite,
     ) -> Result<(StoredCheckIn, bool), StoreError> {
         let pipeline = self.clone();
         let task = tokio::spawn(async move {
-            let (value, at) = (check_in.value, check_in.observed_at);
-            let kr = check_in.key_result.clone();
-            let out = pipeline
-                .writer
-                .write(check_in, is_override, Some(audit))
-                .await?;
+            let (value, at) = (write.check_in.value, write.check_in.observed_at);
+            let kr = write.check_in.key_result.clone();
+            let out = pipeline.writer.write(write).await?;
             if out.1 {
                 pipeline.apply_value(&kr, value, at);
             }
@@ -258,12 +253,13 @@ impl Pipeline {
             confidence: None,
             idempotency_key: Some(format!("{}@{}", binding.key_result, slot_ms)),
         };
-        match self
-            .writer
-            .write(check_in, false, None)
-            .await
-            .map(|(_, new)| new)
-        {
+        let write = CheckInWrite {
+            check_in,
+            is_override: false,
+            audit: None,
+            guard: None,
+        };
+        match self.writer.write(write).await.map(|(_, new)| new) {
             Ok(true) => {
                 self.apply_value(&binding.key_result, value, now);
                 Outcome::Success
@@ -627,7 +623,7 @@ target = 10
             confidence: None,
             idempotency_key: None,
         };
-        let audit = AuditEntry {
+        let audit = crate::store::AuditEntry {
             actor: "dana".into(),
             action: "check_in.create".into(),
             entity_kind: "key_result",
@@ -635,7 +631,13 @@ target = 10
             before: None,
             after: None,
         };
-        let mut pending = Box::pin(pipeline.record_check_in(check_in, false, audit));
+        let write = CheckInWrite {
+            check_in,
+            is_override: false,
+            audit: Some(audit),
+            guard: None,
+        };
+        let mut pending = Box::pin(pipeline.record_check_in(write));
         // Started (queued at the writer), then abandoned.
         assert!(futures_util::poll!(&mut pending).is_pending());
         drop(pending);

@@ -817,35 +817,57 @@ async fn lists_page_with_cursors_and_filters() {
 async fn a_retried_check_in_with_the_same_idempotency_key_is_recorded_once() {
     for db in common::databases().await {
         let api = daemon(&db).await;
-        let leader = api.tokens.leader.clone();
-        let post = |key: &'static str, value: f64| {
+        let b = api.backend;
+        let (leader, auth) = (api.tokens.leader.clone(), api.tokens.auth.clone());
+        api.post(
+            "/key-results",
+            &auth,
+            kr_body("signups", "opex", "auth", "dana@acme.example"),
+        )
+        .await
+        .expect(201);
+        api.act("/key-results/signups/propose", &auth)
+            .await
+            .expect(200);
+        api.act("/key-results/signups/approve", &leader)
+            .await
+            .expect(200);
+        let post = |kr: &'static str, key: &'static str, value: f64| {
             api.client
-                .post(format!("{}/api/v1/key-results/calls/check-ins", api.base))
+                .post(format!("{}/api/v1/key-results/{kr}/check-ins", api.base))
                 .bearer_auth(&leader)
                 .header("idempotency-key", key)
                 .json(&json!({ "value": value }))
                 .send()
         };
-        let first = post("week-46", 900.0).await.unwrap();
-        assert_eq!(first.status(), 201, "{}", api.backend);
+        let first = post("calls", "week-46", 900.0).await.unwrap();
+        assert_eq!(first.status(), 201, "{b}");
         let first: Value = first.json().await.unwrap();
-        let again = post("week-46", 900.0).await.unwrap();
-        assert_eq!(again.status(), 200, "{}", api.backend);
+        let again = post("calls", "week-46", 900.0).await.unwrap();
+        assert_eq!(again.status(), 200, "{b}");
         let again: Value = again.json().await.unwrap();
+        assert_eq!(first["check_in"]["id"], again["check_in"]["id"], "{b}");
+        // The same key with another value is a mistake, not a retry.
+        let other = post("calls", "week-46", 800.0).await.unwrap();
+        assert_eq!(other.status(), 422, "{b}");
+        // On another KR the same key is another check-in.
+        let elsewhere = post("signups", "week-46", 12.0).await.unwrap();
+        assert_eq!(elsewhere.status(), 201, "{b}");
+        let elsewhere: Value = elsewhere.json().await.unwrap();
+        assert_eq!(elsewhere["check_in"]["key_result"], "signups", "{b}");
+        let count = |kr: &str| {
+            let path = format!("/key-results/{kr}/check-ins");
+            let api = &api;
+            let leader = leader.clone();
+            async move {
+                let page = api.get(&path, &leader).await.expect(200);
+                page["items"].as_array().unwrap().len()
+            }
+        };
         assert_eq!(
-            first["check_in"]["id"], again["check_in"]["id"],
-            "{}",
-            api.backend
-        );
-        let history = api
-            .get("/key-results/calls/check-ins", &leader)
-            .await
-            .expect(200);
-        assert_eq!(
-            history["items"].as_array().unwrap().len(),
-            1,
-            "{}",
-            api.backend
+            (count("calls").await, count("signups").await),
+            (1, 1),
+            "{b}"
         );
         api.stop().await;
     }

@@ -985,3 +985,70 @@ async fn for_each_backend_gives_fresh_stores() {
         1 + usize::from(common::postgres_url().is_some())
     );
 }
+
+/// A guarded check-in (one a person made) is written only if its KR is
+/// still as the request saw it: approved, on a live objective, and for a
+/// member without a source and in their team.
+#[tokio::test]
+async fn guarded_check_ins_are_refused_when_their_kr_changed() {
+    use okrd::store::{CheckInGuard, CheckInWrite};
+    for s in common::stores().await {
+        let b = s.backend;
+        let mut set = with_sample(&s).await;
+        let writer = s.check_in_writer();
+        let write = |kr: &str, guard: CheckInGuard| CheckInWrite {
+            check_in: check_in(kr, 1.0, 1_000, None),
+            is_override: false,
+            audit: None,
+            guard: Some(guard),
+        };
+        let member = |team: &str| CheckInGuard {
+            without_source: true,
+            team: Some(team.into()),
+        };
+        let refused = |r: Result<_, StoreError>, why: &str| match r {
+            Err(StoreError::Conflict(m)) => assert!(m.contains(why), "{b}: {m}"),
+            other => panic!("{b}: expected a conflict ({why}), got {other:?}"),
+        };
+        // opex-total has no source and is in acme; reset-calls has a source.
+        let (_, new) = writer
+            .write(write("opex-total", member("acme")))
+            .await
+            .unwrap();
+        assert!(new, "{b}");
+        refused(
+            writer.write(write("opex-total", member("auth"))).await,
+            "belongs to team `acme`",
+        );
+        refused(
+            writer.write(write("reset-calls", member("auth"))).await,
+            "bound to a source",
+        );
+        let (_, new) = writer
+            .write(write("reset-calls", CheckInGuard::default()))
+            .await
+            .unwrap();
+        assert!(new, "{b}: leaders may override");
+        // Sent back, then its objective archived (as the API writes them): no more check-ins.
+        let mut tx = s.begin_model_tx().await.unwrap();
+        set.key_results[1].state = WorkflowState::ChangesRequested;
+        tx.put_key_result(&set.key_results[1]).await.unwrap();
+        tx.commit().await.unwrap();
+        refused(
+            writer
+                .write(write("opex-total", CheckInGuard::default()))
+                .await,
+            "is changes_requested now",
+        );
+        let mut tx = s.begin_model_tx().await.unwrap();
+        set.objectives[0].archived = true;
+        tx.put_objective(&set.objectives[0]).await.unwrap();
+        tx.commit().await.unwrap();
+        refused(
+            writer.write(write("launch", CheckInGuard::default())).await,
+            "objective archived",
+        );
+        let latest = s.latest_check_ins().await.unwrap();
+        assert_eq!(latest.len(), 2, "{b}: {latest:?}");
+    }
+}

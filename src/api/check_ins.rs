@@ -19,7 +19,7 @@ use super::input::{self, MAX_NOTE};
 use super::pagination::{self, Page, limit};
 use crate::auth::{Principal, Role};
 use crate::okr::{CheckIn, Origin, Status, WorkflowState};
-use crate::store::{AuditEntry, HistoryQuery, StoredCheckIn};
+use crate::store::{AuditEntry, CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
 
 /// How far ahead of the daemon's clock `observed_at` may be (clock skew).
 const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -240,10 +240,18 @@ pub async fn create(
         }
         None => false,
     };
-    if live.is_some_and(|(derived, ..)| derived) {
-        return Err(ApiError::conflict(format!(
-            "{what} takes its value from its child key results; check in on those"
-        )));
+    match live {
+        None => {
+            return Err(ApiError::conflict(format!(
+                "{what} is on an archived objective; it no longer takes check-ins"
+            )));
+        }
+        Some((true, ..)) => {
+            return Err(ApiError::conflict(format!(
+                "{what} takes its value from its child key results; check in on those"
+            )));
+        }
+        Some(_) => {}
     }
     input::number("value", body.value)?;
     crate::pipeline::validate_value(kr.kind, body.value)
@@ -267,7 +275,7 @@ pub async fn create(
             "`observed_at` {observed_at} is in the future; a check-in records what was observed"
         )));
     }
-    let idempotency_key = idempotency_key(&headers, &who)?;
+    let idempotency_key = idempotency_key(&headers, &who, &id)?;
     let check_in = CheckIn {
         key_result: id.clone(),
         value: body.value,
@@ -291,11 +299,30 @@ pub async fn create(
             "override": is_override,
         })),
     };
-    let (stored, created) = api
-        .model
-        .pipeline
-        .record_check_in(check_in, is_override, audit)
-        .await?;
+    let requested = (check_in.value, check_in.note.clone(), check_in.confidence);
+    let given_time = body.observed_at.map(|_| check_in.observed_at);
+    // What was checked above, checked again where it is written.
+    let guard = CheckInGuard {
+        without_source: who.role == Role::Member,
+        team: (who.role == Role::Member).then(|| kr.team.clone()),
+    };
+    let write = CheckInWrite {
+        check_in,
+        is_override,
+        audit: Some(audit),
+        guard: Some(guard),
+    };
+    let (stored, created) = api.model.pipeline.record_check_in(write).await?;
+    if !created {
+        let c = &stored.check_in;
+        let same = (c.value, c.note.clone(), c.confidence) == requested
+            && given_time.is_none_or(|t| t == c.observed_at);
+        if !same {
+            return Err(ApiError::unprocessable(
+                "this Idempotency-Key was used for a different check-in; use a new key for a new one",
+            ));
+        }
+    }
     let (key_result, objectives) = progress(&api, &id, now);
     let status = if created {
         StatusCode::CREATED
@@ -311,8 +338,9 @@ pub async fn create(
     Ok((status, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
-/// `api:<token id>:<key>`: one client's keys never collide with another's.
-fn idempotency_key(headers: &HeaderMap, who: &Principal) -> ApiResult<Option<String>> {
+/// `api:<token id>:<kr>:<key>`: keys of one client never collide with
+/// another's, nor a key reused on another KR with that KR's check-ins.
+fn idempotency_key(headers: &HeaderMap, who: &Principal, kr: &str) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -327,7 +355,7 @@ fn idempotency_key(headers: &HeaderMap, who: &Principal) -> ApiResult<Option<Str
             ))
         })?;
     let token = who.token_id.as_deref().unwrap_or("anonymous");
-    Ok(Some(format!("api:{token}:{key}")))
+    Ok(Some(format!("api:{token}:{kr}:{key}")))
 }
 
 /// The KR and its objective chain as the engine has them now.

@@ -208,6 +208,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::UnknownKeyResult(id) => ApiError::not_found("key result", &id),
             StoreError::Invalid(msg) => ApiError::unprocessable(msg),
+            StoreError::Conflict(msg) => ApiError::conflict(msg),
             other => ApiError::internal(other),
         }
     }

@@ -8,11 +8,9 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit::AuditEntry;
-use super::check_ins::{StoredCheckIn, insert_one};
+use super::check_ins::{CheckInWrite, StoredCheckIn, insert_one};
 use super::codec::now_ms;
 use super::{Backend, Store, StoreError};
-use crate::okr::CheckIn;
 
 /// Most check-ins committed together.
 const MAX_BATCH: usize = 256;
@@ -22,9 +20,7 @@ const QUEUE: usize = 4096;
 type Reply = oneshot::Sender<Result<(StoredCheckIn, bool), StoreError>>;
 
 struct Job {
-    check_in: CheckIn,
-    is_override: bool,
-    audit: Option<AuditEntry>,
+    write: CheckInWrite,
     reply: Reply,
 }
 
@@ -48,19 +44,9 @@ impl CheckInWriter {
     /// Appends `check_in` with its audit record; returns once committed. A
     /// reused idempotency key writes nothing and returns the check-in
     /// stored then, with `false`.
-    pub async fn write(
-        &self,
-        check_in: CheckIn,
-        is_override: bool,
-        audit: Option<AuditEntry>,
-    ) -> Result<(StoredCheckIn, bool), StoreError> {
+    pub async fn write(&self, write: CheckInWrite) -> Result<(StoredCheckIn, bool), StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            check_in,
-            is_override,
-            audit,
-            reply,
-        };
+        let job = Job { write, reply };
         self.jobs
             .send(job)
             .await
@@ -109,23 +95,14 @@ async fn write_together(
     batch: &[Job],
     now: i64,
 ) -> Result<Vec<(StoredCheckIn, bool)>, StoreError> {
-    // Reparsing the statement for every row costs more than its fsync share.
-    let prepared = store.backend == Backend::Sqlite;
-    let mut tx = store.pool.begin().await?;
+    // On SQLite, the write lock up front: guards read what the batch writes against.
+    let mut tx = match store.backend {
+        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.pool.begin().await?,
+    };
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
-        let audit = job.audit.as_ref();
-        out.push(
-            insert_one(
-                &mut tx,
-                &job.check_in,
-                job.is_override,
-                audit,
-                now,
-                prepared,
-            )
-            .await?,
-        );
+        out.push(insert_one(&mut tx, &job.write, now, store.backend).await?);
     }
     tx.commit().await?;
     Ok(out)

@@ -13,8 +13,8 @@ use sqlx::error::ErrorKind;
 
 use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, from_ms, now_ms, to_ms};
-use super::{Store, StoreError};
-use crate::okr::{CheckIn, Origin};
+use super::{Backend, Store, StoreError};
+use crate::okr::{CheckIn, Origin, WorkflowState};
 
 /// A check-in as stored, with its row id and bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,29 @@ pub struct StoredCheckIn {
     pub recorded_at: DateTime<Utc>,
     /// A manual value on a KR bound to a source (it stands until the next fetch).
     pub is_override: bool,
+}
+
+/// A check-in to write, and what must still hold when it is written.
+#[derive(Debug, Clone)]
+pub struct CheckInWrite {
+    pub check_in: CheckIn,
+    /// A manual value on a KR bound to a source.
+    pub is_override: bool,
+    /// Written with the check-in when it is new.
+    pub audit: Option<AuditEntry>,
+    /// For check-ins from people: checked again in the writing transaction,
+    /// since the KR may have changed since the request looked at it.
+    pub guard: Option<CheckInGuard>,
+}
+
+/// Besides an approved KR on a live objective, which every guarded
+/// check-in needs:
+#[derive(Debug, Clone, Default)]
+pub struct CheckInGuard {
+    /// The KR has no source (a member may not override one).
+    pub without_source: bool,
+    /// The KR belongs to this team (a member acts for theirs).
+    pub team: Option<String>,
 }
 
 /// A page of a KR's history, newest first.
@@ -44,38 +67,21 @@ const STORED_COLUMNS: &str = "id, key_result_id, value, observed_at, recorded_at
                               confidence, idempotency_key, is_override";
 
 impl Store {
-    /// Appends `c`. Returns `Ok(false)`, writing nothing, when a check-in
-    /// with the same idempotency key already exists. `observed_at` is kept
-    /// to the millisecond.
+    /// Appends `c` on its own (the daemon writes through its
+    /// [`CheckInWriter`](super::CheckInWriter), which shares commits). Returns
+    /// `Ok(false)`, writing nothing, when a check-in with the same
+    /// idempotency key already exists. `observed_at` is kept to the millisecond.
     pub async fn insert_check_in(&self, c: &CheckIn) -> Result<bool, StoreError> {
-        finite("value", &c.key_result, c.value)?;
-        if let Some(confidence) = c.confidence {
-            finite("confidence", &c.key_result, confidence)?;
-        }
-        let result = sqlx::query(
-            "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
-             confidence, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&c.key_result)
-        .bind(c.value)
-        .bind(to_ms(c.observed_at))
-        .bind(now_ms())
-        .bind(&c.origin.0)
-        .bind(&c.note)
-        .bind(c.confidence)
-        .bind(&c.idempotency_key)
-        // Binds a nullable double: see `NULLABLE_DOUBLES` in mod.rs.
-        .persistent(false)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(done) => Ok(done.rows_affected() == 1),
-            Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::ForeignKeyViolation => {
-                Err(StoreError::UnknownKeyResult(c.key_result.clone()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let write = CheckInWrite {
+            check_in: c.clone(),
+            is_override: false,
+            audit: None,
+            guard: None,
+        };
+        let mut tx = self.pool.begin().await?;
+        let (_, new) = insert_one(&mut tx, &write, now_ms(), self.backend).await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// The latest check-in of every KR that has one (greatest `observed_at`,
@@ -146,12 +152,16 @@ impl Store {
 /// `NULLABLE_DOUBLES` in mod.rs for PostgreSQL.
 pub(super) async fn insert_one(
     conn: &mut sqlx::AnyConnection,
-    c: &CheckIn,
-    is_override: bool,
-    audit: Option<&AuditEntry>,
+    w: &CheckInWrite,
     now: i64,
-    prepared: bool,
+    backend: Backend,
 ) -> Result<(StoredCheckIn, bool), StoreError> {
+    let c = &w.check_in;
+    // Reparsing the statement for every row costs more than its fsync share.
+    let prepared = backend == Backend::Sqlite;
+    if let Some(guard) = &w.guard {
+        check_guard(conn, &c.key_result, guard, backend).await?;
+    }
     finite("value", &c.key_result, c.value)?;
     if let Some(confidence) = c.confidence {
         finite("confidence", &c.key_result, confidence)?;
@@ -170,7 +180,7 @@ pub(super) async fn insert_one(
         .bind(&c.note)
         .bind(c.confidence)
         .bind(&c.idempotency_key)
-        .bind(i64::from(is_override))
+        .bind(i64::from(w.is_override))
         .persistent(prepared)
         .fetch_optional(&mut *conn)
         .await
@@ -188,10 +198,59 @@ pub(super) async fn insert_one(
             .await?;
         return Ok((stored_check_in(&row)?, false));
     };
-    if let Some(audit) = audit {
+    if let Some(audit) = &w.audit {
         insert_audit(conn, audit, now).await?;
     }
     Ok((stored_check_in(&row)?, true))
+}
+
+/// `Conflict` unless the KR is still as a guarded check-in needs it. On
+/// PostgreSQL the row stays share-locked until the check-in commits, so a
+/// concurrent model write waits for it.
+async fn check_guard(
+    conn: &mut sqlx::AnyConnection,
+    kr: &str,
+    guard: &CheckInGuard,
+    backend: Backend,
+) -> Result<(), StoreError> {
+    let lock = if backend == Backend::Postgres {
+        " FOR SHARE OF k"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT k.state, k.source_name, k.team_id, o.archived_at FROM key_results k \
+         JOIN objectives o ON o.id = k.objective_id WHERE k.id = $1{lock}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(kr)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::UnknownKeyResult(kr.to_string()))?;
+    let state: String = row.try_get("state")?;
+    let source: Option<String> = row.try_get("source_name")?;
+    let team: String = row.try_get("team_id")?;
+    let archived_at: Option<i64> = row.try_get("archived_at")?;
+    let refuse = |why: String| {
+        Err(StoreError::Conflict(format!(
+            "key result `{kr}` {why}; read it again"
+        )))
+    };
+    if state != WorkflowState::Approved.as_str() {
+        return refuse(format!(
+            "is {state} now; check-ins are recorded on approved key results only"
+        ));
+    }
+    if archived_at.is_some() {
+        return refuse("has had its objective archived".into());
+    }
+    if guard.without_source && source.is_some() {
+        return refuse("is bound to a source now; only leaders and admins may override it".into());
+    }
+    if guard.team.as_ref().is_some_and(|t| *t != team) {
+        return refuse(format!("belongs to team `{team}` now"));
+    }
+    Ok(())
 }
 
 fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError> {

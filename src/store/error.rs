@@ -30,6 +30,10 @@ pub enum StoreError {
     #[error("constraint violated: {0}")]
     Constraint(String),
 
+    /// A write whose precondition no longer holds (a KR archived meanwhile).
+    #[error("{0}")]
+    Conflict(String),
+
     /// Input the store refuses before writing (non-finite number, duplicate id, …).
     #[error("invalid input: {0}")]
     Invalid(String),

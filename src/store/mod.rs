@@ -38,7 +38,7 @@ mod version;
 pub use apply::{ApplyPlan, Change};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use check_in_writer::CheckInWriter;
-pub use check_ins::{HistoryQuery, StoredCheckIn};
+pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
 pub use error::{StoreError, redact_url};
 pub use model_tx::ModelTx;
 pub use okrs::{Current, EntityMeta, Stored};

@@ -1052,3 +1052,24 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
         assert_eq!(latest.len(), 2, "{b}: {latest:?}");
     }
 }
+
+/// Every model write bumps the revision, so replicas see it even when
+/// row counts and timestamps cannot tell (a clock behind, the same millisecond).
+#[tokio::test]
+async fn every_model_write_changes_the_model_version() {
+    for s in common::stores().await {
+        let b = s.backend;
+        let set = with_sample(&s).await;
+        let before = s.model_version().await.unwrap();
+        let tx = s.begin_model_tx().await.unwrap();
+        tx.commit().await.unwrap();
+        let after = s.model_version().await.unwrap();
+        assert_ne!(
+            before, after,
+            "{b}: a model write left the version as it was"
+        );
+        // An apply that changes nothing writes nothing.
+        s.apply(&set, &owned_by(&set, "okrs.toml")).await.unwrap();
+        assert_eq!(s.model_version().await.unwrap(), after, "{b}");
+    }
+}

@@ -45,3 +45,12 @@ CREATE INDEX audit_log_entity_idx ON audit_log (entity_kind, entity_id, id);
 -- A manual check-in on a KR bound to a source (leaders and admins only):
 -- it stands until the next fetch.
 ALTER TABLE check_ins ADD COLUMN is_override BIGINT NOT NULL DEFAULT 0;
+
+-- Bumped by every write to the OKR model (API writes and applied files), so
+-- a replica notices a change that row counts and timestamps would miss (a
+-- replica whose clock is behind, two writes in one millisecond).
+CREATE TABLE model_revision (
+    id        INTEGER NOT NULL PRIMARY KEY,    -- always 1
+    revision  BIGINT NOT NULL
+);
+INSERT INTO model_revision (id, revision) VALUES (1, 0);

@@ -370,7 +370,7 @@ pub async fn create(
     tx.put_key_result(&kr).await?;
     tx.audit(&audit(&who, "create", None, Some(&kr))).await?;
     tx.commit().await?;
-    let written = written(&api, &kr.id, warnings).await?;
+    let written = written(&api, &kr.id, warnings, true).await?;
     let location = format!("/api/v1/key-results/{}", kr.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], written).into_response())
 }
@@ -424,13 +424,14 @@ pub async fn update(
         _ => Gate::Basic,
     };
     let warnings = check_key_result(&api, tx.current(), &kr, gate)?;
-    if kr != before {
+    let changed = kr != before;
+    if changed {
         tx.put_key_result(&kr).await?;
         tx.audit(&audit(&who, "update", Some(&before), Some(&kr)))
             .await?;
         tx.commit().await?;
     }
-    written(&api, &id, warnings).await
+    written(&api, &id, warnings, changed).await
 }
 
 /// A stored KR the API may change: it exists, no OKR file owns it, it is not archived.
@@ -517,8 +518,9 @@ pub(super) async fn written(
     api: &ApiState,
     id: &str,
     warnings: Vec<Warning>,
+    changed: bool,
 ) -> ApiResult<Response> {
-    writes::written(api, EntityKind::KeyResult, id, |v| {
+    writes::written(api, changed, EntityKind::KeyResult, id, |v| {
         let kr = v.snapshot.model.current.key_results.get(id)?;
         Some(json(&KeyResultWritten {
             key_result: v.key_result(kr),

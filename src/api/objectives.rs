@@ -302,7 +302,7 @@ pub async fn create(
     ))
     .await?;
     tx.commit().await?;
-    let body = written(&api, &objective.id, warnings).await?;
+    let body = written(&api, &objective.id, warnings, true).await?;
     let location = format!("/api/v1/objectives/{}", objective.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
@@ -357,7 +357,8 @@ pub async fn update(
         &api.rules,
         Gate::Full,
     ))?;
-    if objective != before {
+    let changed = objective != before;
+    if changed {
         tx.put_objective(&objective).await?;
         let verb = match (before.archived, objective.archived) {
             (false, true) => "archive",
@@ -375,7 +376,7 @@ pub async fn update(
         .await?;
         tx.commit().await?;
     }
-    written(&api, &id, warnings).await
+    written(&api, &id, warnings, changed).await
 }
 
 fn check_fields(o: &Objective) -> ApiResult<()> {
@@ -391,8 +392,13 @@ fn check_fields(o: &Objective) -> ApiResult<()> {
     input::opt_text("parent", o.parent.as_deref(), MAX_TITLE, false)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
-    writes::written(api, EntityKind::Objective, id, |v| {
+async fn written(
+    api: &ApiState,
+    id: &str,
+    warnings: Vec<Warning>,
+    changed: bool,
+) -> ApiResult<Response> {
+    writes::written(api, changed, EntityKind::Objective, id, |v| {
         let o = v.snapshot.model.current.objectives.get(id)?;
         Some(json(&ObjectiveWritten {
             objective: v.objective(o),

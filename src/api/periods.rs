@@ -141,7 +141,7 @@ pub async fn create(
     tx.audit(&audit(&who, "create", None, Some(&period)))
         .await?;
     tx.commit().await?;
-    let body = written(&api, &period.id, warnings).await?;
+    let body = written(&api, &period.id, warnings, true).await?;
     let location = format!("/api/v1/periods/{}", period.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
@@ -188,13 +188,14 @@ pub async fn update(
         period.end = end;
     }
     let warnings = check(&api, tx.current(), &period)?;
-    if period != before {
+    let changed = period != before;
+    if changed {
         tx.put_period(&period).await?;
         tx.audit(&audit(&who, "update", Some(&before), Some(&period)))
             .await?;
         tx.commit().await?;
     }
-    written(&api, &id, warnings).await
+    written(&api, &id, warnings, changed).await
 }
 
 fn check(api: &ApiState, current: &crate::store::Current, p: &Period) -> ApiResult<Vec<Warning>> {
@@ -216,8 +217,13 @@ fn audit(
     writes::audit(who, EntityKind::Period, id, verb, before, after)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
-    writes::written(api, EntityKind::Period, id, |v| {
+async fn written(
+    api: &ApiState,
+    id: &str,
+    warnings: Vec<Warning>,
+    changed: bool,
+) -> ApiResult<Response> {
+    writes::written(api, changed, EntityKind::Period, id, |v| {
         let p = v.snapshot.model.current.periods.get(id)?;
         Some(json(&PeriodWritten {
             period: v.period(p),

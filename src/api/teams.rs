@@ -270,7 +270,7 @@ pub async fn create(
     ))
     .await?;
     tx.commit().await?;
-    let body = written(&api, &team.id, warnings).await?;
+    let body = written(&api, &team.id, warnings, true).await?;
     let location = format!("/api/v1/teams/{}", team.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
 }
@@ -323,7 +323,8 @@ pub async fn update(
         &api.rules,
         Gate::Full,
     ))?;
-    if team != before {
+    let changed = team != before;
+    if changed {
         tx.put_team(&team).await?;
         tx.audit(&writes::audit(
             &who,
@@ -336,7 +337,7 @@ pub async fn update(
         .await?;
         tx.commit().await?;
     }
-    written(&api, &id, warnings).await
+    written(&api, &id, warnings, changed).await
 }
 
 fn check_fields(t: &Team) -> ApiResult<()> {
@@ -344,8 +345,13 @@ fn check_fields(t: &Team) -> ApiResult<()> {
     input::opt_text("parent", t.parent.as_deref(), MAX_NAME, false)
 }
 
-async fn written(api: &ApiState, id: &str, warnings: Vec<Warning>) -> ApiResult<Response> {
-    writes::written(api, EntityKind::Team, id, |v| {
+async fn written(
+    api: &ApiState,
+    id: &str,
+    warnings: Vec<Warning>,
+    changed: bool,
+) -> ApiResult<Response> {
+    writes::written(api, changed, EntityKind::Team, id, |v| {
         let t = v.snapshot.model.current.teams.get(id)?;
         Some(json(&TeamWritten {
             team: v.team(t),

@@ -161,8 +161,11 @@ async fn act(
         Action::Propose | Action::Approve => Gate::Full,
         _ => Gate::Basic,
     };
-    let warnings = if matches!(action, Action::Archive | Action::Reject) {
-        // Taking a KR out of play breaks no rule.
+    let warnings = if matches!(
+        action,
+        Action::Archive | Action::Reject | Action::RequestChanges
+    ) {
+        // Taking a KR out of play, or sending it back to fix it, breaks no rule.
         Vec::new()
     } else {
         check_key_result(api, tx.current(), &kr, gate)?
@@ -183,7 +186,7 @@ async fn act(
     }
     tx.audit(&entry).await?;
     tx.commit().await?;
-    let out = written(api, id, warnings).await?;
+    let out = written(api, id, warnings, true).await?;
     // An approved KR with a source is fetched right away, then on its schedule.
     if to == WorkflowState::Approved && kr.source.is_some() {
         api.model.scheduler.run_now(id);

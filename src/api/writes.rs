@@ -43,15 +43,20 @@ pub fn audit<T: Serialize>(
     }
 }
 
-/// After a committed write: rebuild the model and answer with `id` as
-/// `render` shows it from the new snapshot.
+/// After a write: rebuild the model (unless nothing `changed`) and answer
+/// with `id` as `render` shows it from the snapshot.
 pub async fn written(
     api: &ApiInner,
+    changed: bool,
     kind: EntityKind,
     id: &str,
     render: impl FnOnce(&Views<'_>) -> Option<Response>,
 ) -> ApiResult<Response> {
-    let snapshot = api.after_write().await?;
+    let snapshot = if changed {
+        api.after_write().await?
+    } else {
+        api.snapshot()
+    };
     render(&views(api, &snapshot)).ok_or_else(|| {
         ApiError::internal(format!(
             "{} `{id}` is not in the model after its write",

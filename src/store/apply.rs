@@ -13,6 +13,7 @@ use sqlx::AnyConnection;
 
 use super::codec::{date_text, finite, now_ms};
 use super::okrs::{Current, Stored, load_current};
+use super::version::bump_revision;
 use super::{Backend, Store, StoreError};
 use crate::okr::{
     EntityKind, Id, KeyResult, Objective, OkrSet, Ownership, Period, Team, WorkflowState,
@@ -125,6 +126,9 @@ impl Store {
         let (plan, writes) = plan(&current, set, ownership, files, now)?;
         for write in &writes {
             write.execute(&mut tx, now).await?;
+        }
+        if !writes.is_empty() {
+            bump_revision(&mut tx).await?;
         }
         // Foreign keys are deferred: a dangling reference fails here, and the
         // dropped transaction rolls everything back.

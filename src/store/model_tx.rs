@@ -11,6 +11,7 @@ use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, now_ms};
 use super::okrs::{Current, EntityMeta, Stored, load_current};
 use super::reviews::{NewReview, insert_review};
+use super::version::bump_revision;
 use super::{Store, StoreError};
 use crate::okr::{KeyResult, Objective, Period, Team};
 
@@ -115,7 +116,8 @@ impl ModelTx {
 
     /// Makes every write of this transaction visible at once. Deferred
     /// foreign keys are checked here: a dangling reference fails the commit.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        bump_revision(&mut self.tx).await?;
         self.tx.commit().await?;
         Ok(())
     }

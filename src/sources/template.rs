@@ -53,11 +53,17 @@ const VARIABLES: &[&str] = &[
     "key_result.id",
 ];
 
+/// Instructions one template may run. Params set over the REST API are
+/// templates too: a loop in one must not hold a worker on every fetch.
+/// A param's template takes tens; a request's hundreds.
+pub const TEMPLATE_FUEL: u64 = 50_000;
+
 /// One environment for the process: strict undefined, no auto-escaping
 /// (templates are named `<string>`, which has no escaping extension).
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     // Keep a trailing newline a user wrote (e.g. in a request body string).
     env.set_keep_trailing_newline(true);
     env
@@ -202,6 +208,15 @@ mod tests {
         assert_eq!(r.str("now"), Some("2026-11-05T09:30:15Z"));
         assert_eq!(r.str("plain"), Some("no template {here}"));
         assert_eq!(r.get("n"), Some(&json!(3)));
+    }
+
+    #[test]
+    fn a_runaway_template_runs_out_of_fuel() {
+        let p = params(json!({
+            "q": "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}",
+        }));
+        let e = render_params(&p, &ctx(), &Redactor::default()).unwrap_err();
+        assert!(e.contains("q") && e.contains("fuel"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::sources::template::{TemplateContext, describe};
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(crate::sources::template::TEMPLATE_FUEL));
     env.set_keep_trailing_newline(true);
     env.add_filter("unix", |s: String| timestamp(&s, 1));
     env.add_filter("unix_ms", |s: String| timestamp(&s, 1000));

@@ -1,8 +1,8 @@
 //! Token lookups without a database read per request. A token's record is
 //! read at most once per `ttl` (5 s), so `okrd token revoke` and a token
 //! made by `okrd token create` in another process take effect within that
-//! time. Unknown ids are remembered too, in a bounded map, so garbage
-//! tokens cannot turn into a database query each.
+//! time. Ids that name no token are remembered apart, in a bounded map, so
+//! a flood of made-up ones cannot push out the real ones.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,18 +14,21 @@ use crate::store::{Store, StoreError, TokenRecord};
 /// How long a token read from the database is trusted.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Entries kept before the map is emptied (a flood of made-up ids).
-const MAX_ENTRIES: usize = 10_000;
+/// Unknown ids remembered before that map is emptied.
+const MAX_UNKNOWN: usize = 10_000;
 
 pub struct TokenCache {
     store: Store,
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    maps: Mutex<Maps>,
 }
 
-struct Entry {
-    record: Option<TokenRecord>,
-    read_at: Instant,
+#[derive(Default)]
+struct Maps {
+    /// Stored tokens (revoked ones too), as read at that instant.
+    known: HashMap<String, (TokenRecord, Instant)>,
+    /// Ids that named no token, and when that was read.
+    unknown: HashMap<String, Instant>,
 }
 
 impl TokenCache {
@@ -37,7 +40,7 @@ impl TokenCache {
         TokenCache {
             store,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            maps: Mutex::new(Maps::default()),
         }
     }
 
@@ -50,31 +53,39 @@ impl TokenCache {
             Some(record) => record,
             None => {
                 let record = self.store.token(id).await?;
-                let mut entries = self.lock();
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
+                let mut maps = self.lock();
+                let now = Instant::now();
+                match &record {
+                    Some(r) => {
+                        maps.unknown.remove(id);
+                        maps.known.insert(id.to_string(), (r.clone(), now));
+                    }
+                    None => {
+                        if maps.unknown.len() >= MAX_UNKNOWN {
+                            maps.unknown.clear();
+                        }
+                        maps.known.remove(id);
+                        maps.unknown.insert(id.to_string(), now);
+                    }
                 }
-                entries.insert(
-                    id.to_string(),
-                    Entry {
-                        record: record.clone(),
-                        read_at: Instant::now(),
-                    },
-                );
                 record
             }
         };
         Ok(record.and_then(|r| principal(token, r)))
     }
 
+    /// `Some(record or none)` while what was read of `id` is fresh.
     fn cached(&self, id: &str) -> Option<Option<TokenRecord>> {
-        let entries = self.lock();
-        let e = entries.get(id)?;
-        (e.read_at.elapsed() < self.ttl).then(|| e.record.clone())
+        let maps = self.lock();
+        if let Some((r, at)) = maps.known.get(id) {
+            return (at.elapsed() < self.ttl).then(|| Some(r.clone()));
+        }
+        let at = maps.unknown.get(id)?;
+        (at.elapsed() < self.ttl).then_some(None)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -201,8 +201,28 @@ async fn members_propose_leaders_review_and_approved_krs_are_fetched() {
             .await
             .problem(409, "archived");
 
-        // An archived KR frees its place: now the sixth may be proposed.
+        // The rejected KR freed its place: now the sixth may be proposed...
         api.act("/key-results/auth-6/propose", &auth)
+            .await
+            .expect(200);
+        // ...and a seventh may not, until a leader archives one of the five.
+        api.post(
+            "/key-results",
+            &auth,
+            kr_body("auth-7", "opex", "auth", "o7@acme.example"),
+        )
+        .await
+        .expect(201);
+        api.act("/key-results/auth-7/propose", &auth)
+            .await
+            .problem(422, "the limit is 5 per objective per team");
+        api.act("/key-results/auth-5/archive", &auth)
+            .await
+            .problem(403, "members archive only");
+        api.act("/key-results/auth-5/archive", &leader)
+            .await
+            .expect(200);
+        api.act("/key-results/auth-7/propose", &auth)
             .await
             .expect(200);
         api.stop().await;

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::require_role;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::ApiQuery;
 use super::pagination::{self, Page, limit};
 use crate::auth::{Principal, Role};
@@ -82,13 +82,7 @@ pub async fn list(
     let before_id = q
         .cursor
         .as_deref()
-        .map(|c| {
-            pagination::decode(c)?.parse::<i64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid cursor: pass the `next_cursor` of the previous page as it is",
-                )
-            })
-        })
+        .map(|c| pagination::decode_with(c, |t| t.parse::<i64>().ok()))
         .transpose()?;
     let mut rows = api
         .store()

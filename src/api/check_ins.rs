@@ -127,17 +127,11 @@ pub async fn list(
 }
 
 fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, i64)> {
-    let text = pagination::decode(cursor)?;
-    text.split_once(':')
-        .and_then(|(ms, id)| {
-            let at = DateTime::from_timestamp_millis(ms.parse().ok()?)?;
-            Some((at, id.parse().ok()?))
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid cursor: pass the `next_cursor` of the previous page as it is",
-            )
-        })
+    pagination::decode_with(cursor, |text| {
+        let (ms, id) = text.split_once(':')?;
+        let at = DateTime::from_timestamp_millis(ms.parse().ok()?)?;
+        Some((at, id.parse().ok()?))
+    })
 }
 
 /// A manual check-in.

@@ -463,7 +463,13 @@ pub(super) fn check_key_result(
     gate: Gate,
 ) -> ApiResult<Vec<Warning>> {
     let mut check = rules::check(current, Subject::KeyResult(kr), &api.rules, gate);
+    // An unknown source is the `references` rule's to report.
     if let Some(binding) = &kr.source
+        && api
+            .model
+            .pipeline
+            .source_map()
+            .contains_key(&binding.source)
         && let Err(message) = binding_problem(api, binding)
     {
         check.violations.push(super::error::Violation {

@@ -42,11 +42,16 @@ pub fn decode(cursor: &str) -> ApiResult<String> {
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid cursor: pass the `next_cursor` of the previous page as it is",
-            )
-        })
+        .ok_or_else(invalid_cursor)
+}
+
+/// A cursor holding a sort key that `parse` reads from the decoded text.
+pub fn decode_with<T>(cursor: &str, parse: impl FnOnce(&str) -> Option<T>) -> ApiResult<T> {
+    parse(&decode(cursor)?).ok_or_else(invalid_cursor)
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid cursor: pass the `next_cursor` of the previous page as it is")
 }
 
 /// The entries of `map` after `cursor` that pass `keep`, at most `limit`, as views.

@@ -5,8 +5,11 @@
 //! from the snapshot instead of copying its strings: a page of KRs is the
 //! API's hottest read.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::okr::progress::{self, expected_progress, pace_status};
@@ -37,7 +40,7 @@ pub struct TeamView<'a> {
     pub name: &'a str,
     pub parent: Option<&'a str>,
     /// Teams that name this one as parent.
-    pub children: Vec<&'a str>,
+    pub children: &'a [String],
     #[serde(flatten)]
     pub meta: MetaView<'a>,
 }
@@ -108,8 +111,10 @@ pub struct SourceBindingView<'a> {
     #[serde(rename = "use")]
     pub source: &'a str,
     pub schedule: Option<&'a str>,
+    /// Credentials a KR's params hold (an `Authorization` header, a
+    /// `password`) show as `***`.
     #[schema(value_type = Object)]
-    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub params: Cow<'a, Map<String, Value>>,
 }
 
 impl<'a> From<&'a SourceBinding> for SourceBindingView<'a> {
@@ -117,8 +122,60 @@ impl<'a> From<&'a SourceBinding> for SourceBindingView<'a> {
         SourceBindingView {
             source: &b.source,
             schedule: b.schedule.as_deref(),
-            params: &b.params,
+            params: shown_params(&b.params),
         }
+    }
+}
+
+/// `params` with what looks like a credential masked. A KR's params are
+/// no place for secrets (those are the source's, from env or files), but an
+/// OKR file may still carry a literal header; readers of the API must not see it.
+fn shown_params(params: &Map<String, Value>) -> Cow<'_, Map<String, Value>> {
+    fn credential(name: &str) -> bool {
+        let n = name.to_ascii_lowercase();
+        [
+            "authorization",
+            "cookie",
+            "password",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "api-key",
+        ]
+        .iter()
+        .any(|c| n.contains(c))
+    }
+    fn holds_one(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().any(|(k, v)| credential(k) || holds_one(v)),
+            Value::Array(a) => a.iter().any(holds_one),
+            _ => false,
+        }
+    }
+    fn mask(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    if credential(k) {
+                        *v = Value::String("***".into());
+                    } else {
+                        mask(v);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(mask),
+            _ => {}
+        }
+    }
+    if !params.iter().any(|(k, v)| credential(k) || holds_one(v)) {
+        return Cow::Borrowed(params);
+    }
+    let mut masked = Value::Object(params.clone());
+    mask(&mut masked);
+    match masked {
+        Value::Object(m) => Cow::Owned(m),
+        _ => Cow::Borrowed(params),
     }
 }
 
@@ -175,12 +232,9 @@ impl<'a> Views<'a> {
         let children = self
             .snapshot
             .model
-            .current
-            .teams
-            .values()
-            .filter(|c| c.item.parent.as_deref() == Some(t.item.id.as_str()))
-            .map(|c| c.item.id.as_str())
-            .collect();
+            .child_teams
+            .get(&t.item.id)
+            .map_or(NONE, Vec::as_slice);
         TeamView {
             id: &t.item.id,
             name: &t.item.name,
@@ -354,4 +408,29 @@ impl<'a> Views<'a> {
 pub fn json<T: Serialize>(value: &T) -> axum::response::Response {
     use axum::response::IntoResponse;
     axum::Json(value).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_krs_params_are_masked() {
+        let params = serde_json::json!({
+            "value": "$.visitors",
+            "headers": {"Authorization": "Bearer abc", "Accept": "application/json"},
+            "login": [{"password": "hunter2"}],
+        });
+        let shown = shown_params(params.as_object().unwrap());
+        let shown = Value::Object(shown.into_owned());
+        assert_eq!(shown["headers"]["Authorization"], "***");
+        assert_eq!(shown["headers"]["Accept"], "application/json");
+        assert_eq!(shown["login"][0]["password"], "***");
+        assert_eq!(shown["value"], "$.visitors");
+        let plain = serde_json::json!({"metric": "calls"});
+        assert!(matches!(
+            shown_params(plain.as_object().unwrap()),
+            Cow::Borrowed(_)
+        ));
+    }
 }

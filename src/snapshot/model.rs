@@ -32,6 +32,8 @@ pub struct ModelIndex {
     pub krs_of_objective: HashMap<Id, Vec<Id>>,
     /// Objective → its child objectives, by id.
     pub child_objectives: HashMap<Id, Vec<Id>>,
+    /// Team → its child teams, by id.
+    pub child_teams: HashMap<Id, Vec<Id>>,
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +102,17 @@ impl ModelIndex {
                     .push(id.clone());
             }
         }
+        let mut child_teams: HashMap<Id, Vec<Id>> = HashMap::new();
+        for (id, t) in &current.teams {
+            if let Some(parent) = &t.item.parent {
+                child_teams
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
         ModelIndex {
+            child_teams,
             current,
             latest,
             kr_links,

@@ -1073,3 +1073,48 @@ async fn every_model_write_changes_the_model_version() {
         assert_eq!(s.model_version().await.unwrap(), after, "{b}");
     }
 }
+
+/// Applying OKR files is a write like any other: each created, changed
+/// and archived entity gets an audit record naming the file.
+#[tokio::test]
+async fn applied_changes_are_audited() {
+    for s in common::stores().await {
+        let b = s.backend;
+        let mut set = with_sample(&s).await;
+        let all = || okrd::store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        let log = s.audit_log(&all()).await.unwrap();
+        assert_eq!(log.len(), entity_count(&set), "{b}: {log:?}");
+        let created = log.iter().find(|e| e.entity_id == "reset-calls").unwrap();
+        assert_eq!(created.action, "key_result.create", "{b}");
+        assert_eq!(created.actor, "okrd apply okrs.toml", "{b}");
+        assert_eq!(created.before, None, "{b}");
+        assert_eq!(created.after.as_ref().unwrap()["target"], 600.0, "{b}");
+
+        // Nothing changed: nothing recorded.
+        s.apply(&set, &owned_by(&set, "okrs.toml")).await.unwrap();
+        assert_eq!(s.audit_log(&all()).await.unwrap().len(), log.len(), "{b}");
+
+        // A change and an archival, each with before and after.
+        set.key_results[0].target = Some(500.0);
+        set.key_results.retain(|k| k.id != "launch");
+        s.apply_files(&set, &owned_by(&set, "okrs.toml"), &["okrs.toml".into()])
+            .await
+            .unwrap();
+        let log = s.audit_log(&all()).await.unwrap();
+        let changed = log
+            .iter()
+            .find(|e| e.action == "key_result.update")
+            .unwrap();
+        assert_eq!(changed.before.as_ref().unwrap()["target"], 600.0, "{b}");
+        assert_eq!(changed.after.as_ref().unwrap()["target"], 500.0, "{b}");
+        let archived = log
+            .iter()
+            .find(|e| e.action == "key_result.archive")
+            .unwrap();
+        assert_eq!(archived.entity_id, "launch", "{b}");
+        assert_eq!(archived.after.as_ref().unwrap()["state"], "archived", "{b}");
+    }
+}

@@ -11,8 +11,9 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use super::audit::{AuditEntry, insert_audit};
 use super::codec::{date_text, finite, now_ms};
-use super::okrs::{Current, Stored, load_current};
+use super::okrs::{Current, EntityMeta, Stored, load_current};
 use super::version::bump_revision;
 use super::{Backend, Store, StoreError};
 use crate::okr::{
@@ -126,6 +127,7 @@ impl Store {
         let (plan, writes) = plan(&current, set, ownership, files, now)?;
         for write in &writes {
             write.execute(&mut tx, now).await?;
+            insert_audit(&mut tx, &write.audit(&current), now).await?;
         }
         if !writes.is_empty() {
             bump_revision(&mut tx).await?;
@@ -350,6 +352,100 @@ fn sorted_unique<T>(
 }
 
 impl Write {
+    /// The audit record of this write: by the file that declares (or
+    /// declared) the entity, with the entity before and after.
+    fn audit(&self, current: &Current) -> AuditEntry {
+        fn json<T: Serialize>(t: &T) -> serde_json::Value {
+            serde_json::to_value(t).unwrap_or_default()
+        }
+        fn entry<T: Serialize>(
+            kind: EntityKind,
+            id: &str,
+            before: Option<&Stored<T>>,
+            after: Option<serde_json::Value>,
+            file: Option<&str>,
+        ) -> AuditEntry {
+            let verb = match (&before, &after) {
+                (None, _) => "create",
+                (Some(_), None) => "archive",
+                (Some(_), Some(_)) => "update",
+            };
+            AuditEntry {
+                actor: format!("okrd apply {}", file.unwrap_or("(no file)")),
+                action: format!("{}.{verb}", kind.as_str()),
+                entity_kind: kind.as_str(),
+                entity_id: id.to_string(),
+                before: before.map(|b| json(&b.item)),
+                after,
+            }
+        }
+        let was = |m: Option<&EntityMeta>| m.and_then(|m| m.managed_by.clone());
+        match self {
+            Write::Period(p, file) => entry(
+                EntityKind::Period,
+                &p.id,
+                current.periods.get(&p.id),
+                Some(json(p)),
+                file.as_deref(),
+            ),
+            Write::Team(t, file) => entry(
+                EntityKind::Team,
+                &t.id,
+                current.teams.get(&t.id),
+                Some(json(t)),
+                file.as_deref(),
+            ),
+            Write::Objective(o, file, _) => entry(
+                EntityKind::Objective,
+                &o.id,
+                current.objectives.get(&o.id),
+                Some(json(o)),
+                file.as_deref(),
+            ),
+            Write::KeyResult(k, file) => entry(
+                EntityKind::KeyResult,
+                &k.id,
+                current.key_results.get(&k.id),
+                Some(json(k)),
+                file.as_deref(),
+            ),
+            Write::ArchiveObjective(id) => {
+                let before = current.objectives.get(id);
+                let mut e = entry(
+                    EntityKind::Objective,
+                    id,
+                    before,
+                    None,
+                    was(before.map(|b| &b.meta)).as_deref(),
+                );
+                e.after = before.map(|b| {
+                    json(&Objective {
+                        archived: true,
+                        ..b.item.clone()
+                    })
+                });
+                e
+            }
+            Write::ArchiveKeyResult(id) => {
+                let before = current.key_results.get(id);
+                let mut e = entry(
+                    EntityKind::KeyResult,
+                    id,
+                    before,
+                    None,
+                    was(before.map(|b| &b.meta)).as_deref(),
+                );
+                e.after = before.map(|b| {
+                    json(&KeyResult {
+                        state: WorkflowState::Archived,
+                        ..b.item.clone()
+                    })
+                });
+                e
+            }
+        }
+    }
+
     pub(super) async fn execute(
         &self,
         conn: &mut AnyConnection,

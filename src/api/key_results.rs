@@ -4,8 +4,7 @@
 use axum::Extension;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -361,18 +360,14 @@ pub async fn create(
     require_team(&who, &kr.team, &format!("key result `{}`", kr.id))?;
     let mut tx = api.store().begin_model_tx().await?;
     if tx.current().key_results.contains_key(&kr.id) {
-        return Err(ApiError::conflict(format!(
-            "key result `{}` already exists; pick another id or PATCH /api/v1/key-results/{}",
-            kr.id, kr.id
-        )));
+        return Err(writes::taken(EntityKind::KeyResult, &kr.id, "key-results"));
     }
     let warnings = check_key_result(&api, tx.current(), &kr, Gate::Basic)?;
     tx.put_key_result(&kr).await?;
     tx.audit(&audit(&who, "create", None, Some(&kr))).await?;
     tx.commit().await?;
     let written = written(&api, &kr.id, warnings, true).await?;
-    let location = format!("/api/v1/key-results/{}", kr.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], written).into_response())
+    Ok(writes::created(written, "key-results", &kr.id))
 }
 
 #[utoipa::path(

@@ -5,8 +5,7 @@ use std::collections::HashSet;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -280,10 +279,11 @@ pub async fn create(
     check_fields(&objective)?;
     let mut tx = api.store().begin_model_tx().await?;
     if tx.current().objectives.contains_key(&objective.id) {
-        return Err(ApiError::conflict(format!(
-            "objective `{}` already exists",
-            objective.id
-        )));
+        return Err(writes::taken(
+            EntityKind::Objective,
+            &objective.id,
+            "objectives",
+        ));
     }
     let warnings = enforce(rules::check(
         tx.current(),
@@ -303,8 +303,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     let body = written(&api, &objective.id, warnings, true).await?;
-    let location = format!("/api/v1/objectives/{}", objective.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+    Ok(writes::created(body, "objectives", &objective.id))
 }
 
 #[utoipa::path(

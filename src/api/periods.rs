@@ -2,8 +2,7 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -131,10 +130,7 @@ pub async fn create(
     };
     let mut tx = api.store().begin_model_tx().await?;
     if tx.current().periods.contains_key(&period.id) {
-        return Err(ApiError::conflict(format!(
-            "period `{}` already exists",
-            period.id
-        )));
+        return Err(writes::taken(EntityKind::Period, &period.id, "periods"));
     }
     let warnings = check(&api, tx.current(), &period)?;
     tx.put_period(&period).await?;
@@ -142,8 +138,7 @@ pub async fn create(
         .await?;
     tx.commit().await?;
     let body = written(&api, &period.id, warnings, true).await?;
-    let location = format!("/api/v1/periods/{}", period.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+    Ok(writes::created(body, "periods", &period.id))
 }
 
 #[utoipa::path(

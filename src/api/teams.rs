@@ -3,8 +3,7 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -248,10 +247,7 @@ pub async fn create(
     check_fields(&team)?;
     let mut tx = api.store().begin_model_tx().await?;
     if tx.current().teams.contains_key(&team.id) {
-        return Err(ApiError::conflict(format!(
-            "team `{}` already exists",
-            team.id
-        )));
+        return Err(writes::taken(EntityKind::Team, &team.id, "teams"));
     }
     let warnings = enforce(rules::check(
         tx.current(),
@@ -271,8 +267,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     let body = written(&api, &team.id, warnings, true).await?;
-    let location = format!("/api/v1/teams/{}", team.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+    Ok(writes::created(body, "teams", &team.id))
 }
 
 #[utoipa::path(

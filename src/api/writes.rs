@@ -64,3 +64,19 @@ pub async fn written(
         ))
     })
 }
+
+/// 201 with `Location: /api/v1/<collection>/<id>` on the answer of a create.
+pub fn created(answer: Response, collection: &str, id: &str) -> Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let location = format!("/api/v1/{collection}/{id}");
+    (StatusCode::CREATED, [(header::LOCATION, location)], answer).into_response()
+}
+
+/// 409 for a create whose id is taken.
+pub fn taken(kind: EntityKind, id: &str, collection: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "{} `{id}` already exists; pick another id, or PATCH /api/v1/{collection}/{id} to change it",
+        crate::okr::validate::kind_label(kind)
+    ))
+}

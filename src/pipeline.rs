@@ -371,7 +371,12 @@ impl Pipeline {
     pub fn publish(&self) {
         let (snapshot, generation) = {
             let live = self.lock_live();
-            let snapshot = Snapshot::new(&live.engine, live.index.clone(), self.clock.now());
+            let snapshot = Snapshot::new(
+                &live.engine,
+                live.index.clone(),
+                live.generation,
+                self.clock.now(),
+            );
             (snapshot, live.generation)
         };
         // Two publishers racing: the later generation wins.

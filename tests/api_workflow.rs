@@ -249,6 +249,19 @@ async fn a_manual_check_in_moves_progress_and_the_rollup_at_once() {
         api.act("/key-results/signups/approve", &leader)
             .await
             .expect(200);
+        // Read before the write (and so cached): reads after it must not be stale.
+        for path in [
+            "/key-results/signups",
+            "/objectives/opex",
+            "/key-results?team=auth",
+        ] {
+            let before = api.get(path, &auth).await.expect(200);
+            assert_eq!(
+                before,
+                api.get(path, &auth).await.expect(200),
+                "{b}: {path}"
+            );
+        }
 
         let r = api
             .post(
@@ -305,6 +318,9 @@ async fn a_manual_check_in_moves_progress_and_the_rollup_at_once() {
             sample(m, "okr_objective_progress_ratio", &["objective=\"opex\""]) == Some(0.2)
         })
         .await;
+
+        let listed = api.get("/key-results?team=auth", &auth).await.expect(200);
+        assert_eq!(listed["items"][0]["value"], 40.0, "{b}");
 
         // The history, newest first, with its author.
         api.post(

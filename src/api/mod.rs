@@ -9,6 +9,7 @@
 
 mod audit;
 mod auth;
+mod cache;
 mod check_ins;
 mod error;
 mod extract;
@@ -58,6 +59,8 @@ pub struct ApiInner {
     pub rules: CheckContextOwned,
     /// `[server] anonymous_read`: GET without a token.
     pub anonymous_read: bool,
+    /// Rendered reads of the current snapshot.
+    cache: cache::ResponseCache,
 }
 
 impl Deref for ApiState {
@@ -74,6 +77,7 @@ impl ApiState {
             tokens: TokenCache::new(model.store.clone()),
             rules: crate::app::check_context(settings),
             anonymous_read: settings.server.anonymous_read,
+            cache: cache::ResponseCache::default(),
             model,
             telemetry,
         }))
@@ -112,7 +116,8 @@ fn views<'a>(api: &ApiInner, snapshot: &'a Snapshot) -> Views<'a> {
 
 /// `/api/v1`: every route behind token authentication, but the OpenAPI document.
 pub fn router(state: ApiState) -> Router {
-    let authenticated = Router::new()
+    // Reads that render only from the snapshot: their answers are cached.
+    let from_snapshot = Router::new()
         .route("/periods", get(periods::list).post(periods::create))
         .route("/periods/{id}", get(periods::one).patch(periods::update))
         .route("/teams", get(teams::list).post(teams::create))
@@ -135,6 +140,12 @@ pub fn router(state: ApiState) -> Router {
             "/key-results/{id}",
             get(key_results::one).patch(key_results::update),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cache::serve,
+        ));
+    let authenticated = Router::new()
+        .merge(from_snapshot)
         .route(
             "/key-results/{id}/check-ins",
             get(check_ins::list).post(check_ins::create),

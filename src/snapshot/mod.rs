@@ -25,17 +25,25 @@ pub struct Snapshot {
     pub built_at: Option<DateTime<Utc>>,
     /// Every stored entity, built with the engine these states come from.
     pub model: Arc<ModelIndex>,
+    /// Counts the changes folded in: a later snapshot has a greater one.
+    pub version: u64,
 }
 
 impl Snapshot {
     /// A snapshot of the engine alone (an empty model index).
     pub fn from_engine(engine: &RollupEngine, now: DateTime<Utc>) -> Snapshot {
-        Snapshot::new(engine, Arc::default(), now)
+        Snapshot::new(engine, Arc::default(), 0, now)
     }
 
-    pub fn new(engine: &RollupEngine, model: Arc<ModelIndex>, now: DateTime<Utc>) -> Snapshot {
+    pub fn new(
+        engine: &RollupEngine,
+        model: Arc<ModelIndex>,
+        version: u64,
+        now: DateTime<Utc>,
+    ) -> Snapshot {
         Snapshot {
             model,
+            version,
             key_results: engine.key_results().to_vec(),
             objectives: engine.objectives().to_vec(),
             teams: engine.teams().to_vec(),

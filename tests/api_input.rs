@@ -57,19 +57,11 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
         let api = daemon(&db).await;
         let b = api.backend;
         let (auth, leader) = (api.tokens.auth.clone(), api.tokens.leader.clone());
-        api.post(
-            "/key-results",
+        api.approved_kr(
             &auth,
             kr_body("resets", "opex", "auth", "dana@acme.example"),
         )
-        .await
-        .expect(201);
-        api.act("/key-results/resets/propose", &auth)
-            .await
-            .expect(200);
-        api.act("/key-results/resets/approve", &leader)
-            .await
-            .expect(200);
+        .await;
         let mut milestone = kr_body("launch", "opex", "auth", "dana@acme.example");
         milestone["kind"] = json!("milestone");
         milestone["due"] = json!("2026-12-15");
@@ -77,13 +69,7 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
             .as_object_mut()
             .unwrap()
             .retain(|k, _| !["start", "target"].contains(&k.as_str()));
-        api.post("/key-results", &auth, milestone).await.expect(201);
-        api.act("/key-results/launch/propose", &auth)
-            .await
-            .expect(200);
-        api.act("/key-results/launch/approve", &leader)
-            .await
-            .expect(200);
+        api.approved_kr(&auth, milestone).await;
         let before = stored(&api).await;
 
         let long = |n: usize| "x".repeat(n);
@@ -819,19 +805,11 @@ async fn a_retried_check_in_with_the_same_idempotency_key_is_recorded_once() {
         let api = daemon(&db).await;
         let b = api.backend;
         let (leader, auth) = (api.tokens.leader.clone(), api.tokens.auth.clone());
-        api.post(
-            "/key-results",
+        api.approved_kr(
             &auth,
             kr_body("signups", "opex", "auth", "dana@acme.example"),
         )
-        .await
-        .expect(201);
-        api.act("/key-results/signups/propose", &auth)
-            .await
-            .expect(200);
-        api.act("/key-results/signups/approve", &leader)
-            .await
-            .expect(200);
+        .await;
         let post = |kr: &'static str, key: &'static str, value: f64| {
             api.client
                 .post(format!("{}/api/v1/key-results/{kr}/check-ins", api.base))

@@ -234,21 +234,13 @@ async fn a_manual_check_in_moves_progress_and_the_rollup_at_once() {
     for db in common::databases().await {
         let web = mock_web().await;
         let api = daemon(&db, &web).await;
-        let (auth, leader) = (api.tokens.auth.clone(), api.tokens.leader.clone());
+        let auth = api.tokens.auth.clone();
         let b = api.backend;
-        api.post(
-            "/key-results",
+        api.approved_kr(
             &auth,
             kr_body("signups", "reach", "auth", "dana@acme.example"),
         )
-        .await
-        .expect(201);
-        api.act("/key-results/signups/propose", &auth)
-            .await
-            .expect(200);
-        api.act("/key-results/signups/approve", &leader)
-            .await
-            .expect(200);
+        .await;
         // Read before the write (and so cached): reads after it must not be stale.
         for path in [
             "/key-results/signups",
@@ -582,13 +574,7 @@ async fn sources_show_their_health_and_admins_can_fetch_now() {
     let t = &api.tokens;
     let mut body = kr_body("visitors", "reach", "growth", "kim@acme.example");
     body["source"] = json!({"use": "web"});
-    api.post("/key-results", &t.growth, body).await.expect(201);
-    api.act("/key-results/visitors/propose", &t.growth)
-        .await
-        .expect(200);
-    api.act("/key-results/visitors/approve", &t.leader)
-        .await
-        .expect(200);
+    api.approved_kr(&t.growth, body).await;
     api.metrics_until("the first fetch", |m| {
         sample(m, "okr_key_result_value", &["key_result=\"visitors\""]) == Some(1500.0)
     })

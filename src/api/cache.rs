@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
 
@@ -100,5 +100,3 @@ fn json(body: Bytes) -> Response {
     );
     r
 }
-
-use axum::response::IntoResponse;

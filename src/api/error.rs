@@ -190,10 +190,6 @@ impl ApiError {
         )
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
     pub fn detail(&self) -> &str {
         &self.problem.detail
     }

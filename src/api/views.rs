@@ -277,12 +277,8 @@ impl<'a> Views<'a> {
     /// A KR's value, progress and status now: the engine's for an approved
     /// KR, else its latest check-in judged on its own.
     pub fn key_result_numbers(&self, kr: &KeyResult) -> KrNumbers {
-        let links = self.snapshot.model.kr_links.get(&kr.id);
-        let expected = self.expected(links.map_or("", |l| l.period.as_str()));
-        match links
-            .and_then(|l| l.engine)
-            .and_then(|i| self.snapshot.key_results.get(i))
-        {
+        let expected = self.expected(self.key_result_period(&kr.id));
+        match self.engine_state(&kr.id) {
             Some(s) => KrNumbers {
                 value: s.value,
                 progress: s.progress,

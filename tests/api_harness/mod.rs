@@ -307,6 +307,19 @@ impl Api {
         self.call("POST", path, Some(token), None).await
     }
 
+    /// Creates a KR as a member (`member` is their token), proposes it and
+    /// has the leader approve it: setup for tests about what comes after.
+    pub async fn approved_kr(&self, member: &str, body: Value) -> Value {
+        let id = body["id"].as_str().unwrap().to_string();
+        self.post("/key-results", member, body).await.expect(201);
+        self.act(&format!("/key-results/{id}/propose"), member)
+            .await
+            .expect(200);
+        self.act(&format!("/key-results/{id}/approve"), &self.tokens.leader)
+            .await
+            .expect(200)
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.base))
             .await

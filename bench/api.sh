@@ -4,7 +4,8 @@
 # loopback against
 #   (1) GET  /api/v1/key-results?period=<id>       (the default page of 50)
 #   (2) POST /api/v1/key-results/<id>/check-ins    {"value": n}, round the 1,000 KRs
-# Targets (2 cores): >= 20,000 reads/s and >= 2,000 check-ins/s. Reports
+# Targets (2 cores): >= 20,000 reads/s and >= 2,000 check-ins/s; exits 1
+# when one is missed or a warning is printed (non-2xx, lost check-ins...). Reports
 # requests/s, p99, non-2xx answers, the check-ins found in the database
 # (bench/api/verify.py: how many landed, and whether the API shows every KR's
 # latest one), and where the CPU went (daemon, wrk, the rest of the machine).
@@ -189,7 +190,7 @@ export rev t_stop stopped dir krs period connections threads duration ready rss 
   daemon_cpus wrk_cpus cores=$(nproc) fs=$(df -T "$dir" | awk 'NR==2{print $2}') load=$(cut -d' ' -f1-3 /proc/loadavg) \
   wrk_version=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
 python3 - <<'PY'
-import os
+import os, sys
 e = os.environ
 d = e["dir"]
 
@@ -210,6 +211,7 @@ phases = [
     ("check-ins", "POST /api/v1/key-results/{id}/check-ins", 2_000),
 ]
 warnings = []
+missed = []
 rows, details = [], []
 for name, what, goal in phases:
     r = load(name)
@@ -225,6 +227,8 @@ for name, what, goal in phases:
         warnings.append(f"{name}: {sock} socket errors/timeouts (connect {r['w_connect']}, read {r['w_read']}, "
                         f"write {r['w_write']}, timeout {r['w_timeout']})")
     met = "met" if rps >= goal else "NOT met"
+    if rps < goal:
+        missed.append(f"{name}: {rps:,.0f} requests/s, target {goal:,}")
     rows.append((what, f"{rps:,.0f}", ms(r["w_p99_us"]), str(non2xx) + (f" (+{sock} socket)" if sock else ""),
                  f"≥ {goal:,} ({met})"))
     wall = float(r["wall_s"])
@@ -285,4 +289,9 @@ print(f"- daemon: CPU {float(e['daemon_total']):.1f} s in all (start-up and both
 print(f"- GET page: {e['page_items']} items, {int(e['page_bytes']):,} bytes; load average at the end {e['load']}")
 for w in warnings:
     print(f"- **warning**: {w}")
+if e["stopped"] != "exited":
+    missed.append("the daemon did not exit within 15 s of SIGTERM")
+for m in missed + warnings:
+    print(f"MISSED: {m}", file=sys.stderr)
+sys.exit(1 if missed or warnings else 0)
 PY

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Daemon memory with 10,000 KRs (target RSS < 100 MiB): every KR bound to a
-# local mock JSON API and fetched each minute. Prints a table.
+# local mock JSON API and fetched each minute. Prints a table; exits 1 when
+# the target is missed or a fetch failed.
 # Usage: bench/rss.sh [path/to/okrd] [krs] [seconds]
 set -euo pipefail
 bin=${1:-target/release/okrd}
@@ -85,3 +86,9 @@ printf '| %-36s | %11.1f ms |\n' "GET /metrics over HTTP" "$(echo "$render*1000"
 printf '| %-36s | %10.1f MiB |\n' "/metrics size" "$(echo "$(stat -c%s "$dir/metrics")/1048576" | bc -l)"
 printf '| %-36s | %11.1f ms |\n' "GET /metrics, gzip" "$(echo "$gzipped*1000" | bc -l)"
 printf '| %-36s | %10.1f MiB |\n' "/metrics size, gzip" "$(echo "$(stat -c%s "$dir/metrics.gz")/1048576" | bc -l)"
+if [ "$rss" -ge $((100 * 1024)) ]; then
+  echo "MISSED: RSS < 100 MiB" >&2; exit 1
+fi
+if [ "${failures%.*}" != 0 ]; then
+  echo "MISSED: $failures failed fetches (expected none)" >&2; exit 1
+fi

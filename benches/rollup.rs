@@ -1,10 +1,15 @@
 //! Rollup engine benchmark: builds a 100,000-KR tree and prints a markdown table.
 //!
 //! `cargo bench --bench rollup`. Plain `Instant` timing, no harness: medians
-//! after warm-up, p99 where there are enough samples.
+//! after warm-up, p99 where there are enough samples. Exits 1 when a target
+//! is missed.
+
+mod support;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+use support::{row, stats, time_runs};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use okrd::okr::rollup::RollupEngine;
@@ -141,58 +146,6 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
 }
 
-struct Stats {
-    median: Duration,
-    p99: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Stats {
-        median: at(0.5),
-        p99: at(0.99),
-    }
-}
-
-fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut()) -> Stats {
-    for _ in 0..warmup {
-        f();
-    }
-    let samples = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    stats(samples)
-}
-
-fn fmt(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns >= 1_000_000 {
-        format!("{:.2} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.2} µs", ns as f64 / 1e3)
-    }
-}
-
-fn row(op: &str, s: &Stats, target: Option<Duration>) {
-    let (target, ok) = match target {
-        Some(t) => (
-            format!("< {}", fmt(t)),
-            if s.median < t { "yes" } else { "NO" },
-        ),
-        None => ("—".into(), "—"),
-    };
-    println!(
-        "| {op} | {} | {} | {target} | {ok} |",
-        fmt(s.median),
-        fmt(s.p99)
-    );
-}
-
 /// Number of derived parent KRs above `id`: the chain one update recomputes.
 fn ancestors(engine: &RollupEngine, id: &str) -> usize {
     let mut n = 0;
@@ -276,8 +229,7 @@ fn main() {
         engine.teams().len(),
         engine.periods().len()
     );
-    println!("| operation | median | p99 | target | ok? |");
-    println!("|---|---|---|---|---|");
+    support::table_header();
     row("`new()` (build)", &build, None);
     row("`load_values` (100k) + recompute", &load, None);
     row(
@@ -296,4 +248,5 @@ fn main() {
         Some(Duration::from_millis(1)),
     );
     row("`clone()` (snapshot)", &snapshot, None);
+    support::exit_if_missed();
 }

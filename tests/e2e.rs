@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use okrd::scheduler::{Clock, ManualClock};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{header, method, path, query_param};
@@ -45,6 +45,25 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("timed out waiting for {what}:\n{}", self.metrics().await);
+    }
+
+    /// Waits until this replica's scheduler is done with `slot` for every KR
+    /// of `source`: nothing running and the next run after it. Reads
+    /// `/api/v1/sources/{source}` (the daemons here allow anonymous reads).
+    async fn wait_past(&self, source: &str, slot: DateTime<Utc>) {
+        let url = format!("{}/api/v1/sources/{source}", self.base);
+        let mut last = serde_json::Value::Null;
+        for _ in 0..400 {
+            last = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            let next_run = last["next_run"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            if last["running"] == false && next_run.is_some_and(|t| t > slot) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{}: the slot {slot} never passed: {last}", self.base);
     }
 
     async fn stop(self) {
@@ -169,6 +188,8 @@ async fn start_replica(
     std::fs::write(dir.path().join("token"), format!("{SECRET}\n")).unwrap();
     let config = format!(
         r#"
+[server]
+anonymous_read = true
 [database]
 url = "{db_url}"
 {database_extra}
@@ -576,15 +597,32 @@ async fn replicas_share_values_and_fetch_each_slot_once() {
             "{backend}"
         );
 
-        // B reaches the same slot: the lease is taken, so B does not fetch it again.
+        // B reaches the same slot: the lease is taken, so B does not fetch it
+        // again. Counted once both replicas are done with the slot.
+        let first = Utc.with_ymd_and_hms(2026, 11, 16, 0, 1, 0).unwrap();
         b.clock.advance(Duration::from_secs(60));
-        // Something must not happen: give B's scheduler ample time to try.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let calls_to_prometheus = prom.received_requests().await.unwrap().len();
+        a.wait_past("prom", first).await;
+        b.wait_past("prom", first).await;
+        let fetched = prom.received_requests().await.unwrap().len();
         assert_eq!(
-            calls_to_prometheus, 1,
-            "{backend}: the slot was fetched {calls_to_prometheus} times"
+            fetched, 1,
+            "{backend}: the first slot was fetched {fetched} times"
         );
+
+        // Both reach the next slots at once and race for each lease: every
+        // slot is fetched by exactly one of them.
+        for n in 2..=4 {
+            let slot = first + chrono::TimeDelta::minutes(n - 1);
+            a.clock.advance(Duration::from_secs(60));
+            b.clock.advance(Duration::from_secs(60));
+            a.wait_past("prom", slot).await;
+            b.wait_past("prom", slot).await;
+            let fetched = prom.received_requests().await.unwrap().len();
+            assert_eq!(
+                fetched, n as usize,
+                "{backend}: after slot {n}, {fetched} fetches (one per slot expected)"
+            );
+        }
         a.stop().await;
         b.stop().await;
     }

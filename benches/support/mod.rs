@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -72,41 +73,70 @@ pub struct Timing {
     pub p99: Duration,
 }
 
-/// Run `f` `runs` times after 3 warm-ups.
-pub fn time(runs: usize, mut f: impl FnMut()) -> Timing {
-    for _ in 0..3 {
-        f();
-    }
-    let mut samples: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    samples.sort();
+/// Median and p99 of `samples`.
+pub fn stats(mut samples: Vec<Duration>) -> Timing {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Timing {
-        median: samples[samples.len() / 2],
-        p99: samples[(samples.len() * 99 / 100).min(samples.len() - 1)],
+        median: at(0.5),
+        p99: at(0.99),
     }
 }
 
+/// Run `f` `runs` times after `warmup` runs.
+pub fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        f();
+    }
+    stats(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Run `f` `runs` times after 3 warm-ups.
+pub fn time(runs: usize, f: impl FnMut()) -> Timing {
+    time_runs(3, runs, f)
+}
+
+/// Targets missed so far by [`row`]; [`exit_if_missed`] turns them into the
+/// exit status, so a bench run that is meant to gate fails.
+static MISSED: AtomicUsize = AtomicUsize::new(0);
+
+/// One table row; a median over `target` is marked MISSED and counted.
 pub fn row(what: &str, t: &Timing, target: Option<Duration>) {
     let verdict = match target {
         Some(limit) if t.median <= limit => format!("< {limit:?} ok"),
-        Some(limit) => format!("< {limit:?} MISSED"),
+        Some(limit) => {
+            MISSED.fetch_add(1, Ordering::Relaxed);
+            format!("< {limit:?} MISSED")
+        }
         None => String::new(),
     };
     println!(
-        "| {what:<44} | {:>10.3?} | {:>10.3?} | {verdict:<14} |",
+        "| {what:<56} | {:>10.3?} | {:>10.3?} | {verdict:<16} |",
         t.median, t.p99
     );
 }
 
 pub fn table_header() {
     println!(
-        "| {:<44} | {:>10} | {:>10} | {:<14} |",
+        "| {:<56} | {:>10} | {:>10} | {:<16} |",
         "operation", "median", "p99", "target"
     );
-    println!("|{:-<46}|{:-<12}|{:-<12}|{:-<16}|", "", "", "", "");
+    println!("|{:-<58}|{:-<12}|{:-<12}|{:-<18}|", "", "", "", "");
+}
+
+/// Exits with status 1, naming how many, if any row missed its target.
+pub fn exit_if_missed() {
+    let missed = MISSED.load(Ordering::Relaxed);
+    if missed > 0 {
+        eprintln!("\n{missed} target(s) MISSED");
+        std::process::exit(1);
+    }
 }

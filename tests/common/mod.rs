@@ -7,6 +7,10 @@
 //! and drops it when the returned value is dropped, so tests never see each
 //! other's rows.
 //!
+//! A backend that is not configured is skipped with a printed line, unless
+//! `OKRD_TEST_REQUIRE_BACKENDS=1` (as `.ci/run` sets): then the skip is a
+//! test failure, so CI cannot go green with a backend's tests left out.
+//!
 //! ```ignore
 //! mod common;
 //! #[tokio::test]
@@ -27,8 +31,8 @@ use sqlx::{AssertSqlSafe, Connection};
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "OKRD_TEST_POSTGRES_URL";
 
-const SKIPPED_POSTGRES: &str =
-    "skipped PostgreSQL: set OKRD_TEST_POSTGRES_URL to run these tests on it too";
+/// Set to `1` to turn every skipped backend into a failure (CI does).
+pub const REQUIRE_ENV: &str = "OKRD_TEST_REQUIRE_BACKENDS";
 
 /// A fresh, empty (not migrated) database, removed when dropped.
 pub struct TestDb {
@@ -50,19 +54,40 @@ pub async fn databases() -> Vec<TestDb> {
     let mut out = vec![sqlite_db()];
     match postgres_url() {
         Some(admin_url) => out.push(postgres_db(&admin_url).await),
-        None => say_postgres_skipped(),
+        None => skip_backend(POSTGRES_ENV, "PostgreSQL"),
     }
     out
 }
 
-/// Tell the person running the tests, once per test binary. Written to the
-/// stderr handle itself: libtest hides `eprintln!` output of passing tests.
-fn say_postgres_skipped() {
+/// Whether a missing backend must fail the test instead of being skipped.
+pub fn backends_required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| !v.trim().is_empty() && v.trim() != "0")
+}
+
+/// A backend named by `env` is not configured: fail when backends are
+/// required, else tell the person running the tests, once per variable and
+/// test binary. Written to the stderr handle itself: libtest hides
+/// `eprintln!` output of passing tests.
+pub fn skip_backend(env: &str, what: &str) {
+    use std::collections::HashSet;
     use std::io::Write;
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = writeln!(std::io::stderr(), "{SKIPPED_POSTGRES}");
-    });
+    use std::sync::Mutex;
+    assert!(
+        !backends_required(),
+        "{what} is required ({REQUIRE_ENV} is set) but {env} is not: \
+         the tests on {what} would be skipped"
+    );
+    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if said
+        .get_or_insert_with(HashSet::new)
+        .insert(env.to_string())
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {what}: set {env} to run these tests on it too"
+        );
+    }
 }
 
 /// A fresh SQLite database file in its own temporary directory.

@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_lc_rs::signature::{
+    KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -36,6 +41,15 @@ const TESTED: &[&str] = &[
 ];
 
 const DEFAULT_NOW: &str = "2026-11-23T12:00:00Z";
+
+/// The longest a JWT assertion may be valid (`exp - iat`): Google refuses
+/// more than an hour.
+const JWT_MAX_LIFETIME_SECS: i64 = 3600;
+
+/// How long before the fetch started a JWT's `iat` may lie: signers
+/// back-date it a little so a host clock ahead of the server's is not
+/// "issued in the future".
+const JWT_MAX_BACKDATE_SECS: i64 = 300;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +98,24 @@ struct Exchange {
     expect_json: Option<Value>,
     #[serde(default)]
     expect_form: Map<String, Value>,
+    #[serde(default)]
+    expect_jwt: Option<ExpectJwt>,
+}
+
+/// A signed JWT the request must carry in a form field (the JWT bearer
+/// grant, RFC 7523): its RS256 signature, header, claims and lifetime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectJwt {
+    /// The form field holding the JWT (`assertion` at Google's token endpoint).
+    field: String,
+    /// A service-account key file, relative to the connector's folder: the
+    /// public half of its `private_key` must verify the signature, and the
+    /// header's `kid` must be its `private_key_id`.
+    key_file: String,
+    /// Claims that must be present with these values (`{{ mock }}` allowed).
+    #[serde(default)]
+    claims: Map<String, Value>,
 }
 
 fn ok() -> u16 {
@@ -160,6 +192,8 @@ fn with_mock(v: &Value, mock: &str) -> Value {
 }
 
 struct Prepared {
+    /// The connector's folder, which the case's file names are relative to.
+    dir: PathBuf,
     server: MockServer,
     source: Map<String, Value>,
     kr: Map<String, Value>,
@@ -218,6 +252,7 @@ async fn prepare(connector: &str, case: &Case, catalog: &Catalog) -> Prepared {
         .map(str::to_string)
         .collect();
     Prepared {
+        dir,
         server,
         source,
         kr,
@@ -280,6 +315,7 @@ async fn run_case(connector: &str, case: &Case, catalog: &Catalog) -> Result<(),
         template: &template,
         trace: None,
     };
+    let started = unix_now();
     let result = conn.fetch(&ctx).await;
     for secret in &p.secrets {
         if let Err(e) = &result
@@ -289,7 +325,7 @@ async fn run_case(connector: &str, case: &Case, catalog: &Catalog) -> Result<(),
         }
     }
     match (&result, case.value, &case.reason) {
-        (Ok(v), Some(want), None) if (v - want).abs() <= 1e-9 * want.abs().max(1.0) => {}
+        (Ok(v), Some(want), None) if same_value(*v, want) => {}
         (Err(e), None, Some(want)) if e.reason.as_str() == want => {}
         (Ok(_), None, None) | (Err(_), None, None) => {
             return Err("the case needs `value` or `reason`".into());
@@ -308,10 +344,20 @@ async fn run_case(connector: &str, case: &Case, catalog: &Catalog) -> Result<(),
             ));
         }
     }
-    check_requests(&p, case).await
+    check_requests(&p, case, started).await
 }
 
-async fn check_requests(p: &Prepared, case: &Case) -> Result<(), String> {
+/// Values are numbers: equal up to floating-point rounding.
+fn same_value(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-9 * want.abs().max(1.0)
+}
+
+fn unix_now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// `started`: Unix seconds just before the fetch, for the JWT lifetime check.
+async fn check_requests(p: &Prepared, case: &Case, started: i64) -> Result<(), String> {
     let mock = p.server.uri();
     let got = p.server.received_requests().await.unwrap_or_default();
     if got.len() != case.exchange.len() {
@@ -361,10 +407,13 @@ async fn check_requests(p: &Prepared, case: &Case) -> Result<(), String> {
                 return Err(format!("{at}: JSON body: {diff}; body was {body}"));
             }
         }
-        if !ex.expect_form.is_empty() {
+        if !ex.expect_form.is_empty() || ex.expect_jwt.is_some() {
             let form: Vec<(String, String)> = form_urlencoded::parse(&req.body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
+            if let Some(want) = &ex.expect_jwt {
+                check_jwt(&form, want, &p.dir, &mock, started).map_err(|e| format!("{at}: {e}"))?;
+            }
             for (name, want) in &ex.expect_form {
                 let want = text(&with_mock(want, &mock));
                 if !form.iter().any(|(k, v)| k == name && *v == want) {
@@ -377,6 +426,139 @@ async fn check_requests(p: &Prepared, case: &Case) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The JWT in form field `want.field`: signed (RS256) by the key in
+/// `want.key_file`, with that key's `kid`, the claims listed, and an
+/// `iat`/`exp` that make sense for a fetch that started at `started`.
+fn check_jwt(
+    form: &[(String, String)],
+    want: &ExpectJwt,
+    dir: &Path,
+    mock: &str,
+    started: i64,
+) -> Result<(), String> {
+    let found: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| *k == want.field)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let [jwt] = found[..] else {
+        return Err(format!(
+            "form field {}: expected one JWT, got {} values",
+            want.field,
+            found.len()
+        ));
+    };
+    let key = SigningKeyFile::read(&dir.join(&want.key_file))?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts[..] else {
+        return Err(format!(
+            "{}: a JWT has 3 parts, this has {}",
+            want.field,
+            parts.len()
+        ));
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|e| format!("JWT signature is not base64url ({e})"))?;
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.public_der)
+        .verify(format!("{header}.{claims}").as_bytes(), &signature)
+        .map_err(|_| {
+            format!(
+                "the JWT's RS256 signature does not verify with the public key of {}",
+                want.key_file
+            )
+        })?;
+    let header = jwt_json(header, "header")?;
+    let claims = jwt_json(claims, "claims")?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(format!(
+            "JWT header: alg must be RS256; header was {header}"
+        ));
+    }
+    if let Some(kid) = &key.private_key_id
+        && header.get("kid").and_then(Value::as_str) != Some(kid.as_str())
+    {
+        return Err(format!(
+            "JWT header: kid must be {kid:?} (the key's private_key_id); header was {header}"
+        ));
+    }
+    if let Some(diff) = subset(
+        &with_mock(&Value::Object(want.claims.clone()), mock),
+        &claims,
+        "claims",
+    ) {
+        return Err(format!("JWT {diff}; claims were {claims}"));
+    }
+    let time = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("JWT claims: {name} must be Unix seconds; claims were {claims}"))
+    };
+    let (iat, exp) = (time("iat")?, time("exp")?);
+    let now = unix_now();
+    if iat < started - JWT_MAX_BACKDATE_SECS || iat > now {
+        return Err(format!(
+            "JWT claims: iat {iat} is not the time of the request (between {} and {now})",
+            started - JWT_MAX_BACKDATE_SECS
+        ));
+    }
+    if exp <= now || exp - iat > JWT_MAX_LIFETIME_SECS {
+        return Err(format!(
+            "JWT claims: exp {exp} must be after now ({now}) and at most \
+             {JWT_MAX_LIFETIME_SECS} s after iat {iat}"
+        ));
+    }
+    Ok(())
+}
+
+fn jwt_json(part: &str, what: &str) -> Result<Value, String> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|e| format!("JWT {what} is not base64url ({e})"))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(format!("JWT {what} is not a JSON object")),
+    }
+}
+
+/// What a JWT check needs from a service-account key file.
+struct SigningKeyFile {
+    private_key_id: Option<String>,
+    /// RSAPublicKey DER of the key's public half, as `UnparsedPublicKey` takes it.
+    public_der: Vec<u8>,
+}
+
+impl SigningKeyFile {
+    fn read(path: &Path) -> Result<SigningKeyFile, String> {
+        let at = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{at}: {e}"))?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| format!("{at}: {e}"))?;
+        let pem = json
+            .get("private_key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{at}: no private_key"))?;
+        let b64: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+            .split_whitespace()
+            .collect();
+        let der = STANDARD
+            .decode(b64)
+            .map_err(|e| format!("{at}: private_key is not PEM ({e})"))?;
+        let pair = RsaKeyPair::from_pkcs8(&der)
+            .map_err(|e| format!("{at}: private_key is not an RSA PKCS#8 key ({e})"))?;
+        Ok(SigningKeyFile {
+            private_key_id: json
+                .get("private_key_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            public_der: pair.public_key().as_ref().to_vec(),
+        })
+    }
 }
 
 /// Where `want` is not contained in `have` (objects: a subset of keys;
@@ -496,9 +678,19 @@ params = {kr}
         "{connector}: okrd source test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let want = case.value.unwrap();
+    let printed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("value:"))
+        .collect();
+    let [printed] = printed[..] else {
+        panic!("{connector}: expected one `value:` line\n{stdout}");
+    };
+    let got: f64 = printed.trim().parse().unwrap_or_else(|e| {
+        panic!("{connector}: `value:{printed}` is not a number ({e})\n{stdout}")
+    });
     assert!(
-        stdout.contains(&format!("value:     {want}")),
-        "{connector}: expected value {want}\n{stdout}"
+        same_value(got, want),
+        "{connector}: expected value {want}, printed {got}\n{stdout}"
     );
     assert!(
         stdout.contains("request: "),

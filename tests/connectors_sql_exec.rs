@@ -3,12 +3,14 @@
 //! SQLite always runs (a temporary file). PostgreSQL runs when
 //! `OKRD_TEST_POSTGRES_URL` is set (a fresh database per test), MySQL/MariaDB
 //! when `OKRD_TEST_MYSQL_URL` is set (e.g. `mysql://root@127.0.0.1:3306/test`;
-//! the user must be allowed to create databases). `exec` runs small `/bin/sh`
-//! scripts written to a temporary directory.
+//! the user must be allowed to create databases); with
+//! `OKRD_TEST_REQUIRE_BACKENDS=1` a missing one fails instead. Whether a
+//! timed-out or dropped query stopped is checked on the server itself
+//! (`pg_stat_activity`, the process list, SQLite's file lock). `exec` runs
+//! small `/bin/sh` scripts written to a temporary directory.
 
 mod common;
 
-use std::io::Write;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,18 +59,9 @@ fn expect_err(what: &str, r: Result<f64, FetchError>, reason: Reason) -> FetchEr
     }
 }
 
-/// Tell the person running the tests, once per variable, past libtest's capture.
+/// Skipped, or a failure when backends are required (see `common`).
 fn say_skipped(env: &str, what: &str) {
-    use std::collections::HashSet;
-    use std::sync::Mutex;
-    static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut said = SAID.lock().unwrap();
-    if said
-        .get_or_insert_with(HashSet::new)
-        .insert(env.to_string())
-    {
-        let _ = writeln!(std::io::stderr(), "skipped {what}: set {env} to run");
-    }
+    common::skip_backend(env, what);
 }
 
 // ------------------------------------------------------------------- sql
@@ -118,6 +111,11 @@ struct Fetch<'d> {
 impl Fetch<'_> {
     fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    fn max_connections(mut self, n: u32) -> Self {
+        self.params["max_connections"] = json!(n);
         self
     }
 
@@ -379,29 +377,79 @@ async fn sql_answers_that_are_not_one_number() {
     }
 }
 
+/// The words each backend's read-only guard refuses a write with: a refusal
+/// for any other cause (a syntax error, a statement the protocol cannot
+/// prepare) proves nothing about the guard.
+fn read_only_refusal(backend: &str) -> &'static str {
+    match backend {
+        "postgres" => "in a read-only transaction",
+        "mysql" => "READ ONLY transaction",
+        _ => "readonly database",
+    }
+}
+
+/// How many tables (views, indexes, sequences) the database holds, and how
+/// many columns `metrics` has, read through the connector itself.
+async fn schema_size(db: &Db) -> (f64, f64) {
+    let (objects, columns) = match db.backend {
+        "postgres" => (
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'metrics'",
+        ),
+        "mysql" => (
+            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+            "SELECT count(*) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'metrics'",
+        ),
+        _ => (
+            "SELECT count(*) FROM sqlite_master",
+            "SELECT count(*) FROM pragma_table_info('metrics')",
+        ),
+    };
+    (db.fetch(objects).ok().await, db.fetch(columns).ok().await)
+}
+
 #[tokio::test]
 async fn sql_writes_are_refused() {
     for db in databases().await {
+        let b = db.backend;
+        let before = schema_size(&db).await;
         let mut writes = vec![
             "INSERT INTO metrics (x) VALUES (9)",
             "DELETE FROM metrics",
             "UPDATE metrics SET x = 0",
             "CREATE TABLE evil (a INTEGER)",
             "DROP TABLE metrics",
+            "CREATE INDEX evil_x ON metrics (x)",
+            "CREATE VIEW evil_v AS SELECT x FROM metrics",
         ];
-        match db.backend {
+        match b {
             "postgres" => writes.extend([
                 "WITH d AS (DELETE FROM metrics RETURNING 1) SELECT count(*) FROM d",
                 "SELECT nextval('s')",
+                "ALTER TABLE metrics ADD COLUMN y INTEGER",
+                "TRUNCATE metrics",
+            ]),
+            // DDL commits the transaction it runs in and would then run
+            // read-write: the session is read-only too.
+            "mysql" => writes.extend([
+                "ALTER TABLE metrics ADD COLUMN y INTEGER",
+                "TRUNCATE TABLE metrics",
+                "RENAME TABLE metrics TO evil",
+                "CREATE SEQUENCE evil_s",
+                "CREATE PROCEDURE evil_p() SELECT 1",
             ]),
             // The query cannot switch query_only off: the file is read-only.
-            "sqlite" => writes.push("PRAGMA query_only = OFF; INSERT INTO metrics (x) VALUES (9)"),
-            _ => {}
+            _ => writes.extend([
+                "PRAGMA query_only = OFF; INSERT INTO metrics (x) VALUES (9)",
+                "ALTER TABLE metrics ADD COLUMN y INTEGER",
+            ]),
         }
         for sql in writes {
             let e = db.fetch(sql).err(Reason::Http4xx).await;
             assert!(
-                e.message.starts_with("query rejected:"),
+                e.message.starts_with("query rejected:")
+                    && e.message.contains(read_only_refusal(b)),
                 "{}: {e}",
                 db.what(sql)
             );
@@ -410,13 +458,74 @@ async fn sql_writes_are_refused() {
         let e = db.fetch("SELEC 1").err(Reason::Http4xx).await;
         assert!(e.message.starts_with("query rejected:"), "{e}");
         // Nothing changed, and the connector still works after the refusals.
+        assert_eq!(schema_size(&db).await, before, "{b}");
         assert_eq!(
             db.fetch("SELECT count(*) FROM metrics").ok().await,
             3.0,
-            "{}",
-            db.backend
+            "{b}"
         );
     }
+}
+
+#[tokio::test]
+async fn sql_mysql_a_query_cannot_leave_the_next_one_read_write() {
+    let Some(url) = mysql_url() else {
+        say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB");
+        return;
+    };
+    let db = mysql_db(&url).await;
+    // One connection: each query runs on the session the one before changed.
+    let one = |sql: &str| db.fetch(sql).max_connections(1);
+    let refused = |e: FetchError, sql: &str| {
+        assert!(e.message.contains(read_only_refusal("mysql")), "{sql}: {e}")
+    };
+    for change in [
+        "SET SESSION TRANSACTION READ WRITE",
+        "START TRANSACTION READ WRITE",
+        "COMMIT",
+        "SET autocommit = 1",
+    ] {
+        one(change).err(Reason::NoData).await;
+        // DDL that commits on its own: only the read-only session stops these.
+        for write in [
+            "DROP TABLE metrics",
+            "TRUNCATE TABLE metrics",
+            "DELETE FROM metrics",
+        ] {
+            refused(one(write).err(Reason::Http4xx).await, write);
+        }
+    }
+    // DDL outside the source's database too, checked (and undone) on the server.
+    let name = reqwest::Url::parse(&db.url).unwrap().path()[1..].to_string();
+    let evil_db = format!("{name}_evil");
+    let create = format!("CREATE DATABASE {evil_db}");
+    let r = one(&create).run().await;
+    let mut admin = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let created: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind(&evil_db)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    if created > 0 {
+        let drop = format!("DROP DATABASE {evil_db}");
+        sqlx::raw_sql(AssertSqlSafe(drop))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    assert_eq!(created, 0, "{create} ran");
+    refused(expect_err(&create, r, Reason::Http4xx), &create);
+    // Nor can a query switch the statement timeout off for the next one.
+    one("SET SESSION max_statement_time = 0")
+        .err(Reason::NoData)
+        .await;
+    let slow = one(&slow_query("mysql", &unique_tag())).timeout(Duration::from_secs(1));
+    tokio::time::timeout(Duration::from_secs(10), slow.err(Reason::Timeout))
+        .await
+        .unwrap_or_else(|_| panic!("the statement timeout did not stop the query"));
+    assert_eq!(one("SELECT count(*) FROM metrics").ok().await, 3.0);
 }
 
 #[tokio::test]
@@ -441,63 +550,177 @@ async fn sql_postgres_cannot_switch_the_transaction_to_read_write() {
     assert_eq!(db.fetch("SELECT count(*) FROM metrics").ok().await, 3.0);
 }
 
-/// A query that never ends on its own, per backend.
-fn slow_query(backend: &str) -> &'static str {
+/// A statement that runs far longer than any timeout below (a minute on a
+/// server, forever on SQLite), named by `tag`: the column alias shows in the
+/// server's list of running statements. On SQLite it reads the table, so it
+/// holds a shared lock on the file while it runs.
+fn slow_query(backend: &str, tag: &str) -> String {
     match backend {
-        "postgres" => "SELECT pg_sleep(5)",
-        "mysql" => "SELECT SLEEP(5)",
-        _ => {
-            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) \
-              SELECT count(*) FROM c"
+        "postgres" => format!("SELECT pg_sleep(60) AS {tag}"),
+        "mysql" => format!("SELECT SLEEP(60) AS {tag}"),
+        _ => format!(
+            "WITH RECURSIVE c(n) AS (SELECT x FROM metrics UNION ALL SELECT n + 1 FROM c) \
+             SELECT count(*) AS {tag} FROM c"
+        ),
+    }
+}
+
+fn unique_tag() -> String {
+    format!("okrd_slow_{:016x}", rand::random::<u64>())
+}
+
+/// A fetch on the source's one connection, run as a task of its own so the
+/// test can watch the server meanwhile (and drop the fetch, as the core's
+/// deadline does).
+fn spawn_fetch(
+    db: &Db,
+    query: &str,
+    timeout: Duration,
+) -> tokio::task::JoinHandle<Result<f64, FetchError>> {
+    let connector = Arc::clone(&db.connector);
+    let params = json!({"url": db.url, "query": query, "max_connections": 1});
+    tokio::spawn(
+        async move { fetch_with(&connector, &params, timeout, &Redactor::default()).await },
+    )
+}
+
+/// The server's own view of what runs, from a connection of its own.
+enum Probe {
+    /// `pg_stat_activity`: an active backend whose statement carries the tag.
+    Postgres(sqlx::PgConnection),
+    /// `information_schema.PROCESSLIST`: a thread whose statement carries the tag.
+    MySql(sqlx::MySqlConnection),
+    /// No server: a statement still reading holds a shared lock on the file,
+    /// so an exclusive lock cannot be taken (rollback journal).
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl Probe {
+    async fn open(db: &Db) -> Probe {
+        match db.backend {
+            "postgres" => Probe::Postgres(sqlx::PgConnection::connect(&db.url).await.unwrap()),
+            "mysql" => Probe::MySql(sqlx::MySqlConnection::connect(&db.url).await.unwrap()),
+            _ => Probe::Sqlite(
+                sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                    .unwrap()
+                    .busy_timeout(Duration::ZERO)
+                    .connect()
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    /// Does the database still run the statement tagged `tag`?
+    async fn running(&mut self, tag: &str) -> bool {
+        let pattern = format!("%{tag}%");
+        match self {
+            Probe::Postgres(c) => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1",
+                )
+                .bind(pattern)
+                .fetch_one(c)
+                .await
+                .unwrap();
+                n > 0
+            }
+            Probe::MySql(c) => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM information_schema.PROCESSLIST \
+                     WHERE ID <> CONNECTION_ID() AND INFO LIKE ?",
+                )
+                .bind(pattern)
+                .fetch_one(c)
+                .await
+                .unwrap();
+                n > 0
+            }
+            Probe::Sqlite(c) => match sqlx::raw_sql("BEGIN EXCLUSIVE").execute(&mut *c).await {
+                Ok(_) => {
+                    sqlx::raw_sql("ROLLBACK").execute(&mut *c).await.unwrap();
+                    false
+                }
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") => true,
+                Err(e) => panic!("sqlite: BEGIN EXCLUSIVE: {e}"),
+            },
+        }
+    }
+
+    /// Polls until the statement tagged `tag` runs (`want`) or does not;
+    /// false if that did not happen `within`.
+    async fn wait_until(&mut self, tag: &str, want: bool, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        loop {
+            if self.running(tag).await == want {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }
 
+/// Far below the slow query's minute and the sources' 10 s timeout: a
+/// statement still running this long after it should have stopped was
+/// left running.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
 #[tokio::test]
-async fn sql_statement_timeout() {
+async fn sql_statement_timeout_stops_the_query_on_the_server() {
     for db in databases().await {
+        let b = db.backend;
+        let tag = unique_tag();
+        let mut probe = Probe::open(&db).await;
         let started = Instant::now();
-        let e = db
-            .fetch(slow_query(db.backend))
-            .timeout(Duration::from_secs(1))
-            .err(Reason::Timeout)
-            .await;
+        let fetch = spawn_fetch(&db, &slow_query(b, &tag), Duration::from_secs(2));
+        // Seen running first: a probe that cannot see the query proves nothing.
+        assert!(
+            probe.wait_until(&tag, true, Duration::from_secs(2)).await,
+            "{b}: the probe never saw the query run"
+        );
+        let r = tokio::time::timeout(Duration::from_secs(10), fetch)
+            .await
+            .unwrap_or_else(|_| panic!("{b}: the fetch did not end at its timeout"))
+            .unwrap();
+        let e = expect_err(b, r, Reason::Timeout);
         let took = started.elapsed();
+        assert!(took < Duration::from_secs(6), "{b}: took {took:?}");
+        assert!(e.message.contains("statement timeout"), "{b}: {e}");
+        // The server stopped it, not only the client.
         assert!(
-            took < Duration::from_secs(4),
-            "{}: took {took:?}",
-            db.backend
+            probe.wait_until(&tag, false, STOP_WITHIN).await,
+            "{b}: the query still runs on the server after the fetch timed out"
         );
-        assert!(
-            e.message.contains("statement timeout"),
-            "{}: {e}",
-            db.backend
-        );
-        // The connection (or its replacement) serves the next fetch.
-        assert_eq!(
-            db.fetch("SELECT count(*) FROM metrics").ok().await,
-            3.0,
-            "{}",
-            db.backend
-        );
+        // The source's one connection (or its replacement) serves the next fetch.
+        let count = spawn_fetch(&db, "SELECT count(*) FROM metrics", TIMEOUT);
+        assert_eq!(count.await.unwrap().unwrap(), 3.0, "{b}");
     }
 }
 
 #[tokio::test]
-async fn sql_cancelled_fetch_stops_the_query_and_frees_the_connection() {
+async fn sql_cancelled_fetch_stops_the_query_on_the_server() {
     for db in databases().await {
-        let params = json!({"url": db.url, "query": slow_query(db.backend), "max_connections": 1});
-        // The core's own timeout drops the fetch before the statement timeout.
-        let dropped = tokio::time::timeout(
-            Duration::from_millis(300),
-            fetch_with(&db.connector, &params, TIMEOUT, &Redactor::default()),
-        )
-        .await;
-        assert!(dropped.is_err(), "{}", db.backend);
-        let count =
-            json!({"url": db.url, "query": "SELECT count(*) FROM metrics", "max_connections": 1});
-        let v = fetch_with(&db.connector, &count, TIMEOUT, &Redactor::default()).await;
-        assert_eq!(v.unwrap(), 3.0, "{}", db.backend);
+        let b = db.backend;
+        let tag = unique_tag();
+        let mut probe = Probe::open(&db).await;
+        let fetch = spawn_fetch(&db, &slow_query(b, &tag), TIMEOUT);
+        assert!(
+            probe.wait_until(&tag, true, STOP_WITHIN).await,
+            "{b}: the probe never saw the query run"
+        );
+        // The core's own deadline drops the fetch long before the statement timeout.
+        fetch.abort();
+        assert!(fetch.await.unwrap_err().is_cancelled(), "{b}");
+        assert!(
+            probe.wait_until(&tag, false, STOP_WITHIN).await,
+            "{b}: the query still runs on the server after its fetch was dropped"
+        );
+        let count = spawn_fetch(&db, "SELECT count(*) FROM metrics", TIMEOUT);
+        assert_eq!(count.await.unwrap().unwrap(), 3.0, "{b}");
     }
 }
 

@@ -26,6 +26,11 @@
 //! - SQLite: the file is opened read-only with `PRAGMA query_only`, and a
 //!   progress handler interrupts the query at the deadline.
 //!
+//! A fetch dropped while its query runs (the core's `fetch_deadline`,
+//! shutdown) cancels the query on the server: PostgreSQL
+//! `pg_cancel_backend`, MySQL/MariaDB `KILL QUERY`, each from a connection
+//! of its own; SQLite's progress handler.
+//!
 //! The answer must be exactly one row with one column holding a number:
 //! integers, floats, NUMERIC/DECIMAL, or text holding a number. No row or
 //! NULL is `no_data`; several rows or columns are `parse`; a non-numeric

@@ -5,6 +5,11 @@
 //! listens on that port" into a timeout. Here a connection is opened by the
 //! fetch that needs it, so its error (refused, bad password, unknown
 //! database) is the fetch's error.
+//!
+//! A fetch dropped while its statement runs (the core's deadline, shutdown)
+//! has that statement cancelled from a connection of its own: PostgreSQL and
+//! MariaDB do not notice a closed socket while a statement runs, so closing
+//! the connection alone would leave it running until the statement timeout.
 
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
@@ -13,7 +18,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
@@ -23,8 +28,11 @@ use super::run::{self, Cell, MySqlTimeoutVar, RunError};
 /// An idle connection older than this is closed rather than reused: most
 /// schedules fetch every few minutes, and a database has few slots to spare.
 const MAX_IDLE: Duration = Duration::from_secs(10 * 60);
+/// How long cancelling a dropped fetch's statement may take (connecting included).
+const CANCEL_WITHIN: Duration = Duration::from_secs(10);
 
 /// How to open a connection, parsed from the source's `url`.
+#[derive(Clone)]
 pub enum Options {
     Postgres(PgConnectOptions),
     MySql(MySqlConnectOptions),
@@ -59,28 +67,50 @@ impl Options {
         })
     }
 
+    /// A new connection, with the server's id for its session.
     async fn connect(&self) -> Result<Conn, sqlx::Error> {
         Ok(match self {
-            Options::Postgres(o) => Conn::Postgres(o.connect().await?),
-            Options::MySql(o) => Conn::MySql(o.connect().await?),
+            Options::Postgres(o) => {
+                let mut c = o.connect().await?;
+                let pid = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut c)
+                    .await?;
+                Conn::Postgres(c, pid)
+            }
+            Options::MySql(o) => {
+                let mut c = o.connect().await?;
+                let id = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                    .fetch_one(&mut c)
+                    .await?;
+                Conn::MySql(c, id)
+            }
             Options::Sqlite(o) => Conn::Sqlite(o.connect().await?),
         })
     }
 }
 
-/// One open connection.
+/// One open connection; a server's with the id another connection names
+/// it by (PostgreSQL's backend pid, MySQL's connection id).
 pub enum Conn {
-    Postgres(PgConnection),
-    MySql(MySqlConnection),
+    Postgres(PgConnection, i32),
+    MySql(MySqlConnection, u64),
     Sqlite(SqliteConnection),
 }
 
 impl Conn {
     async fn ping(&mut self) -> Result<(), sqlx::Error> {
         match self {
-            Conn::Postgres(c) => c.ping().await,
-            Conn::MySql(c) => c.ping().await,
+            Conn::Postgres(c, _) => c.ping().await,
+            Conn::MySql(c, _) => c.ping().await,
             Conn::Sqlite(c) => c.ping().await,
+        }
+    }
+
+    async fn close(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Postgres(c, _) => c.close().await,
+            Conn::MySql(c, _) => c.close().await,
+            Conn::Sqlite(c) => c.close().await,
         }
     }
 
@@ -88,12 +118,41 @@ impl Conn {
     fn close_later(self) {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let _ = match self {
-                    Conn::Postgres(c) => c.close().await,
-                    Conn::MySql(c) => c.close().await,
-                    Conn::Sqlite(c) => c.close().await,
-                };
+                let _ = self.close().await;
             });
+        }
+    }
+
+    /// Cancel the statement this connection runs, then close it, in the
+    /// background. It stays open until the cancel is sent, so its id cannot
+    /// name another session by then.
+    fn cancel_and_close_later(self, options: Options) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(CANCEL_WITHIN, self.cancel_statement(&options)).await;
+                let _ = self.close().await;
+            });
+        }
+    }
+
+    /// Cancel the running statement from a new connection (the same user may).
+    /// SQLite needs none: the progress handler stops a dropped fetch's query.
+    async fn cancel_statement(&self, options: &Options) -> Result<(), sqlx::Error> {
+        match (self, options) {
+            (Conn::Postgres(_, pid), Options::Postgres(o)) => {
+                let mut c = o.connect().await?;
+                sqlx::query("SELECT pg_cancel_backend($1)")
+                    .bind(*pid)
+                    .execute(&mut c)
+                    .await?;
+                c.close().await
+            }
+            (Conn::MySql(_, id), Options::MySql(o)) => {
+                let mut c = o.connect().await?;
+                c.execute(AssertSqlSafe(format!("KILL QUERY {id}"))).await?;
+                c.close().await
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -145,6 +204,7 @@ impl ConnPool {
                 return Ok(Lease {
                     pool: self,
                     conn: Some(idle.conn),
+                    running: false,
                     _permit: permit,
                 });
             }
@@ -153,6 +213,7 @@ impl ConnPool {
         Ok(Lease {
             pool: self,
             conn: Some(conn),
+            running: false,
             _permit: permit,
         })
     }
@@ -164,10 +225,13 @@ impl ConnPool {
 
 /// A connection taken from the pool. Dropped without `release` (an error
 /// left it in an unknown state, or the fetch was cancelled), the connection
-/// is closed, never reused.
+/// is closed, never reused; dropped while its query runs, the query is
+/// cancelled first.
 pub struct Lease<'p> {
     pool: &'p ConnPool,
     conn: Option<Conn>,
+    /// A query was sent and its `run` has not returned.
+    running: bool,
     _permit: SemaphorePermit<'p>,
 }
 
@@ -183,11 +247,14 @@ impl Lease<'_> {
         let Some(conn) = self.conn.as_mut() else {
             return (Err(RunError::Db(sqlx::Error::PoolClosed)), false);
         };
-        match conn {
-            Conn::Postgres(c) => run::postgres(c, query, budget).await,
-            Conn::MySql(c) => run::mysql(c, query, budget, &self.pool.mysql_timeout_var).await,
+        self.running = true;
+        let outcome = match conn {
+            Conn::Postgres(c, _) => run::postgres(c, query, budget).await,
+            Conn::MySql(c, _) => run::mysql(c, query, budget, &self.pool.mysql_timeout_var).await,
             Conn::Sqlite(c) => run::sqlite(c, query, budget, deadline.into_std()).await,
-        }
+        };
+        self.running = false;
+        outcome
     }
 
     /// Put the connection back for the next fetch.
@@ -207,8 +274,10 @@ impl Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            conn.close_later();
+        match self.conn.take() {
+            Some(conn) if self.running => conn.cancel_and_close_later(self.pool.options.clone()),
+            Some(conn) => conn.close_later(),
+            None => {}
         }
     }
 }

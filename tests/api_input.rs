@@ -926,3 +926,207 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     api.stop().await;
 }
+
+/// `exec` and `sql` sources, configured and bare: `bare_exec` and `bare_sql`
+/// set no params, so only the source-only rule stands between a KR binding
+/// and choosing the command or the database itself.
+const SOURCE_ONLY_SOURCES: &str = r#"
+[[sources]]
+name = "backlog"
+connector = "exec"
+[sources.params]
+command = "/bin/echo"
+
+[[sources]]
+name = "bare_exec"
+connector = "exec"
+
+[[sources]]
+name = "warehouse"
+connector = "sql"
+[sources.params]
+url = "sqlite:///var/lib/okrd/warehouse.db"
+
+[[sources]]
+name = "bare_sql"
+connector = "sql"
+"#;
+
+#[tokio::test]
+async fn api_bindings_cannot_set_source_only_params() {
+    for db in common::databases().await {
+        let api = start(
+            &db,
+            Options {
+                source_url: "http://127.0.0.1:9/stats",
+                extra_config: SOURCE_ONLY_SOURCES,
+            },
+        )
+        .await;
+        let b = api.backend;
+        let auth = api.tokens.auth.clone();
+        // What may be bound: the sources as configured, a KR param of sql.
+        let mut job = kr_body("job", "opex", "auth", "dana@acme.example");
+        job["source"] = json!({"use": "backlog"});
+        api.post("/key-results", &auth, job).await.expect(201);
+        let mut report = kr_body("report", "opex", "auth", "dana@acme.example");
+        report["source"] = json!({"use": "warehouse", "params": {"query": "SELECT 1"}});
+        api.post("/key-results", &auth, report).await.expect(201);
+        api.post(
+            "/key-results",
+            &auth,
+            kr_body("plain", "opex", "auth", "dana@acme.example"),
+        )
+        .await
+        .expect(201);
+        let before = stored(&api).await;
+
+        let cases = [
+            ("backlog", "command", json!({"command": "/bin/sh"})),
+            ("backlog", "args", json!({"args": ["-c", "id"]})),
+            (
+                "backlog",
+                "env",
+                json!({"env": {"LD_PRELOAD": "/tmp/x.so"}}),
+            ),
+            ("backlog", "working_dir", json!({"working_dir": "/"})),
+            ("bare_exec", "command", json!({"command": "/bin/echo"})),
+            ("bare_exec", "args", json!({"args": ["1"]})),
+            ("bare_exec", "env", json!({"env": {"A": "1"}})),
+            ("bare_exec", "working_dir", json!({"working_dir": "/tmp"})),
+            (
+                "warehouse",
+                "url",
+                json!({"url": "sqlite:///etc/passwd", "query": "SELECT 1"}),
+            ),
+            (
+                "bare_sql",
+                "url",
+                json!({"url": "sqlite:///var/lib/okrd/other.db", "query": "SELECT 1"}),
+            ),
+        ];
+        for (source, param, params) in cases {
+            let binding = json!({"use": source, "params": params});
+            let mut body = kr_body("sneaky", "opex", "auth", "dana@acme.example");
+            body["source"] = binding.clone();
+            let writes = [
+                ("POST", "/key-results", body),
+                ("PATCH", "/key-results/plain", json!({"source": binding})),
+                (
+                    "PATCH",
+                    "/key-results/job",
+                    json!({"source": {"use": "backlog", "params": params}}),
+                ),
+            ];
+            for (method, path, body) in writes {
+                // The `job` PATCH binds `backlog` whatever `source` is.
+                if path.ends_with("/job") && source != "backlog" {
+                    continue;
+                }
+                let r = api.call(method, path, Some(&auth), Some(body)).await;
+                let what = format!("{b}: {method} {path} binding {source} with {params}");
+                assert_eq!(r.status, 422, "{what}: {:#}", r.body);
+                let detail = r.body["detail"].as_str().unwrap_or_default();
+                // Configured params are also refused as overrides: any
+                // refusal naming the param will do.
+                assert!(
+                    detail.contains(&format!("param `{param}`")),
+                    "{what}: {detail:?}"
+                );
+            }
+        }
+        assert_eq!(
+            stored(&api).await,
+            before,
+            "{b}: a refused binding changed the database"
+        );
+        api.stop().await;
+    }
+}
+
+/// A 500 names an incident id and nothing else; the daemon's log holds the
+/// same id with the cause. The fault: the check-in table is gone from under
+/// the running daemon, so reading a KR's history fails in the database.
+#[tokio::test]
+async fn a_server_fault_answers_an_incident_id_and_logs_the_cause() {
+    for db in common::databases().await {
+        let api = api_harness::start_binary(
+            &db,
+            Options {
+                source_url: "http://127.0.0.1:9/stats",
+                extra_config: "",
+            },
+            &[],
+        )
+        .await;
+        let b = api.backend;
+        let leader = api.tokens.leader.clone();
+        api.get("/key-results/calls/check-ins", &leader)
+            .await
+            .expect(200);
+        drop_table(&db.url, "check_ins").await;
+
+        let r = api.get("/key-results/calls/check-ins", &leader).await;
+        let log = api.log();
+        let body = r.problem(500, "incident");
+        let detail = body["detail"].as_str().unwrap();
+        let incident =
+            incident_id(detail).unwrap_or_else(|| panic!("{b}: no incident id in {detail:?}"));
+        // Nothing of the cause: no table, no SQL, no database error text, no path.
+        let text = body.to_string().to_lowercase();
+        let dir = std::path::Path::new(&api.config)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        for cause in [
+            "check_in",
+            "select",
+            "table",
+            "relation",
+            "sqlite",
+            "postgres",
+            "sqlx",
+            "database",
+            "error returned",
+            "no such",
+            &dir.to_lowercase(),
+        ] {
+            assert!(
+                !text.contains(cause),
+                "{b}: the 500 body reveals {cause:?}: {body}"
+            );
+        }
+        let logged = log
+            .lines()
+            .find(|l| l.contains(&incident))
+            .unwrap_or_else(|| panic!("{b}: incident {incident} is not in the log:\n{log}"));
+        assert!(
+            logged.contains("check_ins"),
+            "{b}: the log line of incident {incident} lacks the cause: {logged}"
+        );
+        api.stop().await;
+    }
+}
+
+/// The 16 hex digits after "incident " in a 500's detail.
+fn incident_id(detail: &str) -> Option<String> {
+    let at = detail.find("incident ")? + "incident ".len();
+    let id: String = detail[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (id.len() == 16).then_some(id)
+}
+
+/// `DROP TABLE name` on the database at `url`, through a connection of its own.
+async fn drop_table(url: &str, name: &str) {
+    use sqlx::{AssertSqlSafe, Connection};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP TABLE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}

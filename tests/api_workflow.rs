@@ -7,6 +7,8 @@
 mod api_harness;
 mod common;
 
+use std::time::{Duration, Instant};
+
 use api_harness::{Api, Options, kr_body, sample, start};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -639,4 +641,48 @@ async fn sources_show_their_health_and_admins_can_fetch_now() {
     assert_eq!(seen["last_failure"]["reason"], "http_5xx");
     assert_eq!(seen["last_failure"]["message"], serde_json::Value::Null);
     api.stop().await;
+}
+
+/// `okrd token revoke`, run against the config of a daemon that is serving,
+/// stops the token within 5 s, although the daemon had just authenticated
+/// (and cached) it; other tokens keep working.
+#[tokio::test]
+async fn a_token_revoked_from_the_command_line_stops_within_5_s() {
+    for db in common::databases().await {
+        let web = mock_web().await;
+        let api = daemon(&db, &web).await;
+        let b = api.backend;
+        let dana = api.tokens.auth.clone();
+        api.get("/key-results", &dana).await.expect(200);
+
+        let out = api_harness::binary::cli(&api.config, &["token", "revoke", &dana]).await;
+        assert!(
+            out.status.success(),
+            "{b}: okrd token revoke: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The revocation is committed when the command exits, and the daemon
+        // read the token before that: any request sent 5 s later is refused.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let sent = Instant::now();
+            let r = api.get("/key-results", &dana).await;
+            if r.status == 401 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{b}: {:#}", r.body);
+            assert!(
+                sent < deadline,
+                "{b}: the revoked token still worked more than 5 s after `okrd token revoke`"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        api.get("/key-results", &dana)
+            .await
+            .problem(401, "unknown or revoked");
+        api.get("/key-results", &api.tokens.growth)
+            .await
+            .expect(200);
+        api.stop().await;
+    }
 }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod http_json;
 pub mod params;
 pub mod prometheus;
+pub mod redactor;
 pub mod registry;
 pub mod sql;
 pub mod template;
@@ -23,7 +24,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use params::{Params, Redactor};
+pub use params::Params;
+pub use redactor::Redactor;
 
 /// A boxed future, so `Connector` stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,10 +1,11 @@
-//! Connector params: secret references resolved, and the redactor that keeps
-//! resolved secrets out of every message, log line and metric.
+//! Connector params: secret references resolved, each secret registered
+//! with the [`Redactor`] that keeps it out of every message and log line.
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+
+pub use super::redactor::Redactor;
 
 /// Params as a connector sees them: merged, templated, secrets resolved.
 ///
@@ -85,97 +86,6 @@ pub fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "a table",
     }
-}
-
-/// Replaces every known secret (and its URL-encoded form) with `***`.
-#[derive(Clone, Default)]
-pub struct Redactor {
-    secrets: Vec<SecretString>,
-}
-
-impl fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.secrets.len())
-    }
-}
-
-/// Secrets shorter than this are not redacted: replacing "1" everywhere would
-/// garble messages while protecting nothing.
-const MIN_SECRET_LEN: usize = 4;
-
-impl Redactor {
-    pub fn add(&mut self, secret: &str) {
-        if secret.len() < MIN_SECRET_LEN {
-            return;
-        }
-        let mut forms = vec![secret.to_string()];
-        let encoded = url_encode(secret);
-        if encoded != secret {
-            forms.push(encoded);
-        }
-        // As it appears inside JSON text (quotes, backslashes, newlines escaped).
-        let escaped = json_escaped(secret);
-        if escaped != secret {
-            forms.push(escaped);
-        }
-        // A key file (a Google service-account key): its private parts alone.
-        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(secret) {
-            for name in ["private_key", "client_secret", "refresh_token"] {
-                if let Some(Value::String(part)) = fields.get(name)
-                    && part.len() >= MIN_SECRET_LEN
-                {
-                    forms.push(part.clone());
-                    forms.push(json_escaped(part));
-                }
-            }
-        }
-        for form in forms {
-            if !self.secrets.iter().any(|s| s.expose_secret() == form) {
-                self.secrets.push(SecretString::from(form));
-            }
-        }
-        // Longest first, so a secret containing another is replaced whole.
-        self.secrets
-            .sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
-    }
-
-    /// Is `text` exactly one of the secrets?
-    pub fn is_secret(&self, text: &str) -> bool {
-        self.secrets.iter().any(|s| s.expose_secret() == text)
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            let s = s.expose_secret();
-            if out.contains(s) {
-                out = out.replace(s, "***");
-            }
-        }
-        out
-    }
-}
-
-fn json_escaped(s: &str) -> String {
-    let quoted = serde_json::to_string(s).unwrap_or_default();
-    quoted
-        .strip_prefix('"')
-        .and_then(|q| q.strip_suffix('"'))
-        .unwrap_or(&quoted)
-        .to_string()
-}
-
-/// Percent-encode everything but RFC 3986 unreserved characters.
-pub(crate) fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Why a secret reference could not be resolved. Never holds the secret.
@@ -381,26 +291,6 @@ mod tests {
         let p = resolve_secrets(raw.as_object().unwrap(), "", &TestSecrets, &mut r).unwrap();
         assert_eq!(p.str("k"), Some("from-file-secret"));
         assert_eq!(r.redact("x from-file-secret y"), "x *** y");
-        let mut k = Redactor::default();
-        let key = "{\n  \"type\": \"service_account\",\n  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvAIBADAN\\n-----END PRIVATE KEY-----\\n\"\n}";
-        k.add(key);
-        let printed = serde_json::to_string(&serde_json::json!({ "credentials": key })).unwrap();
-        assert_eq!(k.redact(&printed), r#"{"credentials":"***"}"#);
-        let pk: Value = serde_json::from_str(key).unwrap();
-        let alone = format!("bad key {}", pk["private_key"].as_str().unwrap());
-        assert!(
-            !k.redact(&alone).contains("MIIEvAIBADAN"),
-            "{}",
-            k.redact(&alone)
-        );
-    }
-
-    #[test]
-    fn redacts_plain_and_url_encoded_forms() {
-        let mut r = Redactor::default();
-        r.add("s3cr3t-key/with+chars");
-        let msg = "GET https://x/?k=s3cr3t-key%2Fwith%2Bchars failed; key s3cr3t-key/with+chars";
-        assert_eq!(r.redact(msg), "GET https://x/?k=*** failed; key ***");
     }
 
     #[test]

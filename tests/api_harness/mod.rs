@@ -5,8 +5,15 @@
 //! objectives `opex` (acme) ⊃ `reach` (growth), and the file-managed KR
 //! `calls` on `opex`. Source `web` reads `$.visitors` from the mock. The
 //! clock stands at 2026-11-16 00:00 UTC, half way through the quarter.
+//!
+//! `start` runs the daemon in-process on a manual clock; `start_binary`
+//! runs the same config in the shipped binary (real clock), for what only
+//! the process shows: its log.
 #![allow(dead_code)]
 
+pub mod binary;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,12 +85,21 @@ pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
     pub tokens: Tokens,
-    pub clock: Arc<ManualClock>,
     /// The daemon's database, for checking what was (not) stored.
     pub store: Store,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
+    /// The daemon's config file, for running the CLI against it.
+    pub config: PathBuf,
+    daemon: Running,
     _dir: tempfile::TempDir,
+}
+
+enum Running {
+    InProcess {
+        clock: Arc<ManualClock>,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
+    },
+    Binary(binary::Daemon),
 }
 
 /// A response: status, JSON body (`Null` when empty or not JSON), content type.
@@ -142,9 +158,9 @@ pub fn kr_body(id: &str, objective: &str, team: &str, owner: &str) -> Value {
     })
 }
 
-pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("okrs.toml"), OKRS).unwrap();
+/// Writes `okrs.toml` and `okrd.toml` into `dir`; returns the config's path.
+fn write_config(dir: &Path, db: &TestDb, opts: &Options<'_>) -> PathBuf {
+    std::fs::write(dir.join("okrs.toml"), OKRS).unwrap();
     let config = format!(
         r#"
 [database]
@@ -168,9 +184,14 @@ value = "$.visitors"
 "#,
         db.url, opts.source_url, opts.extra_config
     );
-    let cfg = dir.path().join("okrd.toml");
+    let cfg = dir.join("okrd.toml");
     std::fs::write(&cfg, config).unwrap();
-    let settings = okrd::config::load_with_env(Some(&cfg), &[]).unwrap();
+    cfg
+}
+
+/// The store of the config at `cfg` (migrated) with a token for every role.
+async fn store_and_tokens(cfg: &Path) -> (okrd::config::Settings, Store, Tokens) {
+    let settings = okrd::config::load_with_env(Some(cfg), &[]).unwrap();
     let store = okrd::app::open_store(&settings).await.unwrap();
     let tokens = Tokens {
         admin: make_token(&store, Role::Admin, None, "ada").await,
@@ -179,6 +200,13 @@ value = "$.visitors"
         growth: make_token(&store, Role::Member, Some("growth"), "kim").await,
         viewer: make_token(&store, Role::Viewer, None, "vic").await,
     };
+    (settings, store, tokens)
+}
+
+pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), db, &opts);
+    let (settings, store, tokens) = store_and_tokens(&cfg).await;
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
@@ -196,10 +224,13 @@ value = "$.visitors"
         base,
         client: reqwest::Client::new(),
         tokens,
-        clock,
         store,
-        shutdown,
-        task,
+        config: cfg,
+        daemon: Running::InProcess {
+            clock,
+            shutdown,
+            task,
+        },
         _dir: dir,
     };
     for _ in 0..250 {
@@ -213,7 +244,30 @@ value = "$.visitors"
     panic!("{}: the daemon did not get ready", api.backend);
 }
 
-async fn make_token(store: &Store, role: Role, team: Option<&str>, name: &str) -> String {
+/// The same daemon as `start`, run by the `okrd serve` binary on the real
+/// clock, logging as text at info level (`env` may override, e.g.
+/// `OKRD_LOG__FORMAT`). `Api::log` reads what it wrote.
+pub async fn start_binary(db: &TestDb, opts: Options<'_>, env: &[(&str, &str)]) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), db, &opts);
+    let (_, store, tokens) = store_and_tokens(&cfg).await;
+    let mut env_all = vec![("OKRD_LOG__LEVEL", "info"), ("OKRD_LOG__FORMAT", "text")];
+    env_all.extend_from_slice(env);
+    let daemon = binary::Daemon::spawn(&cfg, &env_all).await;
+    Api {
+        backend: db.backend,
+        base: daemon.base.clone(),
+        client: reqwest::Client::new(),
+        tokens,
+        store,
+        config: cfg,
+        daemon: Running::Binary(daemon),
+        _dir: dir,
+    }
+}
+
+/// Stores a new token; returns it.
+pub async fn make_token(store: &Store, role: Role, team: Option<&str>, name: &str) -> String {
     let t = token::generate(role, team.map(String::from), name.to_string(), 0).unwrap();
     let audit = AuditEntry {
         actor: "test".into(),
@@ -228,9 +282,34 @@ async fn make_token(store: &Store, role: Role, team: Option<&str>, name: &str) -
 }
 
 impl Api {
+    /// Stops the daemon and asserts that it stopped cleanly.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        match self.daemon {
+            Running::InProcess { shutdown, task, .. } => {
+                shutdown.cancel();
+                task.await.unwrap().unwrap();
+            }
+            Running::Binary(daemon) => {
+                let (status, log) = daemon.stop().await;
+                assert!(status.success(), "okrd serve exited with {status}:\n{log}");
+            }
+        }
+    }
+
+    /// The in-process daemon's clock.
+    pub fn clock(&self) -> &ManualClock {
+        match &self.daemon {
+            Running::InProcess { clock, .. } => clock,
+            Running::Binary(_) => panic!("the binary runs on the real clock"),
+        }
+    }
+
+    /// What the binary daemon (`start_binary`) logged so far.
+    pub fn log(&self) -> String {
+        match &self.daemon {
+            Running::Binary(daemon) => daemon.log(),
+            Running::InProcess { .. } => panic!("an in-process daemon's log is not captured"),
+        }
     }
 
     /// `method path` under `/api/v1`, with an optional token and JSON body.

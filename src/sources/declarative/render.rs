@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use crate::sources::params::url_encode;
+use crate::sources::redactor::url_encode;
 use crate::sources::template::{TemplateContext, describe};
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

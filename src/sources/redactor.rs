@@ -1,0 +1,266 @@
+//! The redactor: every resolved secret, and the forms it travels in, replaced
+//! by `***` in anything okrd prints (errors, logs, `okrd source test`).
+//!
+//! A secret leaves okrd not only as configured: URL-encoded in a query,
+//! escaped inside JSON, without its scheme (`Bearer tok` sent, `tok` quoted
+//! back), or base64-encoded inside a basic-auth header built from it. A
+//! server that echoes a request back in its error quotes any of these.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+/// Replaces every known secret, in each of its forms, with `***`.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// Every form of every secret, longest first.
+    secrets: Vec<SecretString>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+/// Secrets shorter than this are not redacted: replacing "1" everywhere would
+/// garble messages while protecting nothing.
+const MIN_SECRET_LEN: usize = 4;
+
+/// The shortest base64 run worth decoding: 4 bytes of secret encode to 8.
+const MIN_ENCODED_LEN: usize = 8;
+
+impl Redactor {
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() < MIN_SECRET_LEN {
+            return;
+        }
+        let mut forms = vec![secret.to_string()];
+        // A whole `Authorization` value: the credential alone is the secret too.
+        if let Some((scheme, credential)) = secret.split_once(' ')
+            && is_auth_scheme(scheme)
+            && credential.trim().len() >= MIN_SECRET_LEN
+        {
+            forms.push(credential.trim().to_string());
+        }
+        // A key file (a Google service-account key): its private parts alone.
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(secret) {
+            for name in ["private_key", "client_secret", "refresh_token"] {
+                if let Some(Value::String(part)) = fields.get(name)
+                    && part.len() >= MIN_SECRET_LEN
+                {
+                    forms.push(part.clone());
+                }
+            }
+        }
+        for form in forms {
+            // In a query string, and inside JSON text (quotes, backslashes,
+            // newlines escaped).
+            let (encoded, escaped) = (url_encode(&form), json_escaped(&form));
+            for f in [form, encoded, escaped] {
+                if !self.secrets.iter().any(|s| s.expose_secret() == f) {
+                    self.secrets.push(SecretString::from(f));
+                }
+            }
+        }
+        // Longest first, so a secret containing another is replaced whole.
+        self.secrets
+            .sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
+    }
+
+    /// Is `text` exactly one of the secrets?
+    pub fn is_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| s.expose_secret() == text)
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        if self.secrets.is_empty() {
+            return text.to_string();
+        }
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            let s = s.expose_secret();
+            if out.contains(s) {
+                out = out.replace(s, "***");
+            }
+        }
+        self.redact_base64(&out)
+    }
+
+    /// Replaces each base64 run that decodes to text holding a secret, such
+    /// as the `Basic base64(user:secret)` header a connector built.
+    fn redact_base64(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(is_base64_char) {
+            out.push_str(&rest[..start]);
+            let run = &rest[start..];
+            let len = run.find(|c| !is_base64_char(c)).unwrap_or(run.len());
+            // Padding belongs to the run.
+            let len = len + run[len..].chars().take_while(|&c| c == '=').count();
+            let (candidate, after) = run.split_at(len);
+            if self.hides_a_secret(candidate) {
+                out.push_str("***");
+            } else {
+                out.push_str(candidate);
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn hides_a_secret(&self, candidate: &str) -> bool {
+        if candidate.len() < MIN_ENCODED_LEN {
+            return false;
+        }
+        let engine = if candidate.contains(['-', '_']) {
+            &URL_SAFE
+        } else {
+            &STANDARD
+        };
+        let Ok(bytes) = engine.decode(candidate) else {
+            return false;
+        };
+        let decoded = String::from_utf8_lossy(&bytes);
+        self.secrets
+            .iter()
+            .any(|s| decoded.contains(s.expose_secret()))
+    }
+}
+
+/// Either padding or none: servers quote base64 both ways.
+const LENIENT: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
+fn is_base64_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_')
+}
+
+/// `Bearer`, `Basic`, `Token`, `Bot`, ...: one word of letters, as HTTP
+/// auth schemes are.
+fn is_auth_scheme(word: &str) -> bool {
+    (2..=20).contains(&word.len()) && word.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters.
+pub(crate) fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose;
+
+    fn redactor(secrets: &[&str]) -> Redactor {
+        let mut r = Redactor::default();
+        for s in secrets {
+            r.add(s);
+        }
+        r
+    }
+
+    #[test]
+    fn redacts_plain_and_url_encoded_forms() {
+        let r = redactor(&["s3cr3t-key/with+chars"]);
+        let msg = "GET https://x/?k=s3cr3t-key%2Fwith%2Bchars failed; key s3cr3t-key/with+chars";
+        assert_eq!(r.redact(msg), "GET https://x/?k=*** failed; key ***");
+    }
+
+    #[test]
+    fn redacts_a_credential_quoted_without_its_scheme() {
+        let r = redactor(&["Bearer tok/Rf+3cc="]);
+        assert_eq!(
+            r.redact("token tok/Rf+3cc= is not valid (Authorization: Bearer tok/Rf+3cc=)"),
+            "token *** is not valid (Authorization: ***)"
+        );
+        // Escaped inside JSON, too.
+        let r = redactor(&["Token a\"quoted\"key"]);
+        assert_eq!(
+            r.redact(r#"{"error":"bad key a\"quoted\"key"}"#),
+            r#"{"error":"bad key ***"}"#
+        );
+    }
+
+    #[test]
+    fn a_secret_with_a_space_that_is_no_scheme_is_kept_whole() {
+        let r = redactor(&["correct horse battery staple"]);
+        assert_eq!(r.redact("horse"), "horse");
+        assert_eq!(r.redact("a correct horse battery staple"), "a ***");
+    }
+
+    #[test]
+    fn redacts_basic_auth_built_from_a_secret() {
+        let r = redactor(&["zd/Tk+4dd="]);
+        for (user, engine) in [
+            ("agent@acme.example/token", &general_purpose::STANDARD),
+            ("key-only", &general_purpose::STANDARD_NO_PAD),
+            ("", &general_purpose::URL_SAFE),
+        ] {
+            let b64 = engine.encode(format!("{user}:zd/Tk+4dd="));
+            let msg = format!("401: {{\"echo\":\"Authorization: Basic {b64}\"}} retry");
+            assert_eq!(
+                r.redact(&msg),
+                "401: {\"echo\":\"Authorization: Basic ***\"} retry",
+                "{user}"
+            );
+        }
+        // The secret as the user name, with an empty password (Matomo-like `key:`).
+        let b64 = general_purpose::STANDARD.encode("zd/Tk+4dd=:");
+        assert_eq!(r.redact(&format!("Basic {b64}")), "Basic ***");
+    }
+
+    #[test]
+    fn leaves_base64_that_holds_no_secret() {
+        let r = redactor(&["zd/Tk+4dd="]);
+        let other = general_purpose::STANDARD.encode("someone:else");
+        let msg =
+            format!("Basic {other} and id 4252698918d3db14395a84c961b4a522 in /v1/Calls.json");
+        assert_eq!(r.redact(&msg), msg);
+    }
+
+    #[test]
+    fn redacts_the_private_parts_of_a_key_file() {
+        let key = "{\n  \"type\": \"service_account\",\n  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvAIBADAN\\n-----END PRIVATE KEY-----\\n\"\n}";
+        let k = redactor(&[key]);
+        let printed = serde_json::to_string(&serde_json::json!({ "credentials": key })).unwrap();
+        assert_eq!(k.redact(&printed), r#"{"credentials":"***"}"#);
+        let pk: Value = serde_json::from_str(key).unwrap();
+        let alone = format!("bad key {}", pk["private_key"].as_str().unwrap());
+        assert!(
+            !k.redact(&alone).contains("MIIEvAIBADAN"),
+            "{}",
+            k.redact(&alone)
+        );
+    }
+
+    #[test]
+    fn short_values_are_not_secrets() {
+        let r = redactor(&["abc"]);
+        assert_eq!(r.redact("abc abc"), "abc abc");
+        assert!(!r.is_secret("abc"));
+    }
+}

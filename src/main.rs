@@ -1,6 +1,7 @@
 //! The `okrd` binary: parse the command line and hand over to the library.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -16,5 +17,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(okrd::commands::dispatch(cli))
+    let code = runtime.block_on(okrd::commands::dispatch(cli));
+    // Blocking work still running (a DNS lookup that hangs) must not hold
+    // the process once the command is done: shutdown_grace already bounded
+    // what matters.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }

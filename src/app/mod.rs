@@ -243,13 +243,33 @@ pub async fn run_with_clock(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
     let server_shutdown = shutdown.clone();
-    axum::serve(listener, server::router(state))
+    let mut server = axum::serve(listener, server::router(state))
         .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-        .await?;
+        .into_future();
+    let served = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => None,
+        served = &mut server => Some(served),
+    };
 
+    // One deadline for everything from the signal on: a client that never
+    // finishes its request must not hold the daemon, nor delay the fetches'
+    // share of the grace.
     work.cancel();
     let grace = settings.server.shutdown_grace.0;
-    if tokio::time::timeout(grace, async {
+    let deadline = tokio::time::Instant::now() + grace;
+    let served = match served {
+        Some(served) => Ok(served),
+        None => tokio::time::timeout_at(deadline, server).await,
+    };
+    match served {
+        Ok(served) => served?,
+        Err(_) => tracing::warn!(
+            ?grace,
+            "a client did not finish its request within the grace; not waiting for it"
+        ),
+    }
+    if tokio::time::timeout_at(deadline, async {
         let _ = scheduler_task.await;
         let _ = publisher.await;
     })

@@ -324,6 +324,57 @@ mod tests {
         assert_eq!((q.start, q.end), (d(2026, 1, 1), d(2026, 3, 31)));
     }
 
+    /// The name a value has in JSON (serde), which `as_str` must match:
+    /// both reach users (API bodies, metric labels, OKR files, the store).
+    fn wire<T: Serialize>(v: T) -> String {
+        match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(s)) => s,
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_match_json_and_parse_back() {
+        for k in KrKind::ALL {
+            assert_eq!(k.as_str(), wire(k));
+            assert_eq!(KrKind::parse(k.as_str()), Some(k));
+        }
+        for r in Rollup::ALL {
+            assert_eq!(r.as_str(), wire(r));
+            assert_eq!(Rollup::parse(r.as_str()), Some(r));
+        }
+        for s in WorkflowState::ALL {
+            assert_eq!(s.as_str(), wire(s));
+            assert_eq!(WorkflowState::parse(s.as_str()), Some(s));
+        }
+        for s in Status::ALL {
+            assert_eq!(s.as_str(), wire(s));
+        }
+        for e in [
+            EntityKind::Period,
+            EntityKind::Team,
+            EntityKind::Objective,
+            EntityKind::KeyResult,
+        ] {
+            assert_eq!(e.as_str(), wire(e));
+        }
+        // The names README and DESIGN §1 use.
+        assert_eq!(
+            Status::ALL.map(Status::as_str),
+            ["no_data", "off_track", "at_risk", "on_track", "done"]
+        );
+        assert_eq!(
+            WorkflowState::ChangesRequested.as_str(),
+            "changes_requested"
+        );
+        assert_eq!(KrKind::AtLeast.as_str(), "at_least");
+        for unknown in ["", "Increase", "average", "approve", "xyzzy"] {
+            assert_eq!(KrKind::parse(unknown), None, "{unknown}");
+            assert_eq!(Rollup::parse(unknown), None, "{unknown}");
+            assert_eq!(WorkflowState::parse(unknown), None, "{unknown}");
+        }
+    }
+
     #[test]
     fn a_period_ends_at_the_end_of_its_last_day() {
         let q = Period::quarter_of(d(2026, 11, 23));

@@ -171,6 +171,22 @@ mod tests {
     }
 
     #[test]
+    fn a_kr_that_measures_nothing_makes_no_progress() {
+        // start = target divides by zero; validation refuses such a KR, and
+        // the engine must still give 0, not 1 from an infinite share.
+        for value in [50.0, 100.0, 150.0] {
+            for kind in [KrKind::Increase, KrKind::Decrease] {
+                let p = progress(kind, Some(value), Some(100.0), Some(100.0));
+                assert_eq!(p, 0.0, "{kind:?} at {value}");
+            }
+        }
+        assert_eq!(progress(KrKind::Increase, Some(5.0), None, Some(10.0)), 0.0);
+        assert_eq!(progress(KrKind::Increase, Some(5.0), Some(0.0), None), 0.0);
+        assert_eq!(progress(KrKind::AtLeast, Some(5.0), None, None), 0.0);
+        assert_eq!(progress(KrKind::AtMost, Some(5.0), None, None), 0.0);
+    }
+
+    #[test]
     fn thresholds_are_inclusive() {
         assert_eq!(progress(KrKind::AtLeast, Some(30.0), None, Some(30.0)), 1.0);
         assert_eq!(progress(KrKind::AtLeast, Some(29.9), None, Some(30.0)), 0.0);
@@ -203,6 +219,21 @@ mod tests {
         assert!((expected_progress(&p, day46) - 46.0 / 92.0).abs() < 1e-12);
         let last_noon = Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 0).unwrap();
         assert!(expected_progress(&p, last_noon) < 1.0);
+    }
+
+    #[test]
+    fn a_period_of_no_length_is_all_expected_from_its_end() {
+        let t = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert_eq!(expected_progress_between(t, t, t - second), 0.0);
+        assert_eq!(expected_progress_between(t, t, t), 1.0);
+        assert_eq!(expected_progress_between(t, t, t + second), 1.0);
+        // An inverted period (end before start) as well.
+        assert_eq!(
+            expected_progress_between(t, t - second, t - second * 2),
+            0.0
+        );
+        assert_eq!(expected_progress_between(t, t - second, t - second), 1.0);
     }
 
     #[test]

@@ -136,6 +136,25 @@ mod tests {
     }
 
     #[test]
+    fn action_names_in_history_and_urls() {
+        for a in Action::ALL {
+            // The review history stores what JSON calls the action.
+            assert_eq!(
+                serde_json::to_value(a).ok(),
+                Some(serde_json::Value::String(a.as_str().into()))
+            );
+        }
+        assert_eq!(
+            Action::ALL.map(Action::as_str),
+            ["propose", "approve", "request_changes", "reject", "archive"]
+        );
+        assert_eq!(
+            Action::ALL.map(Action::path),
+            ["propose", "approve", "request-changes", "reject", "archive"]
+        );
+    }
+
+    #[test]
     fn only_sending_back_and_rejecting_need_a_comment() {
         let needing: Vec<Action> = Action::ALL
             .into_iter()

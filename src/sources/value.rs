@@ -224,6 +224,7 @@ mod tests {
     fn reduce_parses_and_prints() {
         for r in Reduce::ALL {
             assert_eq!(Reduce::parse(r.as_str()), Some(r));
+            assert_eq!(r.to_string(), r.as_str());
         }
         assert_eq!(Reduce::parse("avg"), None);
         assert_eq!(Reduce::from_param(None), Ok(None));

@@ -106,15 +106,37 @@ mod tests {
 
     #[test]
     fn children_come_before_parents() {
-        let parent = vec![NONE, 0, 1, 0, 2, NONE, 5];
-        let order = children_first(&parent);
-        assert_eq!(order.len(), parent.len());
-        let pos = |x: u32| order.iter().position(|&o| o == x).unwrap();
-        for (c, &p) in parent.iter().enumerate() {
-            if p != NONE {
-                assert!(pos(c as u32) < pos(p), "{c} before {p} in {order:?}");
+        // Parents declared before their children, after them (a chain walked
+        // in one go: 0 → 2 → 1 and 3 → 5 → 4), and both.
+        for parent in [
+            vec![NONE, 0, 1, 0, 2, NONE, 5],
+            vec![2, NONE, 1, 5, NONE, 4],
+            vec![3, 3, 0, NONE, 1],
+        ] {
+            let order = children_first(&parent);
+            let mut every = order.clone();
+            every.sort_unstable();
+            assert_eq!(every, (0..parent.len() as u32).collect::<Vec<_>>());
+            let pos = |x: u32| order.iter().position(|&o| o == x).unwrap();
+            for (c, &p) in parent.iter().enumerate() {
+                if p != NONE {
+                    assert!(pos(c as u32) < pos(p), "{c} before {p} in {order:?}");
+                }
             }
         }
-        assert_eq!(order[0], 4);
+        // Deepest first, then by index.
+        assert_eq!(
+            children_first(&[NONE, 0, 1, 0, 2, NONE, 5]),
+            [4, 2, 1, 3, 6, 0, 5]
+        );
+    }
+
+    #[test]
+    fn out_of_range_links_count_as_none() {
+        // 0 → 3 points one past the end; 1 → 0 is an ordinary link.
+        let mut parent = vec![3, 0, NONE];
+        assert_eq!(break_cycles(&mut parent), 0);
+        assert_eq!(parent, vec![3, 0, NONE]);
+        assert_eq!(children_first(&parent), vec![1, 0, 2]);
     }
 }

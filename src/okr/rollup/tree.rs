@@ -103,6 +103,18 @@ mod tests {
     }
 
     #[test]
+    fn a_group_takes_two_n_minus_one_nodes() {
+        let mut arena = Arena::default();
+        let mut used = 0;
+        for n in [1u32, 2, 5, 0, 8] {
+            let g = arena.alloc(n, 0.0);
+            assert_eq!(g.base as usize, used, "groups are packed");
+            used += (2 * n as usize).saturating_sub(1);
+            assert_eq!(arena.nodes.len(), used, "n = {n}");
+        }
+    }
+
+    #[test]
     fn update_matches_rebuild_bit_for_bit() {
         let mut arena = Arena::default();
         let g = arena.alloc(7, 0.0);

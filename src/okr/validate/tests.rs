@@ -208,6 +208,57 @@ fn texts_must_not_be_empty_and_numbers_must_be_finite_and_weights_positive() {
 }
 
 #[test]
+fn dates_must_fall_in_the_supported_years() {
+    let mut set = base();
+    set.periods
+        .push(period("edges", "1970-01-01", "9999-12-31"));
+    set.periods
+        .push(period("early", "1969-12-31", "1970-01-31"));
+    let year_10000 = NaiveDate::from_ymd_opt(10000, 1, 1).expect("chrono knows year 10000");
+    set.periods.push(Period {
+        end: year_10000,
+        ..period("late", "9999-12-01", "9999-12-31")
+    });
+    set.key_results[0].due = Some(date("1969-12-31"));
+    let out_of_range: Vec<Row> = run(&set)
+        .into_iter()
+        .filter(|r| r.5.contains("out of range"))
+        .collect();
+    assert_eq!(
+        out_of_range,
+        vec![
+            row(
+                E,
+                P,
+                "early",
+                2,
+                Some("start"),
+                "period `early`: `start` 1969-12-31 is out of range; dates go from 1970 to 9999"
+            ),
+            row(
+                E,
+                P,
+                "late",
+                3,
+                Some("end"),
+                &format!(
+                    "period `late`: `end` {year_10000} is out of range; dates go from 1970 to 9999"
+                )
+            ),
+            row(
+                E,
+                K,
+                "reset-calls",
+                0,
+                Some("due"),
+                "key result `reset-calls`: `due` 1969-12-31 is out of range; dates go from 1970 \
+                 to 9999"
+            ),
+        ]
+    );
+}
+
+#[test]
 fn every_duplicate_is_reported_with_the_first_declaration() {
     let mut set = base();
     set.teams.push(team("auth", Some("acme")));
@@ -378,6 +429,16 @@ fn sources_are_checked_only_when_known() {
         run_with(&set, &ctx)[0].5,
         "key result `reset-calls` uses source `zzz`, which is not configured; configured sources: callcenter, web"
     );
+    let none = BTreeSet::new();
+    let ctx = CheckContext {
+        known_sources: Some(&none),
+        ..Default::default()
+    };
+    assert_eq!(
+        run_with(&set, &ctx)[0].5,
+        "key result `reset-calls` uses source `zzz`, which is not configured; no sources are \
+         configured; add a [[sources]] entry"
+    );
 }
 
 #[test]
@@ -531,20 +592,37 @@ fn milestones_need_a_due_date_and_ignore_start_and_target() {
 fn a_due_date_outside_the_objectives_period_is_a_warning() {
     let mut set = base();
     set.key_results[0].due = Some(date("2027-01-15"));
-    let mut inside = kr("inside", "reduce-opex", "auth");
-    inside.due = Some(date("2026-12-31"));
-    set.key_results.push(inside);
+    // The period's first and last days are inside it.
+    for (id, due) in [("first-day", "2026-10-01"), ("last-day", "2026-12-31")] {
+        let mut inside = kr(id, "reduce-opex", "auth");
+        inside.due = Some(date(due));
+        set.key_results.push(inside);
+    }
+    let mut before = kr("day-before", "reduce-opex", "auth");
+    before.due = Some(date("2026-09-30"));
+    set.key_results.push(before);
     assert_eq!(
         run(&set),
-        vec![row(
-            W,
-            K,
-            "reset-calls",
-            0,
-            Some("due"),
-            "key result `reset-calls` is due 2027-01-15, outside period `2026-Q4` (2026-10-01 to \
+        vec![
+            row(
+                W,
+                K,
+                "reset-calls",
+                0,
+                Some("due"),
+                "key result `reset-calls` is due 2027-01-15, outside period `2026-Q4` (2026-10-01 to \
              2026-12-31) of its objective"
-        )]
+            ),
+            row(
+                W,
+                K,
+                "day-before",
+                3,
+                Some("due"),
+                "key result `day-before` is due 2026-09-30, outside period `2026-Q4` (2026-10-01 to \
+             2026-12-31) of its objective"
+            ),
+        ]
     );
 }
 
@@ -782,6 +860,14 @@ fn schedules_are_checked_by_the_callback() {
         s.schedule = Some("0 * * * *".into());
     }
     assert_eq!(run_with(&set, &ctx), vec![]);
+    // Debug shows the limits and whether a callback is set, not the closure.
+    let shown = format!("{ctx:?}");
+    assert!(
+        shown.starts_with("CheckContext {")
+            && shown.contains("max_krs_per_objective_per_team: 5")
+            && shown.contains("check_schedule: Some(\"fn\")"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -884,6 +970,14 @@ fn a_set_without_objectives_does_not_warn_about_teams() {
 fn closest_and_edit_distance() {
     assert_eq!(edit_distance("kitten", "sitting"), 3);
     assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("abc", ""), 3);
+    // Insertions and deletions cost one each, like substitutions.
+    assert_eq!(edit_distance("abc", "ab"), 1);
+    assert_eq!(edit_distance("ab", "abc"), 1);
+    assert_eq!(edit_distance("abcd", "ad"), 2);
+    assert_eq!(edit_distance("ad", "abcd"), 2);
+    assert_eq!(edit_distance("flaw", "lawn"), 2);
+    assert_eq!(edit_distance("same", "same"), 0);
     assert_eq!(closest("titel", ["title", "team"]), Some("title"));
     assert_eq!(closest("Owner", ["owner"]), Some("owner"));
     assert_eq!(closest("banana", ["title", "team"]), None);

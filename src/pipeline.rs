@@ -85,6 +85,7 @@ pub struct Pipeline {
 
 pub struct PipelineParts {
     pub store: Store,
+    pub writer: CheckInWriter,
     pub sources: HashMap<String, Arc<SourceRuntime>>,
     pub engine: RollupEngine,
     pub index: Arc<ModelIndex>,
@@ -98,7 +99,7 @@ impl Pipeline {
     pub fn new(parts: PipelineParts) -> Arc<Pipeline> {
         let holder = format!("{}:{}", hostname(), std::process::id());
         let pipeline = Arc::new(Pipeline {
-            writer: parts.store.check_in_writer(),
+            writer: parts.writer,
             store: parts.store,
             sources: parts.sources,
             bindings: RwLock::new(HashMap::new()),
@@ -597,8 +598,10 @@ target = 10
             .apply(&set, &crate::okr::Ownership::new())
             .await
             .unwrap();
+        let (writer, _) = store.check_in_writer(tokio_util::sync::CancellationToken::new());
         Pipeline::new(PipelineParts {
             store,
+            writer,
             sources: HashMap::new(),
             engine: RollupEngine::new(&set),
             index: Arc::default(),

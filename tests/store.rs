@@ -995,7 +995,7 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
     for s in common::stores().await {
         let b = s.backend;
         let mut set = with_sample(&s).await;
-        let writer = s.check_in_writer();
+        let (writer, _) = s.check_in_writer(tokio_util::sync::CancellationToken::new());
         let write = |kr: &str, guard: CheckInGuard| CheckInWrite {
             check_in: check_in(kr, 1.0, 1_000, None),
             is_override: false,

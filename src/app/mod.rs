@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::okr::file::{LoadedOkrs, Problem, load_files};
@@ -50,6 +51,9 @@ fn join_problems(problems: &[Problem]) -> String {
 
 /// How often, at most, a new snapshot is published while values pour in.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long the check-in writer may take, at shutdown, to commit what it holds.
+const WRITER_DRAIN: Duration = Duration::from_secs(5);
 
 /// The validation context for OKR files under these settings.
 pub fn check_context(settings: &Settings) -> CheckContextOwned {
@@ -125,6 +129,46 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
 ) -> Result<(), AppError> {
+    start(settings, listener, shutdown, clock)
+        .await?
+        .wait()
+        .await
+}
+
+/// A daemon that is serving: every task it spawned, and how to stop them.
+pub struct Running {
+    addr: std::net::SocketAddr,
+    stopped: tokio::task::JoinHandle<Result<(), AppError>>,
+}
+
+impl Running {
+    /// Where it listens.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Waits until the daemon has stopped (after `shutdown` was cancelled):
+    /// the server, the scheduler and its fetches, the background loops and
+    /// the check-in writer have ended, and the store is closed.
+    pub async fn wait(self) -> Result<(), AppError> {
+        match self.stopped.await {
+            Ok(result) => result,
+            Err(e) => Err(AppError::Io(std::io::Error::other(format!(
+                "the daemon's task failed: {e}"
+            )))),
+        }
+    }
+}
+
+/// Start the daemon: check the input, migrate, apply the OKR files, load the
+/// model and start serving. Returns once it is ready (what `/readyz` says
+/// too); it stops when `shutdown` is cancelled.
+pub async fn start(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, AppError> {
     // Everything that can be wrong with the input is checked before anything is written.
     let (sources, redactor) =
         sources::build_sources(&settings, &SystemSecrets).map_err(AppError::Config)?;
@@ -165,6 +209,13 @@ pub async fn run_with_clock(
         index,
     ) = model::load_model(&store, &sources, &settings, clock.now()).await?;
 
+    // Every task spawned from here on is tracked and awaited at shutdown.
+    let tasks = TaskTracker::new();
+    let work = shutdown.child_token();
+    // Stopped last, once nothing can hand it a check-in any more.
+    let writer_stop = CancellationToken::new();
+    let (writer, writer_task) = store.check_in_writer(writer_stop.clone());
+
     let telemetry = Arc::new(SourceTelemetry::new());
     for name in sources.keys() {
         telemetry.register_source(name);
@@ -173,6 +224,7 @@ pub async fn run_with_clock(
     let engine_size = engine.key_results().len();
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
+        writer,
         sources,
         engine,
         index: Arc::new(index),
@@ -188,7 +240,6 @@ pub async fn run_with_clock(
     );
     pipeline.set_bindings(bound);
 
-    let work = shutdown.child_token();
     let runner: Runner = {
         let pipeline = pipeline.clone();
         Arc::new(move |job| {
@@ -208,13 +259,16 @@ pub async fn run_with_clock(
         work.clone(),
     );
     scheduler.set_bindings(schedule);
-    let publisher = tokio::spawn(
+    tasks.spawn(async move {
+        let _ = scheduler_task.await;
+    });
+    tasks.spawn(
         pipeline
             .clone()
             .publish_loop(PUBLISH_INTERVAL, work.clone()),
     );
     memory::release_freed_memory();
-    tokio::spawn(memory::trim_loop(work.clone()));
+    tasks.spawn(memory::trim_loop(work.clone()));
     let model = Arc::new(model::ModelService::new(
         store.clone(),
         settings.clone(),
@@ -228,13 +282,13 @@ pub async fn run_with_clock(
         let refresher = refresh::Refresher {
             model: model.clone(),
         };
-        tokio::spawn(refresher.run(every, work.clone()));
+        tasks.spawn(refresher.run(every, work.clone()));
     }
 
     let state = server::AppState {
         snapshot,
         telemetry,
-        store,
+        store: store.clone(),
         pipeline,
         scheduler,
         clock,
@@ -243,46 +297,86 @@ pub async fn run_with_clock(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
     let server_shutdown = shutdown.clone();
-    let mut server = axum::serve(listener, server::router(state))
+    let server = axum::serve(listener, server::router(state))
         .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
         .into_future();
-    let served = tokio::select! {
-        biased;
-        () = shutdown.cancelled() => None,
-        served = &mut server => Some(served),
+    let stop = Stop {
+        grace: settings.server.shutdown_grace.0,
+        shutdown,
+        work,
+        tasks,
+        writer: writer_task,
+        writer_stop,
+        store,
     };
+    let stopped = tokio::spawn(stop.serve_until_stopped(server));
+    Ok(Running { addr, stopped })
+}
 
-    // One deadline for everything from the signal on: a client that never
-    // finishes its request must not hold the daemon, nor delay the fetches'
-    // share of the grace.
-    work.cancel();
-    let grace = settings.server.shutdown_grace.0;
-    let deadline = tokio::time::Instant::now() + grace;
-    let served = match served {
-        Some(served) => Ok(served),
-        None => tokio::time::timeout_at(deadline, server).await,
-    };
-    match served {
-        Ok(served) => served?,
-        Err(_) => tracing::warn!(
-            ?grace,
-            "a client did not finish its request within the grace; not waiting for it"
-        ),
+/// What stopping the daemon takes, in order.
+struct Stop {
+    grace: Duration,
+    shutdown: CancellationToken,
+    work: CancellationToken,
+    tasks: TaskTracker,
+    writer: tokio::task::JoinHandle<()>,
+    writer_stop: CancellationToken,
+    store: Store,
+}
+
+impl Stop {
+    /// Serves until `shutdown`, then stops everything within one grace
+    /// period counted from the signal: the server, the scheduler (running
+    /// fetches record their values), the background loops; then the
+    /// check-in writer commits what it holds and the store closes.
+    async fn serve_until_stopped(
+        self,
+        mut server: impl std::future::Future<Output = std::io::Result<()>> + Unpin,
+    ) -> Result<(), AppError> {
+        let served = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            served = &mut server => Some(served),
+        };
+        // One deadline for everything from the signal on: a client that never
+        // finishes its request must not hold the daemon, nor delay the fetches'
+        // share of the grace.
+        self.work.cancel();
+        let grace = self.grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        let served = match served {
+            Some(served) => Ok(served),
+            None => tokio::time::timeout_at(deadline, server).await,
+        };
+        let served = match served {
+            Ok(served) => served.map_err(AppError::Io),
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "a client did not finish its request within the grace; not waiting for it"
+                );
+                Ok(())
+            }
+        };
+        self.tasks.close();
+        if tokio::time::timeout_at(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "running fetches did not finish in time; stopping anyway"
+            );
+        }
+        // Nothing hands the writer a check-in any more: it commits what it
+        // holds and ends. A commit is short, so this waits past the grace.
+        self.writer_stop.cancel();
+        let _ = tokio::time::timeout(WRITER_DRAIN, self.writer).await;
+        let store = self.store;
+        store.close().await;
+        tracing::info!("stopped");
+        served
     }
-    if tokio::time::timeout_at(deadline, async {
-        let _ = scheduler_task.await;
-        let _ = publisher.await;
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "running fetches did not finish in time; stopping anyway"
-        );
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Cancel `token` on SIGINT or SIGTERM.

@@ -7,6 +7,8 @@
 //! nothing waits for a batch to fill.
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::check_ins::{CheckInWrite, StoredCheckIn, insert_one};
 use super::codec::now_ms;
@@ -32,11 +34,13 @@ pub struct CheckInWriter {
 }
 
 impl Store {
-    /// Starts the writer task for this store (within a tokio runtime).
-    pub fn check_in_writer(&self) -> CheckInWriter {
+    /// Starts the writer task for this store (within a tokio runtime). It
+    /// ends once every writer is dropped, or once `stop` is cancelled and
+    /// what was queued before is committed.
+    pub fn check_in_writer(&self, stop: CancellationToken) -> (CheckInWriter, JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(self.clone(), rx));
-        CheckInWriter { jobs }
+        let task = tokio::spawn(run(self.clone(), rx, stop));
+        (CheckInWriter { jobs }, task)
     }
 }
 
@@ -57,9 +61,20 @@ impl CheckInWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, stop: CancellationToken) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let got = tokio::select! {
+            got = rx.recv_many(&mut batch, MAX_BATCH) => got,
+            () = stop.cancelled() => {
+                // Refuse new check-ins; what is queued is still received.
+                rx.close();
+                rx.recv_many(&mut batch, MAX_BATCH).await
+            }
+        };
+        if got == 0 {
+            break;
+        }
         write_batch(&store, std::mem::take(&mut batch)).await;
     }
 }

@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::okr::rollup::RollupEngine;
 use crate::okr::{CheckIn, KrKind, Origin, Period};
-use crate::scheduler::{Clock, Job, Outcome};
+use crate::scheduler::{Job, Outcome};
 use crate::snapshot::{ModelIndex, SharedSnapshot, Snapshot};
 use crate::sources::http::HttpClient;
 use crate::sources::template::{TemplateContext, render_params};
@@ -608,7 +609,7 @@ target = 10
             snapshot: SharedSnapshot::default(),
             telemetry: Arc::new(SourceTelemetry::new()),
             redactor: Redactor::default(),
-            clock: Arc::new(crate::scheduler::SystemClock),
+            clock: Arc::new(crate::clock::SystemClock),
         })
     }
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use okrd::clock::{Clock, ManualClock};
 use okrd::scheduler::jitter::jitter_offset;
 use okrd::scheduler::{
-    Binding, BindingStatus, Clock, Job, ManualClock, Outcome, Runner, Schedule, SchedulerConfig,
-    SchedulerHandle, spawn,
+    Binding, BindingStatus, Job, Outcome, Runner, Schedule, SchedulerConfig, SchedulerHandle, spawn,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -662,7 +662,7 @@ async fn both_clocks_behave_the_same_behind_the_trait_object() {
     // The scheduler only sees `Arc<dyn Clock>`: through it, a deadline in the
     // past is ready on the first poll and one in the future is not.
     let manual = Arc::new(ManualClock::new(t0()));
-    let clocks: Vec<Arc<dyn Clock>> = vec![manual.clone(), Arc::new(okrd::scheduler::SystemClock)];
+    let clocks: Vec<Arc<dyn Clock>> = vec![manual.clone(), Arc::new(okrd::clock::SystemClock)];
     for clock in &clocks {
         let now = clock.now();
         assert_eq!(

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
+use okrd::clock::ManualClock;
 use okrd::scheduler::jitter::jitter_offset;
-use okrd::scheduler::{
-    Binding, Job, ManualClock, Outcome, Runner, Schedule, SchedulerConfig, spawn,
-};
+use okrd::scheduler::{Binding, Job, Outcome, Runner, Schedule, SchedulerConfig, spawn};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use okrd::scheduler::{Clock, SystemClock};
+use okrd::clock::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 const OKRS: &str = r#"

@@ -17,12 +17,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::okr::file::{LoadedOkrs, Problem, load_files};
 use crate::okr::validate::{CheckContext, Limits};
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::scheduler::cron::{Schedule, parse_timezone};
-use crate::scheduler::{Clock, Runner, SchedulerConfig, SystemClock};
+use crate::scheduler::{Runner, SchedulerConfig};
 use crate::snapshot::SharedSnapshot;
 use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};

@@ -8,10 +8,11 @@ use tokio::sync::Mutex;
 
 use super::AppError;
 use super::sources::{self, Bindings, Sources};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::okr::rollup::RollupEngine;
 use crate::pipeline::Pipeline;
-use crate::scheduler::{Clock, SchedulerHandle};
+use crate::scheduler::SchedulerHandle;
 use crate::snapshot::ModelIndex;
 use crate::snapshot::model::{latest_values, set_of};
 use crate::store::{ModelVersion, Store};

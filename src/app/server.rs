@@ -10,9 +10,10 @@ use axum::routing::get;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 
+use crate::clock::Clock;
 use crate::metrics;
 use crate::pipeline::Pipeline;
-use crate::scheduler::{Clock, SchedulerHandle};
+use crate::scheduler::SchedulerHandle;
 use crate::snapshot::SharedSnapshot;
 use crate::store::Store;
 use crate::telemetry::SourceTelemetry;

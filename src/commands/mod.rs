@@ -10,7 +10,7 @@ mod token;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, SourceCommand, TokenCommand};
-use crate::config::{self, Settings};
+use crate::config;
 
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let config_path = config::config_path(cli.config.as_deref());
@@ -43,21 +43,4 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             }
         }
     }
-}
-
-/// Logs to stderr, as text or JSON, filtered by `RUST_LOG` or the config's level.
-pub fn init_tracing(settings: &Settings) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match settings.log.format {
-        config::LogFormat::Json => builder.json().try_init(),
-        config::LogFormat::Text => builder.try_init(),
-    };
 }

@@ -8,7 +8,7 @@ use crate::app;
 use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> ExitCode {
-    super::init_tracing(&settings);
+    crate::logging::init_tracing(&settings);
     let listener = match tokio::net::TcpListener::bind(settings.server.listen).await {
         Ok(l) => l,
         Err(e) => {

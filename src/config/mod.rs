@@ -6,7 +6,6 @@
 //! errors. The env layer is small (see `env.rs`).
 
 mod database_url;
-mod duration;
 mod env;
 mod locations;
 
@@ -15,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::duration::{HumanDuration, parse_duration};
 pub use database_url::DatabaseUrl;
-pub use duration::{HumanDuration, parse_duration};
 pub use locations::ConfigLocations;
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.

@@ -54,7 +54,7 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
             return ExitCode::FAILURE;
         }
     };
-    crate::commands::init_tracing(&settings);
+    crate::logging::init_tracing(&settings);
     let tokens = match demo_tokens(&settings).await {
         Ok(t) => t,
         Err(e) => {

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::state::{Fire, State};
-use super::{Binding, BindingStatus, Clock, Job, Outcome, Runner, SchedulerConfig};
+use super::{Binding, BindingStatus, Job, Outcome, Runner, SchedulerConfig};
+use crate::clock::Clock;
 use crate::telemetry::scheduler_lag;
 
 /// Controls a running scheduler. Cheap to clone.
@@ -296,8 +297,9 @@ mod tests {
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::scheduler::Schedule;
     use crate::scheduler::jitter::jitter_offset;
-    use crate::scheduler::{ManualClock, Schedule};
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 5, h, m, s).unwrap()

@@ -16,7 +16,6 @@
 //! - `state`: the bookkeeping (synchronous); `dispatch`: the task and handle.
 
 pub mod backoff;
-pub mod clock;
 pub mod cron;
 mod dispatch;
 pub mod jitter;
@@ -28,7 +27,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron::{Schedule, parse_timezone, validate};
 pub use dispatch::{SchedulerHandle, spawn};
 

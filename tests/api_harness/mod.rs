@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use okrd::auth::{Role, token};
-use okrd::scheduler::{Clock, ManualClock};
+use okrd::clock::{Clock, ManualClock};
 use okrd::store::{AuditEntry, Store};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;

@@ -233,7 +233,7 @@ async fn login(
     let ttl = spec
         .ttl
         .as_deref()
-        .map(crate::config::parse_duration)
+        .map(crate::duration::parse_duration)
         .transpose()
         .map_err(parse)?
         .unwrap_or(Duration::from_secs(3600));

@@ -402,7 +402,7 @@ impl AuthSpec {
                     ));
                 }
                 if let Some(ttl) = &self.ttl
-                    && crate::config::parse_duration(ttl).is_err()
+                    && crate::duration::parse_duration(ttl).is_err()
                 {
                     p.push(format!("{at}.ttl `{ttl}` is not a duration like 1h"));
                 }

@@ -7,9 +7,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use okrd::live::Snapshot;
 use okrd::metrics;
 use okrd::okr::rollup::RollupEngine;
-use okrd::snapshot::Snapshot;
 use okrd::telemetry::SourceTelemetry;
 
 fn main() {

@@ -7,20 +7,23 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod binding;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod duration;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod okr;
 pub mod pipeline;
+pub mod reload;
 pub mod scheduler;
-pub mod snapshot;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use app::run;

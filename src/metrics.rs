@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use crate::live::Snapshot;
 use crate::okr::Status;
 use crate::okr::progress::expected_progress;
-use crate::snapshot::Snapshot;
 use crate::telemetry::SourceTelemetry;
 
 /// Every metric name in one place (the contract of DESIGN §3).

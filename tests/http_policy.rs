@@ -13,9 +13,9 @@ use chrono::Utc;
 use serde_json::json;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use okrd::app::sources::build_sources;
+use okrd::binding::build_sources;
+use okrd::binding::{Binding, ConfiguredSource, fetch_value};
 use okrd::okr::{KrKind, Period};
-use okrd::pipeline::{BoundKr, SourceRuntime, fetch_value};
 use okrd::sources::params::SystemSecrets;
 use okrd::sources::{FetchError, Reason, Redactor};
 
@@ -71,11 +71,11 @@ async fn serve(script: &Script) -> MockServer {
 
 /// The `http_json` source `api` reading `$.x` from `server`, with extra
 /// `[[sources]]` keys.
-fn source(server: &MockServer, keys: &str) -> Arc<SourceRuntime> {
+fn source(server: &MockServer, keys: &str) -> Arc<ConfiguredSource> {
     source_with(server, keys, "")
 }
 
-fn source_with(server: &MockServer, keys: &str, top: &str) -> Arc<SourceRuntime> {
+fn source_with(server: &MockServer, keys: &str, top: &str) -> Arc<ConfiguredSource> {
     let text = format!(
         "{top}\n[[sources]]\nname = \"api\"\nconnector = \"http_json\"\n{keys}\n\
          [sources.params]\nurl = \"{}/stats\"\nvalue = \"$.x\"\n",
@@ -86,8 +86,8 @@ fn source_with(server: &MockServer, keys: &str, top: &str) -> Arc<SourceRuntime>
     sources.remove("api").unwrap()
 }
 
-fn binding(kr: &str) -> BoundKr {
-    BoundKr {
+fn binding(kr: &str) -> Binding {
+    Binding {
         key_result: kr.to_string(),
         kind: KrKind::Increase,
         source: "api".into(),
@@ -98,11 +98,11 @@ fn binding(kr: &str) -> BoundKr {
     }
 }
 
-async fn fetch(source: &SourceRuntime, kr: &str) -> Result<f64, FetchError> {
+async fn fetch(source: &ConfiguredSource, kr: &str) -> Result<f64, FetchError> {
     fetch_value(source, &binding(kr), &Redactor::default(), Utc::now()).await
 }
 
-async fn fetch_err(source: &SourceRuntime, kr: &str, reason: Reason) -> FetchError {
+async fn fetch_err(source: &ConfiguredSource, kr: &str, reason: Reason) -> FetchError {
     match fetch(source, kr).await {
         Ok(v) => panic!("expected {reason}, got value {v}"),
         Err(e) => {

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use okrd::clock::{Clock, ManualClock};
 use okrd::scheduler::jitter::jitter_offset;
 use okrd::scheduler::{
-    Binding, BindingStatus, Job, Outcome, Runner, Schedule, SchedulerConfig, SchedulerHandle, spawn,
+    BindingStatus, Entry, Job, Outcome, Runner, Schedule, SchedulerConfig, SchedulerHandle, spawn,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -38,8 +38,8 @@ fn secs(n: i64) -> TimeDelta {
     TimeDelta::seconds(n)
 }
 
-fn binding(id: &str, expr: &str) -> Binding {
-    Binding {
+fn binding(id: &str, expr: &str) -> Entry {
+    Entry {
         id: id.to_string(),
         schedule: Arc::new(Schedule::parse(expr, Tz::UTC).unwrap()),
     }
@@ -114,7 +114,7 @@ impl Harness {
         within("settle", self.handle.settle()).await;
     }
 
-    async fn set_bindings(&self, bindings: Vec<Binding>) {
+    async fn set_bindings(&self, bindings: Vec<Entry>) {
         self.handle.set_bindings(bindings);
         within("settle", self.handle.settle()).await;
     }
@@ -300,7 +300,7 @@ async fn jitter_is_deterministic_bounded_and_spread() {
     let jitter = Duration::from_secs(60);
     let cfg = SchedulerConfig { jitter, ..config() };
     let ids: Vec<String> = (0..50).map(|i| format!("kr-{i}")).collect();
-    let bindings: Vec<Binding> = ids.iter().map(|id| binding(id, "*/15 * * * *")).collect();
+    let bindings: Vec<Entry> = ids.iter().map(|id| binding(id, "*/15 * * * *")).collect();
 
     let mut h = Harness::new(cfg.clone());
     h.set_bindings(bindings.clone()).await;

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use okrd::clock::ManualClock;
 use okrd::scheduler::jitter::jitter_offset;
-use okrd::scheduler::{Binding, Job, Outcome, Runner, Schedule, SchedulerConfig, spawn};
+use okrd::scheduler::{Entry, Job, Outcome, Runner, Schedule, SchedulerConfig, spawn};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ async fn each_job_start_records_its_exact_lag_in_the_exposed_histogram() {
         backoff_max: Duration::from_secs(3600),
     };
     let (handle, task) = spawn(config, clock.clone(), runner, shutdown.clone());
-    handle.set_bindings(vec![Binding {
+    handle.set_bindings(vec![Entry {
         id: "late".into(),
         schedule: Arc::new(Schedule::parse("* * * * *", Tz::UTC).unwrap()),
     }]);

@@ -7,9 +7,9 @@ use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 use chrono::Utc;
 
-use okrd::app::sources::build_sources;
+use okrd::binding::build_sources;
+use okrd::binding::{Binding, fetch_value};
 use okrd::okr::{KrKind, Period};
-use okrd::pipeline::{BoundKr, fetch_value};
 use okrd::sources::Reason;
 use okrd::sources::params::SystemSecrets;
 
@@ -62,7 +62,7 @@ async fn a_50_mib_answer_is_too_large_without_being_held() {
     );
     let settings = okrd::config::parse_with_env(&config, "okrd.toml", &[]).unwrap();
     let (sources, redactor) = build_sources(&settings, &SystemSecrets).unwrap();
-    let binding = |source: &str| BoundKr {
+    let binding = |source: &str| Binding {
         key_result: "kr".into(),
         kind: KrKind::Increase,
         source: source.into(),

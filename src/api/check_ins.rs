@@ -93,7 +93,7 @@ pub async fn list(
     PathId(id): PathId,
     ApiQuery(q): ApiQuery<HistoryParams>,
 ) -> ApiResult<Json<Page<CheckInView>>> {
-    if !api.snapshot().model.current.key_results.contains_key(&id) {
+    if !api.snapshot().index.current.key_results.contains_key(&id) {
         return Err(ApiError::not_found("key result", &id));
     }
     let limit = limit(q.limit)?;
@@ -204,7 +204,7 @@ pub async fn create(
     let now = api.now();
     // From the live engine, not a snapshot: a snapshot is rebuilt after
     // every check-in, and check-ins come by the thousand.
-    let (kr, live) = api.model.pipeline.read_live(|engine, index| {
+    let (kr, live) = api.live.read(|engine, index| {
         let kr = index.current.key_results.get(&id).map(|s| s.item.clone());
         let live = engine
             .key_result(&id)
@@ -248,8 +248,8 @@ pub async fn create(
         Some(_) => {}
     }
     input::number("value", body.value)?;
-    crate::pipeline::validate_value(kr.kind, body.value)
-        .map_err(|e| ApiError::unprocessable(format!("`value`: {}", e.message)))?;
+    crate::okr::value::check_value(kr.kind, body.value)
+        .map_err(|e| ApiError::unprocessable(format!("`value`: {e}")))?;
     if let Some(c) = body.confidence {
         input::confidence(c)?;
     }
@@ -306,7 +306,7 @@ pub async fn create(
         audit: Some(audit),
         guard: Some(guard),
     };
-    let (stored, created) = api.model.pipeline.record_check_in(write).await?;
+    let (stored, created) = api.pipeline.record_check_in(write).await?;
     if !created {
         let c = &stored.check_in;
         let same = (c.value, c.note.clone(), c.confidence) == requested
@@ -354,7 +354,7 @@ fn idempotency_key(headers: &HeaderMap, who: &Principal, kr: &str) -> ApiResult<
 
 /// The KR and its objective chain as the engine has them now.
 fn progress(api: &ApiState, id: &str, now: DateTime<Utc>) -> (ProgressView, Vec<ProgressView>) {
-    api.model.pipeline.read_live(|engine, _| {
+    api.live.read(|engine, _| {
         let Some(kr) = engine.key_result(id) else {
             let none = ProgressView {
                 id: id.to_string(),

@@ -210,12 +210,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::app::AppError> for ApiError {
-    fn from(e: crate::app::AppError) -> ApiError {
-        ApiError::internal(e)
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.problem)).into_response();

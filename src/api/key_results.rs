@@ -57,7 +57,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
-    let model = &snapshot.model;
+    let model = &snapshot.index;
     let limit = limit(q.limit)?;
     let page = page_by_id(
         &model.current.key_results,
@@ -92,7 +92,7 @@ pub async fn list(
 pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let kr = snapshot
-        .model
+        .index
         .current
         .key_results
         .get(&id)
@@ -460,11 +460,7 @@ pub(super) fn check_key_result(
     let mut check = rules::check(current, Subject::KeyResult(kr), &api.rules, gate);
     // An unknown source is the `references` rule's to report.
     if let Some(binding) = &kr.source
-        && api
-            .model
-            .pipeline
-            .source_map()
-            .contains_key(&binding.source)
+        && api.pipeline.sources().contains_key(&binding.source)
         && let Err(message) = binding_problem(api, binding)
     {
         check.violations.push(super::error::Violation {
@@ -482,7 +478,7 @@ pub(super) fn check_key_result(
 /// source's credentials elsewhere: over the API, a KR neither overrides the
 /// source's own params nor sets one that says where requests go.
 fn binding_problem(api: &ApiState, binding: &SourceBinding) -> Result<(), String> {
-    let source = crate::app::sources::check_binding(binding, api.model.pipeline.source_map())?;
+    let source = crate::binding::check_binding(binding, api.pipeline.sources())?;
     let destination = source.connector.destination_params();
     for k in binding.params.keys() {
         if source.params.get(k).is_some() {
@@ -522,7 +518,7 @@ pub(super) async fn written(
     changed: bool,
 ) -> ApiResult<Response> {
     writes::written(api, changed, EntityKind::KeyResult, id, |v| {
-        let kr = v.snapshot.model.current.key_results.get(id)?;
+        let kr = v.snapshot.index.current.key_results.get(id)?;
         Some(json(&KeyResultWritten {
             key_result: v.key_result(kr),
             warnings,

@@ -38,10 +38,13 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::app::CheckContextOwned;
-use crate::app::model::ModelService;
 use crate::auth::cache::TokenCache;
-use crate::snapshot::Snapshot;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::live::{LiveModel, Snapshot};
+use crate::pipeline::Pipeline;
+use crate::reload::{Reloader, RuleContext, rule_context};
+use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
 use crate::telemetry::SourceTelemetry;
 pub use error::{ApiError, Problem};
@@ -52,11 +55,19 @@ use views::Views;
 pub struct ApiState(Arc<ApiInner>);
 
 pub struct ApiInner {
-    pub model: Arc<ModelService>,
-    pub telemetry: Arc<SourceTelemetry>,
+    store: Store,
+    live: Arc<LiveModel>,
+    telemetry: Arc<SourceTelemetry>,
+    /// Records manual check-ins; knows the sources and the bound KRs.
+    pipeline: Arc<Pipeline>,
+    /// Runs a source now.
+    scheduler: SchedulerHandle,
+    /// Rebuilds the live model after a write.
+    reloader: Arc<Reloader>,
+    clock: Arc<dyn Clock>,
     pub tokens: TokenCache,
-    /// The rules of DESIGN §1 under the configured limits and sources.
-    pub rules: CheckContextOwned,
+    /// The OKR rules under the configured limits and sources.
+    pub rules: RuleContext,
     /// `[server] anonymous_read`: GET without a token.
     pub anonymous_read: bool,
     /// Rendered reads of the current snapshot.
@@ -70,38 +81,55 @@ impl Deref for ApiState {
     }
 }
 
+/// The handles the API is given (it reaches nothing else).
+pub struct ApiParts<'a> {
+    pub settings: &'a Settings,
+    pub store: Store,
+    pub live: Arc<LiveModel>,
+    pub telemetry: Arc<SourceTelemetry>,
+    pub pipeline: Arc<Pipeline>,
+    pub scheduler: SchedulerHandle,
+    pub reloader: Arc<Reloader>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl ApiState {
-    pub fn new(model: Arc<ModelService>, telemetry: Arc<SourceTelemetry>) -> ApiState {
-        let settings = &model.settings;
+    pub fn new(parts: ApiParts<'_>) -> ApiState {
         ApiState(Arc::new(ApiInner {
-            tokens: TokenCache::new(model.store.clone()),
-            rules: crate::app::check_context(settings),
-            anonymous_read: settings.server.anonymous_read,
+            tokens: TokenCache::new(parts.store.clone()),
+            rules: rule_context(parts.settings),
+            anonymous_read: parts.settings.server.anonymous_read,
             cache: cache::ResponseCache::default(),
-            model,
-            telemetry,
+            store: parts.store,
+            live: parts.live,
+            telemetry: parts.telemetry,
+            pipeline: parts.pipeline,
+            scheduler: parts.scheduler,
+            reloader: parts.reloader,
+            clock: parts.clock,
         }))
     }
 }
 
 impl ApiInner {
     fn store(&self) -> &Store {
-        &self.model.store
+        &self.store
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.model.clock.now()
+        self.clock.now()
     }
 
     /// The snapshot with every write made so far.
     fn snapshot(&self) -> Arc<Snapshot> {
-        self.model.pipeline.fresh_snapshot()
+        self.live.fresh_snapshot()
     }
 
     /// After a committed write: rebuild the model, so the response and
     /// every later read show it.
     async fn after_write(&self) -> Result<Arc<Snapshot>, ApiError> {
-        self.model.reload().await?;
+        // The write is committed: failing to show it is the server's fault.
+        self.reloader.reload().await.map_err(ApiError::internal)?;
         Ok(self.snapshot())
     }
 }

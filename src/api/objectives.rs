@@ -56,7 +56,7 @@ pub async fn list(
     let v = views(&api, &snapshot);
     let archived = q.archived.unwrap_or(false);
     let page = page_by_id(
-        &snapshot.model.current.objectives,
+        &snapshot.index.current.objectives,
         q.cursor.as_deref(),
         limit(q.limit)?,
         |o| {
@@ -87,7 +87,7 @@ pub async fn list(
 pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let o = snapshot
-        .model
+        .index
         .current
         .objectives
         .get(&id)
@@ -124,14 +124,14 @@ pub struct ObjectiveTree<'a> {
 pub async fn tree(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
-    if !snapshot.model.current.objectives.contains_key(&id) {
+    if !snapshot.index.current.objectives.contains_key(&id) {
         return Err(ApiError::not_found("objective", &id));
     }
     let mut seen = HashSet::new();
     let root = node(&v, &id, &mut seen).ok_or_else(|| ApiError::not_found("objective", &id))?;
     let mut in_tree = HashSet::new();
     collect_krs(&root, &mut in_tree);
-    let current = &snapshot.model.current;
+    let current = &snapshot.index.current;
     let mut parents: Vec<&str> = Vec::new();
     collect_parents(&root, &mut parents);
     parents.sort_unstable();
@@ -150,7 +150,7 @@ pub async fn tree(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<
 
 /// `id` and its descendants; an objective already on the path is not entered twice.
 fn node<'a>(v: &Views<'a>, id: &str, seen: &mut HashSet<String>) -> Option<ObjectiveNode<'a>> {
-    let model = &v.snapshot.model;
+    let model = &v.snapshot.index;
     let o = model.current.objectives.get(id)?;
     if !seen.insert(id.to_string()) {
         return None;
@@ -398,7 +398,7 @@ async fn written(
     changed: bool,
 ) -> ApiResult<Response> {
     writes::written(api, changed, EntityKind::Objective, id, |v| {
-        let o = v.snapshot.model.current.objectives.get(id)?;
+        let o = v.snapshot.index.current.objectives.get(id)?;
         Some(json(&ObjectiveWritten {
             objective: v.objective(o),
             warnings,

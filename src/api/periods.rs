@@ -46,7 +46,7 @@ pub async fn list(
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let page = page_by_id(
-        &snapshot.model.current.periods,
+        &snapshot.index.current.periods,
         q.cursor.as_deref(),
         limit(q.limit)?,
         |_| true,
@@ -68,7 +68,7 @@ pub async fn list(
 pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let p = snapshot
-        .model
+        .index
         .current
         .periods
         .get(&id)
@@ -219,7 +219,7 @@ async fn written(
     changed: bool,
 ) -> ApiResult<Response> {
     writes::written(api, changed, EntityKind::Period, id, |v| {
-        let p = v.snapshot.model.current.periods.get(id)?;
+        let p = v.snapshot.index.current.periods.get(id)?;
         Some(json(&PeriodWritten {
             period: v.period(p),
             warnings,

@@ -8,9 +8,9 @@
 use std::collections::HashSet;
 
 use super::error::{Violation, Warning};
-use crate::app::CheckContextOwned;
 use crate::okr::validate::{self, Finding, Severity, rules};
 use crate::okr::{EntityKind, KeyResult, Objective, OkrSet, Period, Team};
+use crate::reload::RuleContext;
 use crate::store::Current;
 
 /// The entity a write creates or changes, as it will be stored.
@@ -47,12 +47,7 @@ pub struct RuleCheck {
     pub warnings: Vec<Warning>,
 }
 
-pub fn check(
-    current: &Current,
-    subject: Subject<'_>,
-    ctx: &CheckContextOwned,
-    gate: Gate,
-) -> RuleCheck {
+pub fn check(current: &Current, subject: Subject<'_>, ctx: &RuleContext, gate: Gate) -> RuleCheck {
     let before = current.clone().into_set();
     let mut after = before.clone();
     let (kind, id, related) = match subject {
@@ -116,7 +111,7 @@ pub fn check(
     out
 }
 
-fn findings(set: &OkrSet, ctx: &CheckContextOwned) -> Vec<Finding> {
+fn findings(set: &OkrSet, ctx: &RuleContext) -> Vec<Finding> {
     ctx.with(|ctx| validate::check(set, ctx))
 }
 

@@ -68,7 +68,7 @@ pub async fn list(
     Extension(who): Extension<Principal>,
 ) -> ApiResult<Json<SourceList>> {
     let now = now(&api, &who);
-    let mut names: Vec<&String> = api.model.pipeline.source_map().keys().collect();
+    let mut names: Vec<&String> = api.pipeline.sources().keys().collect();
     names.sort_unstable();
     let items = names
         .into_iter()
@@ -124,18 +124,17 @@ pub async fn run(
     PathId(name): PathId,
 ) -> ApiResult<(StatusCode, Json<RunStarted>)> {
     require_role(&who, Role::Admin, "run sources")?;
-    if !api.model.pipeline.source_map().contains_key(&name) {
+    if !api.pipeline.sources().contains_key(&name) {
         return Err(ApiError::not_found("source", &name));
     }
-    let krs = api.model.pipeline.bound_to(&name);
+    let krs = api.pipeline.bound_to(&name);
     if krs.is_empty() {
         return Err(ApiError::conflict(format!(
             "source `{name}` has no approved key results to fetch"
         )));
     }
-    let (started, already_running): (Vec<String>, Vec<String>) = krs
-        .into_iter()
-        .partition(|kr| api.model.scheduler.run_now(kr));
+    let (started, already_running): (Vec<String>, Vec<String>) =
+        krs.into_iter().partition(|kr| api.scheduler.run_now(kr));
     let entry = AuditEntry {
         actor: who.actor(),
         action: "source.run".into(),
@@ -165,7 +164,6 @@ struct Now {
 
 fn now(api: &ApiState, who: &Principal) -> Now {
     let schedule = api
-        .model
         .scheduler
         .status()
         .into_iter()
@@ -179,10 +177,10 @@ fn now(api: &ApiState, who: &Principal) -> Now {
 }
 
 fn view(api: &ApiState, name: &str, now: &Now) -> Option<SourceView> {
-    let source = api.model.pipeline.source_map().get(name)?;
+    let source = api.pipeline.sources().get(name)?;
     let health = now.health.get(name).cloned().unwrap_or_default();
     let schedule = &now.schedule;
-    let key_results = api.model.pipeline.bound_to(name);
+    let key_results = api.pipeline.bound_to(name);
     let statuses: Vec<&BindingStatus> =
         key_results.iter().filter_map(|k| schedule.get(k)).collect();
     Some(SourceView {

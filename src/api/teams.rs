@@ -47,7 +47,7 @@ pub async fn list(
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
     let page = page_by_id(
-        &snapshot.model.current.teams,
+        &snapshot.index.current.teams,
         q.cursor.as_deref(),
         limit(q.limit)?,
         |t| {
@@ -73,7 +73,7 @@ pub async fn list(
 pub async fn one(State(api): State<ApiState>, PathId(id): PathId) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let t = snapshot
-        .model
+        .index
         .current
         .teams
         .get(&id)
@@ -120,7 +120,7 @@ pub async fn summary(
 ) -> ApiResult<Response> {
     let snapshot = api.snapshot();
     let v = views(&api, &snapshot);
-    let current = &snapshot.model.current;
+    let current = &snapshot.index.current;
     let team = current
         .teams
         .get(&id)
@@ -347,7 +347,7 @@ async fn written(
     changed: bool,
 ) -> ApiResult<Response> {
     writes::written(api, changed, EntityKind::Team, id, |v| {
-        let t = v.snapshot.model.current.teams.get(id)?;
+        let t = v.snapshot.index.current.teams.get(id)?;
         Some(json(&TeamWritten {
             team: v.team(t),
             warnings,

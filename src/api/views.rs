@@ -12,12 +12,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::live::Snapshot;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
 use crate::okr::{
     KeyResult, KrKind, Objective, Period, Rollup, SourceBinding, Status, Team, WorkflowState,
 };
-use crate::snapshot::Snapshot;
 use crate::store::{EntityMeta, Stored};
 
 const NONE: &[String] = &[];
@@ -231,7 +231,7 @@ impl<'a> Views<'a> {
     pub fn team(&self, t: &'a Stored<Team>) -> TeamView<'a> {
         let children = self
             .snapshot
-            .model
+            .index
             .child_teams
             .get(&t.item.id)
             .map_or(NONE, Vec::as_slice);
@@ -245,7 +245,7 @@ impl<'a> Views<'a> {
     }
 
     pub fn objective(&self, o: &'a Stored<Objective>) -> ObjectiveView<'a> {
-        let model = &self.snapshot.model;
+        let model = &self.snapshot.index;
         let id = &o.item.id;
         let progress = model
             .engine_objectives
@@ -288,7 +288,7 @@ impl<'a> Views<'a> {
                 derived: s.derived,
             },
             None => {
-                let latest = self.snapshot.model.latest.get(&kr.id);
+                let latest = self.snapshot.index.latest.get(&kr.id);
                 let value = latest.map(|l| l.value);
                 let p = progress::progress(kr.kind, value, kr.start, kr.target);
                 KrNumbers {
@@ -313,7 +313,7 @@ impl<'a> Views<'a> {
     /// The period of a KR's objective ("" when it has none).
     pub fn key_result_period(&self, id: &str) -> &'a str {
         self.snapshot
-            .model
+            .index
             .kr_links
             .get(id)
             .map_or("", |l| l.period.as_str())
@@ -321,7 +321,7 @@ impl<'a> Views<'a> {
 
     pub fn key_result(&self, k: &'a Stored<KeyResult>) -> KeyResultView<'a> {
         let kr = &k.item;
-        let links = self.snapshot.model.kr_links.get(&kr.id);
+        let links = self.snapshot.index.kr_links.get(&kr.id);
         let KrNumbers {
             value,
             progress,
@@ -362,7 +362,7 @@ impl<'a> Views<'a> {
     /// The engine's state of an approved KR.
     pub fn engine_state(&self, id: &str) -> Option<&'a KrState> {
         self.snapshot
-            .model
+            .index
             .kr_links
             .get(id)
             .and_then(|l| l.engine)
@@ -371,7 +371,7 @@ impl<'a> Views<'a> {
 
     fn expected(&self, period: &str) -> f64 {
         self.snapshot
-            .model
+            .index
             .current
             .periods
             .get(period)
@@ -380,7 +380,7 @@ impl<'a> Views<'a> {
 
     /// True when an approved KR of the objective or of a descendant has a value.
     fn objective_has_data(&self, id: &str, depth: usize) -> bool {
-        let model = &self.snapshot.model;
+        let model = &self.snapshot.index;
         // Cycles are cut by the engine; this bound keeps a corrupt model from looping.
         if depth > model.current.objectives.len() {
             return false;

@@ -189,7 +189,7 @@ async fn act(
     let out = written(api, id, warnings, true).await?;
     // An approved KR with a source is fetched right away, then on its schedule.
     if to == WorkflowState::Approved && kr.source.is_some() {
-        api.model.scheduler.run_now(id);
+        api.scheduler.run_now(id);
     }
     Ok(out)
 }
@@ -238,7 +238,7 @@ pub async fn reviews(
     State(api): State<ApiState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<ReviewList>> {
-    if !api.snapshot().model.current.key_results.contains_key(&id) {
+    if !api.snapshot().index.current.key_results.contains_key(&id) {
         return Err(ApiError::not_found("key result", &id));
     }
     let items = api

@@ -3,13 +3,8 @@
 //! listener on port 0.
 
 mod memory;
-pub mod model;
-mod refresh;
-pub mod server;
-pub mod sources;
-pub mod status_page;
+mod server;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,14 +12,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::okr::file::{LoadedOkrs, Problem, load_files};
-use crate::okr::validate::{CheckContext, Limits};
+use crate::live::{LiveModel, SharedSnapshot};
+use crate::okr::file::Problem;
 use crate::pipeline::{Pipeline, PipelineParts};
-use crate::scheduler::cron::{Schedule, parse_timezone};
+use crate::reload::{self, Refresher, Reloader, ReloaderParts};
 use crate::scheduler::{Runner, SchedulerConfig};
-use crate::snapshot::SharedSnapshot;
 use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};
 use crate::telemetry::SourceTelemetry;
@@ -55,54 +50,6 @@ const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long the check-in writer may take, at shutdown, to commit what it holds.
 const WRITER_DRAIN: Duration = Duration::from_secs(5);
-
-/// The validation context for OKR files under these settings.
-pub fn check_context(settings: &Settings) -> CheckContextOwned {
-    CheckContextOwned {
-        limits: Limits {
-            max_krs_per_objective_per_team: settings.okrs.max_krs_per_objective_per_team,
-            max_krs_per_owner_per_period: settings.okrs.max_krs_per_owner_per_period,
-        },
-        sources: settings.sources.iter().map(|s| s.name.clone()).collect(),
-        timezone: settings.scheduler.timezone.clone(),
-    }
-}
-
-/// Owns what a `CheckContext` borrows.
-pub struct CheckContextOwned {
-    pub limits: Limits,
-    pub sources: std::collections::BTreeSet<String>,
-    pub timezone: String,
-}
-
-impl CheckContextOwned {
-    pub fn with<R>(&self, f: impl FnOnce(&CheckContext) -> R) -> R {
-        let tz = parse_timezone(&self.timezone).unwrap_or(chrono_tz::UTC);
-        let check_schedule = move |expr: &str| Schedule::parse(expr, tz).map(|_| ());
-        let ctx = CheckContext {
-            limits: self.limits,
-            known_sources: Some(&self.sources),
-            check_schedule: Some(&check_schedule),
-        };
-        f(&ctx)
-    }
-}
-
-/// Read and validate OKR files under these settings' limits and sources.
-pub fn load_okrs(settings: &Settings, files: &[PathBuf]) -> Result<LoadedOkrs, Vec<Problem>> {
-    check_context(settings).with(|ctx| load_files(files, ctx))
-}
-
-/// Read and validate the OKR files named in the settings.
-pub fn load_okr_files(settings: &Settings) -> Result<Option<LoadedOkrs>, AppError> {
-    let files = settings.okr_files();
-    if files.is_empty() {
-        return Ok(None);
-    }
-    load_okrs(settings, &files)
-        .map(Some)
-        .map_err(AppError::OkrFiles)
-}
 
 /// Connect to the database and run migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
@@ -172,13 +119,13 @@ pub async fn start(
 ) -> Result<Running, AppError> {
     // Everything that can be wrong with the input is checked before anything is written.
     let (sources, redactor) =
-        sources::build_sources(&settings, &SystemSecrets).map_err(AppError::Config)?;
-    let loaded = load_okr_files(&settings)?;
+        binding::build_sources(&settings, &SystemSecrets).map_err(AppError::Config)?;
+    let loaded = crate::reload::load_okr_files(&settings).map_err(AppError::OkrFiles)?;
     for w in loaded.iter().flat_map(|l| &l.warnings) {
         tracing::warn!("{w}");
     }
     if let Some(loaded) = &loaded {
-        let problems = sources::file_binding_problems(loaded, &sources, &settings);
+        let problems = binding::file_binding_problems(loaded, &sources, &settings);
         if !problems.is_empty() {
             return Err(AppError::Config(problems));
         }
@@ -204,11 +151,11 @@ pub async fn start(
     let version = store.model_version().await?;
     let (
         engine,
-        sources::Bindings {
+        BindingPlan {
             bound, schedule, ..
         },
         index,
-    ) = model::load_model(&store, &sources, &settings, clock.now()).await?;
+    ) = reload::load_model(&store, &sources, &settings, clock.now()).await?;
 
     // Every task spawned from here on is tracked and awaited at shutdown.
     let tasks = TaskTracker::new();
@@ -221,15 +168,18 @@ pub async fn start(
     for name in sources.keys() {
         telemetry.register_source(name);
     }
-    let snapshot = SharedSnapshot::default();
     let engine_size = engine.key_results().len();
+    let live = Arc::new(LiveModel::new(
+        engine,
+        Arc::new(index),
+        SharedSnapshot::default(),
+        clock.clone(),
+    ));
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         writer,
         sources,
-        engine,
-        index: Arc::new(index),
-        snapshot: snapshot.clone(),
+        live: live.clone(),
         telemetry: telemetry.clone(),
         redactor,
         clock: clock.clone(),
@@ -263,42 +213,40 @@ pub async fn start(
     tasks.spawn(async move {
         let _ = scheduler_task.await;
     });
-    tasks.spawn(
-        pipeline
-            .clone()
-            .publish_loop(PUBLISH_INTERVAL, work.clone()),
-    );
+    tasks.spawn(live.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
     memory::release_freed_memory();
     tasks.spawn(memory::trim_loop(work.clone()));
-    let model = Arc::new(model::ModelService::new(
-        store.clone(),
-        settings.clone(),
-        pipeline.clone(),
-        scheduler.clone(),
-        clock.clone(),
+    let reloader = Arc::new(Reloader::new(ReloaderParts {
+        store: store.clone(),
+        settings: settings.clone(),
+        live: live.clone(),
+        pipeline: pipeline.clone(),
+        scheduler: scheduler.clone(),
+        clock: clock.clone(),
         version,
-    ));
+    }));
     let every = settings.database.refresh_interval.0;
     if !every.is_zero() {
-        let refresher = refresh::Refresher {
-            model: model.clone(),
+        let refresher = Refresher {
+            reloader: reloader.clone(),
         };
         tasks.spawn(refresher.run(every, work.clone()));
     }
 
-    let state = server::AppState {
-        snapshot,
-        telemetry,
+    let parts = server::Parts {
+        settings: &settings,
         store: store.clone(),
+        live,
+        telemetry,
         pipeline,
         scheduler,
+        reloader,
         clock,
-        model,
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
     let server_shutdown = shutdown.clone();
-    let server = axum::serve(listener, server::router(state))
+    let server = axum::serve(listener, server::router(parts))
         .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
         .into_future();
     let stop = Stop {

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::app::{self, sources};
+use crate::app;
+use crate::binding as sources;
 use crate::config::Settings;
+use crate::reload;
 use crate::store::{ApplyPlan, Change};
 
 pub async fn run(settings: Settings, files: &[PathBuf], dry_run: bool) -> ExitCode {
-    let loaded = match app::load_okrs(&settings, files) {
+    let loaded = match reload::load_okrs(&settings, files) {
         Ok(l) => l,
         Err(problems) => {
             for p in &problems {

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::app::{self, sources};
+use crate::binding as sources;
 use crate::config::Settings;
+use crate::reload;
 
 pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
@@ -32,7 +33,7 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     };
     let mut key_results = 0;
     if !files.is_empty() {
-        match app::load_okrs(settings, &files) {
+        match reload::load_okrs(settings, &files) {
             Ok(loaded) => {
                 key_results = loaded.set.key_results.len();
                 warnings.extend(loaded.warnings.iter().map(ToString::to_string));

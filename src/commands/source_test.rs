@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use crate::app::{self, sources};
+use crate::app;
+use crate::binding as sources;
+use crate::binding::{Binding, fetch_value_traced, params_for, template_context};
 use crate::config::Settings;
 use crate::okr::{KrKind, OkrSet, Period};
-use crate::pipeline::{BoundKr, fetch_value_traced, params_for, template_context};
+use crate::reload;
 use crate::sources::Trace;
 use crate::sources::params::SystemSecrets;
 
@@ -32,7 +34,7 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let binding = match kr {
-        None => BoundKr {
+        None => Binding {
             key_result: "(none)".into(),
             kind: KrKind::Increase,
             source: name.to_string(),
@@ -42,7 +44,7 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             timezone: timezone(&settings),
         },
         Some(id) => match find_binding(&settings, id).await {
-            Ok(b) if b.source == name => BoundKr {
+            Ok(b) if b.source == name => Binding {
                 timezone: timezone(&settings),
                 ..b
             },
@@ -129,8 +131,8 @@ fn shown_params(v: &serde_json::Value, redactor: &crate::sources::Redactor) -> s
 }
 
 /// The KR's binding from the config's OKR files, else from the database.
-async fn find_binding(settings: &Settings, id: &str) -> Result<BoundKr, String> {
-    let set = match app::load_okr_files(settings) {
+async fn find_binding(settings: &Settings, id: &str) -> Result<Binding, String> {
+    let set = match reload::load_okr_files(settings) {
         Ok(Some(l)) if l.set.key_results.iter().any(|k| k.id == id) => l.set,
         _ => {
             let store = app::open_store(settings).await.map_err(|e| e.to_string())?;
@@ -140,7 +142,7 @@ async fn find_binding(settings: &Settings, id: &str) -> Result<BoundKr, String> 
     binding_of(&set, id)
 }
 
-fn binding_of(set: &OkrSet, id: &str) -> Result<BoundKr, String> {
+fn binding_of(set: &OkrSet, id: &str) -> Result<Binding, String> {
     let kr = set
         .key_results
         .iter()
@@ -157,7 +159,7 @@ fn binding_of(set: &OkrSet, id: &str) -> Result<BoundKr, String> {
         .and_then(|o| set.periods.iter().find(|p| p.id == o.period))
         .cloned()
         .unwrap_or_else(|| Period::quarter_of(Utc::now().date_naive()));
-    Ok(BoundKr {
+    Ok(Binding {
         key_result: kr.id.clone(),
         kind: kr.kind,
         source: b.source.clone(),

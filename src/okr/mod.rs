@@ -5,6 +5,7 @@ pub mod model;
 pub mod progress;
 pub mod rollup;
 pub mod validate;
+pub mod value;
 pub mod workflow;
 
 pub use model::*;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::state::{Fire, State};
-use super::{Binding, BindingStatus, Job, Outcome, Runner, SchedulerConfig};
+use super::{BindingStatus, Entry, Job, Outcome, Runner, SchedulerConfig};
 use crate::clock::Clock;
 use crate::telemetry::scheduler_lag;
 
@@ -95,7 +95,7 @@ impl SchedulerHandle {
     /// strictly after now, removed ones stop (a job already running for
     /// one finishes), unchanged ones keep their next slot; a binding whose
     /// schedule changed is re-planned from now and keeps its failure state.
-    pub fn set_bindings(&self, bindings: Vec<Binding>) {
+    pub fn set_bindings(&self, bindings: Vec<Entry>) {
         {
             let mut inner = self.shared.lock();
             let now = self.shared.clock.now();
@@ -330,7 +330,7 @@ mod tests {
         let every_minute = Arc::new(Schedule::parse("* * * * *", chrono_tz::UTC).unwrap());
         handle.set_bindings(
             ["a", "b"]
-                .map(|id| Binding {
+                .map(|id| Entry {
                     id: id.to_string(),
                     schedule: every_minute.clone(),
                 })

@@ -30,9 +30,9 @@ use futures_util::future::BoxFuture;
 pub use cron::{Schedule, parse_timezone, validate};
 pub use dispatch::{SchedulerHandle, spawn};
 
-/// One scheduled thing: a KR id and when to fetch it.
+/// One entry of the schedule: a KR id and when to fetch it.
 #[derive(Debug, Clone)]
-pub struct Binding {
+pub struct Entry {
     /// The KR id; unique among bindings.
     pub id: String,
     pub schedule: Arc<Schedule>,

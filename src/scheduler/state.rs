@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::backoff::hold_off;
 use super::jitter::jitter_offset;
-use super::{Binding, BindingStatus, Outcome, Schedule, SchedulerConfig};
+use super::{BindingStatus, Entry, Outcome, Schedule, SchedulerConfig};
 
 /// How many slots planning walks past (missed or backing off) before it
 /// jumps straight to the first slot after the hold-off.
@@ -38,8 +38,8 @@ struct Planned {
 }
 
 #[derive(Debug)]
-struct Entry {
-    binding: Binding,
+struct Tracked {
+    binding: Entry,
     incarnation: u64,
     planned: Option<Planned>,
     /// Matches the heap item that is current for this entry; older items
@@ -61,7 +61,7 @@ struct HeapItem {
 #[derive(Debug)]
 pub(crate) struct State {
     config: SchedulerConfig,
-    entries: HashMap<String, Entry>,
+    entries: HashMap<String, Tracked>,
     heap: BinaryHeap<Reverse<HeapItem>>,
     in_flight: HashSet<String>,
     counter: u64,
@@ -81,8 +81,8 @@ impl State {
     /// Replaces the binding set. New bindings and bindings whose schedule
     /// changed get the first slot strictly after `now`; unchanged ones keep
     /// their planned slot. Failure state survives a schedule change.
-    pub fn set_bindings(&mut self, bindings: Vec<Binding>, now: DateTime<Utc>) {
-        let mut wanted: HashMap<String, Binding> = HashMap::with_capacity(bindings.len());
+    pub fn set_bindings(&mut self, bindings: Vec<Entry>, now: DateTime<Utc>) {
+        let mut wanted: HashMap<String, Entry> = HashMap::with_capacity(bindings.len());
         for binding in bindings {
             if let Some(dup) = wanted.insert(binding.id.clone(), binding) {
                 tracing::warn!(binding = %dup.id, "duplicate binding id; the last one wins");
@@ -110,7 +110,7 @@ impl State {
                 }
                 MapEntry::Vacant(v) => {
                     tracing::debug!(binding = %binding.id, schedule = %binding.schedule, "binding added");
-                    v.insert(Entry {
+                    v.insert(Tracked {
                         binding,
                         incarnation,
                         planned: None,

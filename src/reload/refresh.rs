@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::model::ModelService;
-use crate::store::Backend;
+use super::Reloader;
+use crate::store::{Backend, StoreError};
 
 pub struct Refresher {
-    pub model: Arc<ModelService>,
+    pub reloader: Arc<Reloader>,
 }
 
 impl Refresher {
@@ -30,16 +30,17 @@ impl Refresher {
         }
     }
 
-    pub async fn tick(&self) -> Result<(), super::AppError> {
-        if self.model.reload_if_changed().await? {
+    pub async fn tick(&self) -> Result<(), StoreError> {
+        if self.reloader.reload_if_changed().await? {
             tracing::info!("OKRs changed in the database; reloaded");
             return Ok(());
         }
         // On SQLite this process is the only writer of values: nothing to take in.
-        if self.model.store.backend() != Backend::Postgres {
+        let reloader = &self.reloader;
+        if reloader.store.backend() != Backend::Postgres {
             return Ok(());
         }
-        let moved = self.model.pipeline.refresh_values().await?;
+        let moved = reloader.live.refresh_values(&reloader.store).await?;
         if moved > 0 {
             tracing::debug!(key_results = moved, "took in values written elsewhere");
         }

@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use crate::live::Snapshot;
 use crate::okr::Status;
 use crate::okr::progress::expected_progress;
 use crate::okr::rollup::{KrState, ObjectiveState};
 use crate::scheduler::BindingStatus;
-use crate::snapshot::Snapshot;
 use crate::telemetry::SourceHealth;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}\

@@ -1,9 +1,7 @@
 //! The in-memory view every reader renders from: KRs, objectives, teams with
-//! their progress, and (for the REST API) the whole stored model. Built from
+//! their progress, and (for the REST API) the whole stored model (its index). Built from
 //! the rollup engine and swapped atomically, so `/metrics` never touches the
 //! database and never sees half an update.
-
-pub mod model;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,36 +11,37 @@ use chrono::{DateTime, Utc};
 
 use crate::okr::Period;
 use crate::okr::rollup::{KrState, ObjectiveState, RollupEngine, TeamState};
-pub use model::ModelIndex;
+
+use super::SnapshotIndex;
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Approved KRs, in the engine's order (`model.kr_links` indexes them).
+    /// Approved KRs, in the engine's order (`index.kr_links` indexes them).
     pub key_results: Vec<KrState>,
     pub objectives: Vec<ObjectiveState>,
     pub teams: Vec<TeamState>,
     pub periods: HashMap<String, Period>,
     pub built_at: Option<DateTime<Utc>>,
     /// Every stored entity, built with the engine these states come from.
-    pub model: Arc<ModelIndex>,
+    pub index: Arc<SnapshotIndex>,
     /// Counts the changes folded in: a later snapshot has a greater one.
     pub version: u64,
 }
 
 impl Snapshot {
-    /// A snapshot of the engine alone (an empty model index).
+    /// A snapshot of the engine alone (an empty index).
     pub fn from_engine(engine: &RollupEngine, now: DateTime<Utc>) -> Snapshot {
         Snapshot::new(engine, Arc::default(), 0, now)
     }
 
     pub fn new(
         engine: &RollupEngine,
-        model: Arc<ModelIndex>,
+        index: Arc<SnapshotIndex>,
         version: u64,
         now: DateTime<Utc>,
     ) -> Snapshot {
         Snapshot {
-            model,
+            index,
             version,
             key_results: engine.key_results().to_vec(),
             objectives: engine.objectives().to_vec(),

@@ -1,4 +1,4 @@
-//! The whole stored model for the REST API: every period, team, objective
+//! The snapshot index: the whole stored model for the REST API: every period, team, objective
 //! and KR in every workflow state, with its file and timestamps, indexed by
 //! id and by relation. Rebuilt only when the model changes (an API write,
 //! `okrd apply`, another replica); check-ins only move the engine's values.
@@ -19,7 +19,7 @@ pub struct LatestValue {
 }
 
 #[derive(Debug, Default)]
-pub struct ModelIndex {
+pub struct SnapshotIndex {
     /// Everything stored, keyed (and ordered) by id.
     pub current: Current,
     /// Latest values of KRs outside the engine.
@@ -46,14 +46,14 @@ pub struct KrLinks {
     pub children: Vec<Id>,
 }
 
-impl ModelIndex {
+impl SnapshotIndex {
     /// Indexes `current` against the engine built from it. `latest` holds
     /// every KR's latest check-in; those the engine holds are dropped here.
     pub fn new(
         current: Current,
         engine: &RollupEngine,
         latest: impl IntoIterator<Item = (Id, LatestValue)>,
-    ) -> ModelIndex {
+    ) -> SnapshotIndex {
         let engine_krs: HashMap<&str, usize> = engine
             .key_results()
             .iter()
@@ -111,7 +111,7 @@ impl ModelIndex {
                     .push(id.clone());
             }
         }
-        ModelIndex {
+        SnapshotIndex {
             child_teams,
             current,
             latest,

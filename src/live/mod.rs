@@ -1,0 +1,209 @@
+//! The live state every reader renders from: the rollup engine holding each
+//! KR's latest value, the snapshot index of the whole stored model, and the
+//! published [`Snapshot`]. Values go in (`apply_value`, `refresh_values`), a
+//! rebuilt model is swapped in (`replace`), and snapshots come out: coalesced
+//! for `/metrics` (`publish_loop`), up to date for API reads (`fresh_snapshot`).
+
+mod index;
+mod snapshot;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use index::{KrLinks, LatestValue, SnapshotIndex, latest_values, set_of};
+pub use snapshot::{SharedSnapshot, Snapshot};
+
+use crate::clock::Clock;
+use crate::okr::rollup::RollupEngine;
+use crate::store::{Store, StoreError};
+
+/// The rollup engine and the snapshot index it was built with, kept together
+/// so a snapshot never pairs one model's states with another's index.
+struct Engine {
+    rollup: RollupEngine,
+    index: Arc<SnapshotIndex>,
+    /// Bumped on every change to either.
+    generation: u64,
+}
+
+pub struct LiveModel {
+    engine: Mutex<Engine>,
+    /// `Engine::generation`, readable without the lock.
+    changed_generation: AtomicU64,
+    /// The generation of the snapshot published last.
+    published_generation: AtomicU64,
+    /// Makes "is it newer, then store it" one step for racing publishers.
+    publishing: Mutex<()>,
+    snapshot: SharedSnapshot,
+    changed: Notify,
+    clock: Arc<dyn Clock>,
+}
+
+impl LiveModel {
+    /// Starts from `engine` and its `index`, and publishes the first snapshot.
+    pub fn new(
+        engine: RollupEngine,
+        index: Arc<SnapshotIndex>,
+        snapshot: SharedSnapshot,
+        clock: Arc<dyn Clock>,
+    ) -> LiveModel {
+        let live = LiveModel {
+            engine: Mutex::new(Engine {
+                rollup: engine,
+                index,
+                generation: 1,
+            }),
+            changed_generation: AtomicU64::new(1),
+            published_generation: AtomicU64::new(0),
+            publishing: Mutex::new(()),
+            snapshot,
+            changed: Notify::new(),
+            clock,
+        };
+        live.publish();
+        live
+    }
+
+    /// Roll a new value up and mark the snapshot stale.
+    pub fn apply_value(&self, kr: &str, value: f64, at: DateTime<Utc>) {
+        let mut engine = self.lock();
+        if engine.rollup.set_value(kr, value, at).is_ok() {
+            self.bump(&mut engine);
+        }
+    }
+
+    /// Reads the engine and the snapshot index as they are now, under the
+    /// lock (keep `f` short: fetches wait for it).
+    pub fn read<R>(&self, f: impl FnOnce(&RollupEngine, &SnapshotIndex) -> R) -> R {
+        let engine = self.lock();
+        f(&engine.rollup, &engine.index)
+    }
+
+    /// The snapshot published last (`/metrics`, the status page).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load()
+    }
+
+    /// The snapshot with every change made so far: publishes first when the
+    /// published one is behind. API reads use it so that a client sees its
+    /// own writes; `/metrics` is fine with the coalesced one.
+    pub fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        if self.changed_generation.load(Ordering::Acquire)
+            > self.published_generation.load(Ordering::Acquire)
+        {
+            self.publish();
+        }
+        self.snapshot.load()
+    }
+
+    /// Take in check-ins newer than what the engine holds: values written by
+    /// other replicas sharing the database. Returns how many KRs moved.
+    pub async fn refresh_values(&self, store: &Store) -> Result<usize, StoreError> {
+        let latest = store.latest_check_ins().await?;
+        let mut engine = self.lock();
+        let rollup = &mut engine.rollup;
+        let mut moved = 0;
+        for c in &latest {
+            let newer = rollup
+                .key_result(&c.key_result)
+                .is_some_and(|k| k.last_update.is_none_or(|t| t < c.observed_at));
+            if newer
+                && rollup
+                    .set_value(&c.key_result, c.value, c.observed_at)
+                    .is_ok()
+            {
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            self.bump(&mut engine);
+        }
+        Ok(moved)
+    }
+
+    /// Swap in a rebuilt model (OKRs changed in the database) and its index.
+    /// Values the running engine took in after the new one was read from
+    /// the database carry over.
+    pub fn replace(&self, mut rollup: RollupEngine, index: Arc<SnapshotIndex>) {
+        let mut engine = self.lock();
+        carry_over_values(&engine.rollup, &mut rollup);
+        engine.rollup = rollup;
+        engine.index = index;
+        self.bump(&mut engine);
+    }
+
+    /// Build and swap in a new snapshot now.
+    pub fn publish(&self) {
+        let (snapshot, generation) = {
+            let engine = self.lock();
+            let snapshot = Snapshot::new(
+                &engine.rollup,
+                engine.index.clone(),
+                engine.generation,
+                self.clock.now(),
+            );
+            (snapshot, engine.generation)
+        };
+        // Two publishers racing: the later generation wins.
+        let _one_at_a_time = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.published_generation.load(Ordering::Acquire) < generation {
+            self.snapshot.store(snapshot);
+            self.published_generation
+                .store(generation, Ordering::Release);
+        }
+    }
+
+    /// Publish snapshots after changes, at most every `min_interval`, until shutdown.
+    /// Coalescing keeps a burst of 10,000 fetches from copying the model 10,000 times.
+    pub async fn publish_loop(
+        self: Arc<Self>,
+        min_interval: Duration,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            self.publish();
+            tokio::select! {
+                _ = tokio::time::sleep(min_interval) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.publish();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks a change under the lock and wakes the publisher.
+    fn bump(&self, engine: &mut Engine) {
+        engine.generation += 1;
+        self.changed_generation
+            .store(engine.generation, Ordering::Release);
+        self.changed.notify_one();
+    }
+}
+
+/// Values in `old` newer than what `new` holds for the same KR: check-ins
+/// recorded between reading the database and swapping the engines.
+fn carry_over_values(old: &RollupEngine, new: &mut RollupEngine) {
+    for k in old.key_results().iter().filter(|k| !k.derived) {
+        let (Some(value), Some(at)) = (k.value, k.last_update) else {
+            continue;
+        };
+        let newer = new
+            .key_result(&k.id)
+            .is_some_and(|n| !n.derived && n.last_update.is_none_or(|t| t < at));
+        if newer {
+            let _ = new.set_value(&k.id, value, at);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! `/metrics`, on SQLite and PostgreSQL; failing sources keep the last good
 //! value and count the failure's reason; secrets never leak.
 
-mod common;
+use crate::support::backends;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,7 +281,7 @@ async fn mount_good(analytics: &MockServer, prom: &MockServer) {
 
 #[tokio::test]
 async fn values_progress_status_and_rollups_follow_the_design_formulas() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let (backend, url) = (db.backend, db.url.clone());
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;
@@ -428,7 +428,7 @@ fn failures() -> Vec<(&'static str, ResponseTemplate)> {
 
 #[tokio::test]
 async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let (backend, url) = (db.backend, db.url.clone());
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;
@@ -507,7 +507,7 @@ async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
 async fn health_and_readiness() {
     let analytics = MockServer::start().await;
     let prom = MockServer::start().await;
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let url = db.url.clone();
     let d = start_daemon(&url, &analytics, &prom).await;
     let health = reqwest::get(format!("{}/healthz", d.base)).await.unwrap();
@@ -553,7 +553,7 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn replicas_share_values_and_fetch_each_slot_once() {
     // Replicas share a PostgreSQL database; SQLite mode is single-process.
-    let postgres = common::databases()
+    let postgres = backends::databases()
         .await
         .into_iter()
         .filter(|d| d.backend == "postgres");
@@ -630,7 +630,7 @@ async fn replicas_share_values_and_fetch_each_slot_once() {
 
 #[tokio::test]
 async fn a_running_daemon_picks_up_what_okrd_apply_wrote() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let backend = db.backend;
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;

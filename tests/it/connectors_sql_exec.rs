@@ -9,7 +9,7 @@
 //! (`pg_stat_activity`, the process list, SQLite's file lock). `exec` runs
 //! small `/bin/sh` scripts written to a temporary directory.
 
-mod common;
+use crate::support::backends;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -59,9 +59,9 @@ fn expect_err(what: &str, r: Result<f64, FetchError>, reason: Reason) -> FetchEr
     }
 }
 
-/// Skipped, or a failure when backends are required (see `common`).
+/// Skipped, or a failure when backends are required (see `backends`).
 fn say_skipped(env: &str, what: &str) {
-    common::skip_backend(env, what);
+    backends::skip_backend(env, what);
 }
 
 // ------------------------------------------------------------------- sql
@@ -79,7 +79,7 @@ struct Db {
 #[allow(dead_code)] // held for their Drop
 enum Cleanup {
     Dir(tempfile::TempDir),
-    Postgres(common::TestDb),
+    Postgres(backends::TestDb),
     MySql(MySqlDb),
 }
 
@@ -169,7 +169,7 @@ async fn sqlite_db() -> Db {
 }
 
 async fn postgres_db(admin_url: &str) -> Db {
-    let db = common::postgres_db(admin_url).await;
+    let db = backends::postgres_db(admin_url).await;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     for sql in SEED.iter().chain(&["CREATE SEQUENCE s"]) {
         sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
@@ -258,9 +258,9 @@ impl Drop for MySqlDb {
 /// One seeded database per available backend.
 async fn databases() -> Vec<Db> {
     let mut out = vec![sqlite_db().await];
-    match common::postgres_url() {
+    match backends::postgres_url() {
         Some(url) => out.push(postgres_db(&url).await),
-        None => say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL"),
+        None => say_skipped(backends::POSTGRES_ENV, "the sql connector on PostgreSQL"),
     }
     match mysql_url() {
         Some(url) => out.push(mysql_db(&url).await),
@@ -314,8 +314,8 @@ async fn sql_numbers_of_every_type() {
 
 #[tokio::test]
 async fn sql_postgres_number_types() {
-    let Some(url) = common::postgres_url() else {
-        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+    let Some(url) = backends::postgres_url() else {
+        say_skipped(backends::POSTGRES_ENV, "the sql connector on PostgreSQL");
         return;
     };
     let db = postgres_db(&url).await;
@@ -530,8 +530,8 @@ async fn sql_mysql_a_query_cannot_leave_the_next_one_read_write() {
 
 #[tokio::test]
 async fn sql_postgres_cannot_switch_the_transaction_to_read_write() {
-    let Some(url) = common::postgres_url() else {
-        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+    let Some(url) = backends::postgres_url() else {
+        say_skipped(backends::POSTGRES_ENV, "the sql connector on PostgreSQL");
         return;
     };
     let db = postgres_db(&url).await;

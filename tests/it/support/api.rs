@@ -11,7 +11,7 @@
 //! the process shows: its log.
 #![allow(dead_code)]
 
-pub mod binary;
+
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +24,8 @@ use okrd::store::{AuditEntry, Store};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::common::TestDb;
+use super::backends::TestDb;
+use super::daemon as binary;
 
 pub const OKRS: &str = r#"
 [[periods]]

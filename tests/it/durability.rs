@@ -1,5 +1,5 @@
 //! Crashes and shutdowns of the real binary, on every backend
-//! (`common::databases()`: SQLite, and PostgreSQL when configured):
+//! (`backends::databases()`: SQLite, and PostgreSQL when configured):
 //!
 //! - `kill -9` during startup, between fetches and with a fetch in flight:
 //!   a restart loses no check-in `/metrics` had shown (shown means
@@ -14,7 +14,7 @@
 //! names the request it came from. Every wait on the daemon has a deadline:
 //! a hang fails with the daemon's log instead of hanging the suite.
 
-mod common;
+use crate::support::backends;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -488,7 +488,7 @@ fn check_database(
     keys
 }
 
-async fn connect(db: &common::TestDb) -> Store {
+async fn connect(db: &backends::TestDb) -> Store {
     Store::connect(&db.url, 2)
         .await
         .unwrap_or_else(|e| panic!("{}: connect: {e}", db.backend))
@@ -511,12 +511,12 @@ enum Moment {
 
 #[tokio::test]
 async fn sigkill_at_any_moment_loses_no_acknowledged_check_in_and_duplicates_none() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigkill_and_restart(&db).await;
     }
 }
 
-async fn sigkill_and_restart(db: &common::TestDb) {
+async fn sigkill_and_restart(db: &backends::TestDb) {
     let (mock, source) = Source::start().await;
     let dir = tempfile::tempdir().unwrap();
     // The timeout outlasts the answer held back for `MidFetch`.
@@ -631,12 +631,12 @@ async fn sigkill_and_restart(db: &common::TestDb) {
 
 #[tokio::test]
 async fn sigterm_lets_the_fetch_in_flight_finish_and_records_its_own_value() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_during_a_fetch(&db).await;
     }
 }
 
-async fn sigterm_during_a_fetch(db: &common::TestDb) {
+async fn sigterm_during_a_fetch(db: &backends::TestDb) {
     // Two answers at once, then each held back for well under the grace.
     const HELD: Duration = Duration::from_secs(3);
     let (mock, source) = Source::start().await;
@@ -700,12 +700,12 @@ async fn sigterm_during_a_fetch(db: &common::TestDb) {
 
 #[tokio::test]
 async fn a_fetch_outlasting_shutdown_grace_does_not_keep_the_daemon_alive() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_with_a_fetch_longer_than_the_grace(&db).await;
     }
 }
 
-async fn sigterm_with_a_fetch_longer_than_the_grace(db: &common::TestDb) {
+async fn sigterm_with_a_fetch_longer_than_the_grace(db: &backends::TestDb) {
     // Every answer takes far longer than the grace and the margin together.
     const GRACE: Duration = Duration::from_secs(1);
     const MARGIN: Duration = Duration::from_secs(10);
@@ -747,14 +747,14 @@ async fn sigterm_with_a_fetch_longer_than_the_grace(db: &common::TestDb) {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_request_does_not_keep_the_daemon_alive() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_with_a_stalled_client(&db).await;
     }
 }
 
 /// Serving stops within the grace too: a client that sent half a request
 /// (a stalled scraper, a slowloris) is not waited for past it.
-async fn sigterm_with_a_stalled_client(db: &common::TestDb) {
+async fn sigterm_with_a_stalled_client(db: &backends::TestDb) {
     use tokio::io::AsyncWriteExt;
     const GRACE: Duration = Duration::from_secs(1);
     const MARGIN: Duration = Duration::from_secs(10);

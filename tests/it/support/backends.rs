@@ -12,10 +12,10 @@
 //! test failure, so CI cannot go green with a backend's tests left out.
 //!
 //! ```ignore
-//! mod common;
+//! use crate::support::backends;
 //! #[tokio::test]
 //! async fn something() {
-//!     for db in common::stores().await {
+//!     for db in backends::stores().await {
 //!         let store = &db.store; // migrated, empty
 //!         assert!(..., "{}", db.backend);
 //!     }

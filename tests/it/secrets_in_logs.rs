@@ -11,14 +11,13 @@
 //! without its scheme. The log must show every failure, with the servers'
 //! own words, so the test cannot pass by logging nothing.
 
-mod api_harness;
-mod common;
+use crate::support::backends;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api_harness::binary::Daemon;
-use api_harness::sample;
+use crate::support::daemon::Daemon;
+use crate::support::api::sample;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
@@ -432,7 +431,7 @@ async fn with_password(url: &str, password: &str) -> Option<String> {
 
 /// Runs the daemon until every source has been fetched twice (so first
 /// failures and their repeats are logged), stops it and returns its log.
-async fn run_daemon(db: &common::TestDb, format: &str, db_password: Option<&str>) -> String {
+async fn run_daemon(db: &backends::TestDb, format: &str, db_password: Option<&str>) -> String {
     let b = db.backend;
     let dir = tempfile::tempdir().unwrap();
     let mocks = mocks().await;
@@ -566,14 +565,14 @@ fn assert_failures_logged(log: &str, what: &str) {
 #[tokio::test]
 async fn no_secret_reaches_the_log_of_failing_or_succeeding_sources() {
     let (mut configured, mut derived) = (Vec::new(), Vec::new());
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let db_password = (db.backend == "postgres"
             && with_password(&db.url, DB_PASSWORD).await.is_some())
         .then_some(DB_PASSWORD);
         // A second database of the same backend: the JSON run goes alongside.
         let other = match db.backend {
-            "postgres" => common::postgres_db(&common::postgres_url().unwrap()).await,
-            _ => common::sqlite_db(),
+            "postgres" => backends::postgres_db(&backends::postgres_url().unwrap()).await,
+            _ => backends::sqlite_db(),
         };
         let (text, json) = tokio::join!(
             run_daemon(&db, "text", db_password),

@@ -3,10 +3,10 @@
 //! a 4xx problem+json saying what is wrong, and the database is left as it
 //! was. Plus pagination, idempotent check-ins and the OpenAPI document.
 
-use crate::support::backends;
-
-use crate::support::api::{Api, Options, kr_body, start};
 use serde_json::{Value, json};
+
+use crate::support::api::{self, Api, Options, kr_body, start};
+use crate::support::backends;
 
 /// A bad request: method, path, content type, body, the status and what its detail says.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
@@ -1049,7 +1049,7 @@ async fn api_bindings_cannot_set_source_only_params() {
 #[tokio::test]
 async fn a_server_fault_answers_an_incident_id_and_logs_the_cause() {
     for db in backends::databases().await {
-        let api = crate::support::api::start_binary(
+        let api = api::start_binary(
             &db,
             Options {
                 source_url: "http://127.0.0.1:9/stats",

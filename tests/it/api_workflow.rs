@@ -4,14 +4,14 @@
 //! KRs appear in `/metrics` and are fetched, check-ins move progress and
 //! rollups at once, and every role gets only what it may.
 
-use crate::support::backends;
-
 use std::time::{Duration, Instant};
 
-use crate::support::api::{Api, Options, kr_body, sample, start};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::api::{Api, Options, kr_body, start};
+use crate::support::{backends, sample};
 
 async fn mock_web() -> MockServer {
     let web = MockServer::start().await;
@@ -654,7 +654,7 @@ async fn a_token_revoked_from_the_command_line_stops_within_5_s() {
         let dana = api.tokens.auth.clone();
         api.get("/key-results", &dana).await.expect(200);
 
-        let out = crate::support::daemon::cli(&api.config, &["token", "revoke", &dana]).await;
+        let out = api.cli(&["token", "revoke", &dana]).await;
         assert!(
             out.status.success(),
             "{b}: okrd token revoke: {}",

@@ -9,8 +9,6 @@
 //! (`pg_stat_activity`, the process list, SQLite's file lock). `exec` runs
 //! small `/bin/sh` scripts written to a temporary directory.
 
-use crate::support::backends;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +18,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 use okrd::sources::http::{HttpClient, HttpPolicy};
 use okrd::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, registry};
+
+use crate::support::backends;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MYSQL_ENV: &str = "OKRD_TEST_MYSQL_URL";

@@ -2,12 +2,12 @@
 //! `/readyz` answers 503 while the database is unreachable or not migrated
 //! and 200 again once it is back; `/healthz` (the process is alive) stays 200.
 
-use crate::support::backends;
-
 use std::time::{Duration, Instant};
 
-use crate::support::api::{Api, Options, start};
 use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+
+use crate::support::api::{Api, Options, start};
+use crate::support::backends;
 
 /// How long `/readyz` may take to notice a change (the pool gives up on a
 /// connection after 10 s at most).

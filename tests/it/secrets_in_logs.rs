@@ -11,18 +11,18 @@
 //! without its scheme. The log must show every failure, with the servers'
 //! own words, so the test cannot pass by logging nothing.
 
-use crate::support::backends;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::daemon::Daemon;
-use crate::support::api::sample;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::backends;
+use crate::support::daemon::Launch;
+use crate::support::sample;
 
 /// Every secret holds characters that URL encoding changes.
 const BEARER_OK: &str = "tok/Ok+1aa=";
@@ -446,9 +446,8 @@ async fn run_daemon(db: &backends::TestDb, format: &str, db_password: Option<&st
     let cfg = dir.path().join("okrd.toml");
     std::fs::write(&cfg, config(dir.path(), &db_url, format, &mocks)).unwrap();
     let nowhere = format!("http://127.0.0.1:{}/v?token={URL_TOKEN}", mocks.closed_port);
-    let daemon = Daemon::spawn(
-        &cfg,
-        &[
+    let daemon = Launch::serve(&cfg)
+        .envs(&[
             ("OKRD_TEST_BEARER_OK", &format!("Bearer {BEARER_OK}")),
             (
                 "OKRD_TEST_BEARER_REFUSED",
@@ -457,9 +456,10 @@ async fn run_daemon(db: &backends::TestDb, format: &str, db_password: Option<&st
             ("OKRD_TEST_GITHUB_TOKEN", GITHUB_TOKEN),
             ("OKRD_TEST_SHEETS_KEY", SHEETS_KEY),
             ("OKRD_TEST_NOWHERE_URL", &nowhere),
-        ],
-    )
-    .await;
+        ])
+        .context(format!("{b} {format}"))
+        .binary()
+        .await;
 
     let expected = [
         ("refused", "auth"),
@@ -471,12 +471,7 @@ async fn run_daemon(db: &backends::TestDb, format: &str, db_password: Option<&st
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = reqwest::get(format!("{}/metrics", daemon.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = daemon.metrics().await;
         let value = sample(&m, "okr_key_result_value", &["key_result=\"ok-kr\""]);
         let twice = |source: &str, reason: &str| {
             sample(

@@ -1,8 +1,6 @@
 //! The store's contract, on every backend (`backends::stores`): SQLite always,
 //! PostgreSQL when `OKRD_TEST_POSTGRES_URL` is set.
 
-use crate::support::backends;
-
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -12,6 +10,8 @@ use okrd::okr::{
 };
 use okrd::store::{Backend, Change, Store, StoreError};
 use serde_json::json;
+
+use crate::support::backends;
 
 // ---------------------------------------------------------------- fixtures
 

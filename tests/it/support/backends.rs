@@ -21,7 +21,6 @@
 //!     }
 //! }
 //! ```
-#![allow(dead_code)]
 
 use std::ops::Deref;
 
@@ -44,7 +43,7 @@ pub struct TestDb {
 }
 
 enum Cleanup {
-    Sqlite(tempfile::TempDir),
+    Sqlite { _dir: tempfile::TempDir },
     Postgres { admin_url: String, name: String },
 }
 
@@ -97,7 +96,7 @@ pub fn sqlite_db() -> TestDb {
     TestDb {
         backend: "sqlite",
         url,
-        cleanup: Cleanup::Sqlite(dir),
+        cleanup: Cleanup::Sqlite { _dir: dir },
     }
 }
 
@@ -168,7 +167,7 @@ pub struct TestStore {
     pub url: String,
     pub store: Store,
     // Declared last: dropped after the store.
-    db: TestDb,
+    _db: TestDb,
 }
 
 impl Deref for TestStore {
@@ -192,7 +191,7 @@ impl TestStore {
             backend: db.backend,
             url: db.url.clone(),
             store,
-            db,
+            _db: db,
         }
     }
 

@@ -1063,7 +1063,7 @@ async fn a_server_fault_answers_an_incident_id_and_logs_the_cause() {
         api.get("/key-results/calls/check-ins", &leader)
             .await
             .expect(200);
-        drop_table(&db.url, "check_ins").await;
+        backends::execute(&db.url, "DROP TABLE check_ins").await;
 
         let r = api.get("/key-results/calls/check-ins", &leader).await;
         let log = api.log();
@@ -1116,16 +1116,4 @@ fn incident_id(detail: &str) -> Option<String> {
         .take_while(char::is_ascii_hexdigit)
         .collect();
     (id.len() == 16).then_some(id)
-}
-
-/// `DROP TABLE name` on the database at `url`, through a connection of its own.
-async fn drop_table(url: &str, name: &str) {
-    use sqlx::{AssertSqlSafe, Connection};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP TABLE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }

@@ -4,10 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{AnyConnection, AssertSqlSafe, Connection};
-
 use crate::support::api::{Api, Options, start};
-use crate::support::backends;
+use crate::support::backends::{self, execute};
 
 /// How long `/readyz` may take to notice a change (the pool gives up on a
 /// connection after 10 s at most).
@@ -50,16 +48,6 @@ async fn readyz_becomes(api: &Api, status: u16, when: &str) -> String {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn execute(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    conn.close().await.unwrap();
 }
 
 #[tokio::test]

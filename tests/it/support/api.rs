@@ -183,9 +183,20 @@ value = "$.visitors"
     cfg
 }
 
-/// The store of the config at `cfg` (migrated) with a token for every role.
-async fn store_and_tokens(cfg: &Path) -> (Store, Tokens) {
-    let settings = okrd::config::load_with_env(Some(cfg), &[]).unwrap();
+/// A config written for `db`, its store (migrated) with a token for every
+/// role: what `start` and `start_binary` run a daemon on.
+struct Prepared {
+    backend: &'static str,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    store: Store,
+    tokens: Tokens,
+}
+
+async fn prepare(db: &TestDb, opts: &Options<'_>) -> Prepared {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), db, opts);
+    let settings = okrd::config::load_with_env(Some(&config), &[]).unwrap();
     let store = okrd::app::open_store(&settings).await.unwrap();
     let tokens = Tokens {
         admin: make_token(&store, Role::Admin, None, "ada").await,
@@ -194,56 +205,60 @@ async fn store_and_tokens(cfg: &Path) -> (Store, Tokens) {
         growth: make_token(&store, Role::Member, Some("growth"), "kim").await,
         viewer: make_token(&store, Role::Viewer, None, "vic").await,
     };
-    (store, tokens)
+    Prepared {
+        backend: db.backend,
+        dir,
+        config,
+        store,
+        tokens,
+    }
 }
 
+impl Prepared {
+    fn api(self, daemon: Running) -> Api {
+        let base = match &daemon {
+            Running::InProcess(d) => d.base(),
+            Running::Binary(d) => d.base(),
+        };
+        Api {
+            backend: self.backend,
+            base,
+            client: reqwest::Client::new(),
+            tokens: self.tokens,
+            store: self.store,
+            config: self.config,
+            daemon,
+            _dir: self.dir,
+        }
+    }
+}
+
+/// The daemon in-process, on a manual clock at 2026-11-16 00:00 UTC.
 pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), db, &opts);
-    let (store, tokens) = store_and_tokens(&cfg).await;
+    let prepared = prepare(db, &opts).await;
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
-    let daemon = Launch::serve(&cfg)
+    let daemon = Launch::serve(&prepared.config)
         .clock(clock as Arc<dyn Clock>)
         .context(db.backend)
         .in_process()
         .await;
-    Api {
-        backend: db.backend,
-        base: daemon.base(),
-        client: reqwest::Client::new(),
-        tokens,
-        store,
-        config: cfg,
-        daemon: Running::InProcess(daemon),
-        _dir: dir,
-    }
+    prepared.api(Running::InProcess(daemon))
 }
 
 /// The same daemon as `start`, run by the `okrd serve` binary on the real
 /// clock, logging as text at info level (`env` may override, e.g.
 /// `OKRD_LOG__FORMAT`). `Api::log` reads what it wrote.
 pub async fn start_binary(db: &TestDb, opts: Options<'_>, env: &[(&str, &str)]) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), db, &opts);
-    let (store, tokens) = store_and_tokens(&cfg).await;
-    let daemon = Launch::serve(&cfg)
+    let prepared = prepare(db, &opts).await;
+    let daemon = Launch::serve(&prepared.config)
         .envs(&[("OKRD_LOG__LEVEL", "info"), ("OKRD_LOG__FORMAT", "text")])
         .envs(env)
         .context(db.backend)
         .binary()
         .await;
-    Api {
-        backend: db.backend,
-        base: daemon.base(),
-        client: reqwest::Client::new(),
-        tokens,
-        store,
-        config: cfg,
-        daemon: Running::Binary(daemon),
-        _dir: dir,
-    }
+    prepared.api(Running::Binary(daemon))
 }
 
 /// Stores a new token; returns it.

@@ -3,11 +3,10 @@
 //! a 4xx problem+json saying what is wrong, and the database is left as it
 //! was. Plus pagination, idempotent check-ins and the OpenAPI document.
 
-mod api_harness;
-mod common;
-
-use api_harness::{Api, Options, kr_body, start};
 use serde_json::{Value, json};
+
+use crate::support::api::{self, Api, Options, kr_body, start};
+use crate::support::backends;
 
 /// A bad request: method, path, content type, body, the status and what its detail says.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
@@ -22,7 +21,7 @@ value = "$.v"
 headers = { Authorization = "Bearer not-for-strangers" }
 "#;
 
-async fn daemon(db: &common::TestDb) -> Api {
+async fn daemon(db: &backends::TestDb) -> Api {
     // Nothing is fetched in these tests: the sources point nowhere.
     start(
         db,
@@ -53,7 +52,7 @@ async fn stored(api: &Api) -> String {
 
 #[tokio::test]
 async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let api = daemon(&db).await;
         let b = api.backend;
         let (auth, leader) = (api.tokens.auth.clone(), api.tokens.leader.clone());
@@ -620,7 +619,7 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
 
 #[tokio::test]
 async fn no_request_reveals_internals() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let api = daemon(&db).await;
     let auth = api.tokens.auth.clone();
     // Deeply nested JSON, odd unicode, huge numbers as ids: never a 500.
@@ -653,7 +652,7 @@ async fn no_request_reveals_internals() {
 
 #[tokio::test]
 async fn lists_page_with_cursors_and_filters() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let api = daemon(&db).await;
     let (auth, growth, leader) = (
         api.tokens.auth.clone(),
@@ -801,7 +800,7 @@ async fn lists_page_with_cursors_and_filters() {
 
 #[tokio::test]
 async fn a_retried_check_in_with_the_same_idempotency_key_is_recorded_once() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let api = daemon(&db).await;
         let b = api.backend;
         let (leader, auth) = (api.tokens.leader.clone(), api.tokens.auth.clone());
@@ -853,7 +852,7 @@ async fn a_retried_check_in_with_the_same_idempotency_key_is_recorded_once() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let api = daemon(&db).await;
     // The document needs no token.
     let doc = api
@@ -954,7 +953,7 @@ connector = "sql"
 
 #[tokio::test]
 async fn api_bindings_cannot_set_source_only_params() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let api = start(
             &db,
             Options {
@@ -1049,8 +1048,8 @@ async fn api_bindings_cannot_set_source_only_params() {
 /// the running daemon, so reading a KR's history fails in the database.
 #[tokio::test]
 async fn a_server_fault_answers_an_incident_id_and_logs_the_cause() {
-    for db in common::databases().await {
-        let api = api_harness::start_binary(
+    for db in backends::databases().await {
+        let api = api::start_binary(
             &db,
             Options {
                 source_url: "http://127.0.0.1:9/stats",
@@ -1064,7 +1063,7 @@ async fn a_server_fault_answers_an_incident_id_and_logs_the_cause() {
         api.get("/key-results/calls/check-ins", &leader)
             .await
             .expect(200);
-        drop_table(&db.url, "check_ins").await;
+        backends::execute(&db.url, "DROP TABLE check_ins").await;
 
         let r = api.get("/key-results/calls/check-ins", &leader).await;
         let log = api.log();
@@ -1117,16 +1116,4 @@ fn incident_id(detail: &str) -> Option<String> {
         .take_while(char::is_ascii_hexdigit)
         .collect();
     (id.len() == 16).then_some(id)
-}
-
-/// `DROP TABLE name` on the database at `url`, through a connection of its own.
-async fn drop_table(url: &str, name: &str) {
-    use sqlx::{AssertSqlSafe, Connection};
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP TABLE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }

@@ -3,35 +3,29 @@
 //! `/metrics`, on SQLite and PostgreSQL; failing sources keep the last good
 //! value and count the failure's reason; secrets never leak.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use okrd::clock::{Clock, ManualClock};
-use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::daemon::{InProcess, Launch};
+use crate::support::{backends, sample};
 
 const SECRET: &str = "e2e-very-secret-token";
 
 struct Daemon {
     base: String,
     clock: Arc<ManualClock>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
+    daemon: InProcess,
     dir: tempfile::TempDir,
 }
 
 impl Daemon {
     async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.daemon.metrics().await
     }
 
     /// Advance the clock past the next minute slot and wait until `done(metrics)`.
@@ -67,19 +61,8 @@ impl Daemon {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        self.daemon.stop().await;
     }
-}
-
-/// The value of one sample, by metric name and a label fragment such as `key_result="web"`.
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
-        .find(|l| labels.iter().all(|f| l.contains(f)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 fn approx(a: Option<f64>, b: f64) -> bool {
@@ -224,37 +207,20 @@ url = "{}"
     );
     let cfg_path = dir.path().join("okrd.toml");
     std::fs::write(&cfg_path, config).unwrap();
-    let settings = okrd::config::load_with_env(Some(&cfg_path), &[]).unwrap();
     // 2026-11-16 00:00 UTC is exactly half way through 2026-Q4 (46 of 92 days).
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(okrd::app::run_with_clock(
-        settings,
-        listener,
-        shutdown.clone(),
-        clock.clone() as Arc<dyn Clock>,
-    ));
-    let daemon = Daemon {
-        base,
+    let daemon = Launch::serve(&cfg_path)
+        .clock(clock.clone() as Arc<dyn Clock>)
+        .in_process()
+        .await;
+    Daemon {
+        base: daemon.base(),
         clock,
-        shutdown,
-        task,
+        daemon,
         dir,
-    };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/healthz", daemon.base))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    daemon
 }
 
 async fn mount_good(analytics: &MockServer, prom: &MockServer) {
@@ -281,7 +247,7 @@ async fn mount_good(analytics: &MockServer, prom: &MockServer) {
 
 #[tokio::test]
 async fn values_progress_status_and_rollups_follow_the_design_formulas() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let (backend, url) = (db.backend, db.url.clone());
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;
@@ -428,7 +394,7 @@ fn failures() -> Vec<(&'static str, ResponseTemplate)> {
 
 #[tokio::test]
 async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let (backend, url) = (db.backend, db.url.clone());
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;
@@ -507,7 +473,7 @@ async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
 async fn health_and_readiness() {
     let analytics = MockServer::start().await;
     let prom = MockServer::start().await;
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let url = db.url.clone();
     let d = start_daemon(&url, &analytics, &prom).await;
     let health = reqwest::get(format!("{}/healthz", d.base)).await.unwrap();
@@ -553,7 +519,7 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn replicas_share_values_and_fetch_each_slot_once() {
     // Replicas share a PostgreSQL database; SQLite mode is single-process.
-    let postgres = common::databases()
+    let postgres = backends::databases()
         .await
         .into_iter()
         .filter(|d| d.backend == "postgres");
@@ -630,7 +596,7 @@ async fn replicas_share_values_and_fetch_each_slot_once() {
 
 #[tokio::test]
 async fn a_running_daemon_picks_up_what_okrd_apply_wrote() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let backend = db.backend;
         let analytics = MockServer::start().await;
         let prom = MockServer::start().await;

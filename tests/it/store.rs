@@ -1,7 +1,5 @@
-//! The store's contract, on every backend (`common::stores`): SQLite always,
+//! The store's contract, on every backend (`backends::stores`): SQLite always,
 //! PostgreSQL when `OKRD_TEST_POSTGRES_URL` is set.
-
-mod common;
 
 use std::sync::Arc;
 
@@ -12,6 +10,8 @@ use okrd::okr::{
 };
 use okrd::store::{Backend, Change, Store, StoreError};
 use serde_json::json;
+
+use crate::support::backends;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -183,7 +183,7 @@ async fn with_sample(store: &Store) -> OkrSet {
 
 #[tokio::test]
 async fn migrate_is_idempotent_and_ready_reports_it() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let b = db.backend;
         let store = Store::connect(&db.url, 2).await.unwrap();
         let expected = if b == "sqlite" {
@@ -214,7 +214,7 @@ async fn migrate_is_idempotent_and_ready_reports_it() {
 
 #[tokio::test]
 async fn replicas_migrating_together_all_succeed() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         if db.backend != "postgres" {
             continue; // SQLite mode is single-process.
         }
@@ -289,7 +289,7 @@ async fn errors_never_show_the_database_password() {
     }
 
     // A real server refusing the database: the driver's own message.
-    if let Some(admin) = common::postgres_url() {
+    if let Some(admin) = backends::postgres_url() {
         let (scheme, rest) = admin.split_once("://").unwrap();
         let authority = rest.split(['/', '?']).next().unwrap();
         let (user, host) = match authority.rsplit_once('@') {
@@ -305,8 +305,8 @@ async fn errors_never_show_the_database_password() {
 
 #[test]
 fn migrations_are_the_same_schema_on_both_backends() {
-    let sqlite = include_str!("../migrations/sqlite/0001_schema.sql");
-    let postgres = include_str!("../migrations/postgres/0001_schema.sql");
+    let sqlite = include_str!("../../migrations/sqlite/0001_schema.sql");
+    let postgres = include_str!("../../migrations/postgres/0001_schema.sql");
     let normalise = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("-- okrd schema"))
@@ -326,7 +326,7 @@ fn migrations_are_the_same_schema_on_both_backends() {
 
 #[tokio::test]
 async fn apply_creates_everything_and_a_second_apply_is_empty() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let set = sample();
         let ownership = owned_by(&set, "okrs.toml");
@@ -364,7 +364,7 @@ async fn apply_creates_everything_and_a_second_apply_is_empty() {
 
 #[tokio::test]
 async fn applied_key_results_are_approved() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let mut set = sample();
         set.key_results[0].state = WorkflowState::Draft;
         s.apply(&set, &owned_by(&set, "okrs.toml")).await.unwrap();
@@ -383,7 +383,7 @@ async fn applied_key_results_are_approved() {
 
 #[tokio::test]
 async fn changed_fields_are_named() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let mut set = with_sample(&s).await;
         set.key_results[0].title = "Halve password-reset calls".into();
@@ -435,7 +435,7 @@ async fn changed_fields_are_named() {
 
 #[tokio::test]
 async fn removing_entities_from_the_file_archives_krs_and_objectives_only() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let full = with_sample(&s).await;
         s.insert_check_in(&check_in("launch", 1.0, 1_000, None))
@@ -503,7 +503,7 @@ async fn removing_entities_from_the_file_archives_krs_and_objectives_only() {
 
 #[tokio::test]
 async fn only_the_applied_files_entities_are_archived() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let base = with_sample(&s).await;
         // A second file adds its own KR to an objective of the first.
@@ -544,7 +544,7 @@ async fn only_the_applied_files_entities_are_archived() {
 
 #[tokio::test]
 async fn plan_apply_writes_nothing() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let set = sample();
         let ownership = owned_by(&set, "okrs.toml");
@@ -570,7 +570,7 @@ async fn plan_apply_writes_nothing() {
 
 #[tokio::test]
 async fn apply_is_all_or_nothing() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         // On an empty store: a KR under a missing objective fails the whole set.
         let mut bad = sample();
@@ -618,7 +618,7 @@ async fn apply_is_all_or_nothing() {
 
 #[tokio::test]
 async fn concurrent_applies_serialise() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         // Replicas starting together all apply the same files.
         let replicas = [s.store.clone(), s.reconnect().await];
@@ -647,7 +647,7 @@ async fn concurrent_applies_serialise() {
 
 #[tokio::test]
 async fn invalid_sets_are_refused_before_writing() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let mut dup = sample();
         dup.key_results.push(kr("launch", "reduce-opex", "acme"));
@@ -670,7 +670,7 @@ async fn invalid_sets_are_refused_before_writing() {
 
 #[tokio::test]
 async fn load_orders_by_id_bytes_on_every_backend() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         // Collations disagree on these; byte order does not.
         let krs = [
@@ -697,7 +697,7 @@ async fn load_orders_by_id_bytes_on_every_backend() {
 
 #[tokio::test]
 async fn check_ins_are_idempotent_on_their_key() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         with_sample(&s).await;
         let c = check_in("reset-calls", 1100.0, 1_000, Some("reset-calls@1000"));
@@ -745,7 +745,7 @@ async fn check_ins_are_idempotent_on_their_key() {
 
 #[tokio::test]
 async fn concurrent_writes_of_one_key_store_one_row() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         with_sample(&s).await;
         let store = Arc::new(s.store.clone());
@@ -768,7 +768,7 @@ async fn concurrent_writes_of_one_key_store_one_row() {
 
 #[tokio::test]
 async fn latest_check_in_per_kr() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         with_sample(&s).await;
         assert!(s.latest_check_ins().await.unwrap().is_empty(), "{b}");
@@ -805,7 +805,7 @@ async fn latest_check_in_per_kr() {
 
 #[tokio::test]
 async fn history_is_newest_first_and_limited() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         with_sample(&s).await;
         for (v, t) in [(1.0, 1_000), (3.0, 3_000), (2.0, 2_000), (4.0, 3_000)] {
@@ -850,7 +850,7 @@ async fn numbers_and_instants_round_trip_exactly() {
         123_456_789.123_456_79,
         0.0,
     ];
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let mut set = sample();
         set.key_results[0].start = Some(values[0]);
@@ -892,7 +892,7 @@ async fn numbers_and_instants_round_trip_exactly() {
 
 #[tokio::test]
 async fn acknowledged_check_ins_survive_a_restart() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         with_sample(&s).await;
         let c = check_in("launch", 1.0, 7_000, Some("launch@7000"));
@@ -918,7 +918,7 @@ async fn acknowledged_check_ins_survive_a_restart() {
 
 #[tokio::test]
 async fn a_slot_is_leased_exactly_once_under_concurrency() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         // Two pools: like two replicas.
         let replicas = [s.store.clone(), s.reconnect().await];
@@ -966,7 +966,7 @@ async fn a_slot_is_leased_exactly_once_under_concurrency() {
 #[tokio::test]
 async fn for_each_backend_gives_fresh_stores() {
     let mut seen = Vec::new();
-    common::for_each_backend(|s| {
+    backends::for_each_backend(|s| {
         seen.push(s.backend);
         async move {
             assert_eq!(
@@ -982,7 +982,7 @@ async fn for_each_backend_gives_fresh_stores() {
     assert_eq!(seen[0], "sqlite");
     assert_eq!(
         seen.len(),
-        1 + usize::from(common::postgres_url().is_some())
+        1 + usize::from(backends::postgres_url().is_some())
     );
 }
 
@@ -992,7 +992,7 @@ async fn for_each_backend_gives_fresh_stores() {
 #[tokio::test]
 async fn guarded_check_ins_are_refused_when_their_kr_changed() {
     use okrd::store::{CheckInGuard, CheckInWrite};
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let mut set = with_sample(&s).await;
         let (writer, _) = s.check_in_writer(tokio_util::sync::CancellationToken::new());
@@ -1057,7 +1057,7 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
 /// row counts and timestamps cannot tell (a clock behind, the same millisecond).
 #[tokio::test]
 async fn every_model_write_changes_the_model_version() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let set = with_sample(&s).await;
         let before = s.model_version().await.unwrap();
@@ -1078,7 +1078,7 @@ async fn every_model_write_changes_the_model_version() {
 /// and archived entity gets an audit record naming the file.
 #[tokio::test]
 async fn applied_changes_are_audited() {
-    for s in common::stores().await {
+    for s in backends::stores().await {
         let b = s.backend;
         let mut set = with_sample(&s).await;
         let all = || okrd::store::AuditQuery {

@@ -19,6 +19,8 @@ use okrd::okr::{KrKind, Period};
 use okrd::sources::params::SystemSecrets;
 use okrd::sources::{FetchError, Reason, Redactor};
 
+use crate::support::read_request_head;
+
 const S: Duration = Duration::from_secs(1);
 
 /// Answers with `script[n]` to the n-th request (the last one repeats) and
@@ -241,7 +243,7 @@ async fn a_timeout_is_retried() {
 
 #[tokio::test]
 async fn a_connection_dropped_before_the_answer_is_retried() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     // Connection 1 is closed without an answer, connection 2 answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -250,14 +252,7 @@ async fn a_connection_dropped_before_the_answer_is_retried() {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut s) = conn else { return };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
+            read_request_head(&mut s);
             let n = {
                 let mut c = count.lock().unwrap();
                 *c += 1;

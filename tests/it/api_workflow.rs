@@ -4,15 +4,14 @@
 //! KRs appear in `/metrics` and are fetched, check-ins move progress and
 //! rollups at once, and every role gets only what it may.
 
-mod api_harness;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use api_harness::{Api, Options, kr_body, sample, start};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::api::{Api, Options, kr_body, start};
+use crate::support::{backends, sample};
 
 async fn mock_web() -> MockServer {
     let web = MockServer::start().await;
@@ -24,7 +23,7 @@ async fn mock_web() -> MockServer {
     web
 }
 
-async fn daemon(db: &common::TestDb, web: &MockServer) -> Api {
+async fn daemon(db: &backends::TestDb, web: &MockServer) -> Api {
     let url = format!("{}/stats", web.uri());
     start(
         db,
@@ -38,7 +37,7 @@ async fn daemon(db: &common::TestDb, web: &MockServer) -> Api {
 
 #[tokio::test]
 async fn members_propose_leaders_review_and_approved_krs_are_fetched() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let web = mock_web().await;
         let api = daemon(&db, &web).await;
         let (auth, leader) = (api.tokens.auth.clone(), api.tokens.leader.clone());
@@ -233,7 +232,7 @@ async fn members_propose_leaders_review_and_approved_krs_are_fetched() {
 
 #[tokio::test]
 async fn a_manual_check_in_moves_progress_and_the_rollup_at_once() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let web = mock_web().await;
         let api = daemon(&db, &web).await;
         let auth = api.tokens.auth.clone();
@@ -343,7 +342,7 @@ async fn a_manual_check_in_moves_progress_and_the_rollup_at_once() {
 
 #[tokio::test]
 async fn each_role_gets_only_what_it_may() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let web = mock_web().await;
     let api = daemon(&db, &web).await;
     let t = &api.tokens;
@@ -497,7 +496,7 @@ async fn each_role_gets_only_what_it_may() {
 
 #[tokio::test]
 async fn entities_an_okr_file_manages_are_read_only_over_the_api() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let web = mock_web().await;
     let api = daemon(&db, &web).await;
     let leader = &api.tokens.leader;
@@ -535,7 +534,7 @@ async fn entities_an_okr_file_manages_are_read_only_over_the_api() {
 
 #[tokio::test]
 async fn anonymous_read_opens_reads_but_not_writes() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let web = mock_web().await;
     let url = format!("{}/stats", web.uri());
     let api = start(
@@ -570,7 +569,7 @@ async fn anonymous_read_opens_reads_but_not_writes() {
 
 #[tokio::test]
 async fn sources_show_their_health_and_admins_can_fetch_now() {
-    let db = common::sqlite_db();
+    let db = backends::sqlite_db();
     let web = mock_web().await;
     let api = daemon(&db, &web).await;
     let t = &api.tokens;
@@ -648,14 +647,14 @@ async fn sources_show_their_health_and_admins_can_fetch_now() {
 /// (and cached) it; other tokens keep working.
 #[tokio::test]
 async fn a_token_revoked_from_the_command_line_stops_within_5_s() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let web = mock_web().await;
         let api = daemon(&db, &web).await;
         let b = api.backend;
         let dana = api.tokens.auth.clone();
         api.get("/key-results", &dana).await.expect(200);
 
-        let out = api_harness::binary::cli(&api.config, &["token", "revoke", &dana]).await;
+        let out = api.cli(&["token", "revoke", &dana]).await;
         assert!(
             out.status.success(),
             "{b}: okrd token revoke: {}",

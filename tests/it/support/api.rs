@@ -8,12 +8,10 @@
 //!
 //! `start` runs the daemon in-process on a manual clock; `start_binary`
 //! runs the same config in the shipped binary (real clock), for what only
-//! the process shows: its log.
-#![allow(dead_code)]
-
-pub mod binary;
+//! the process shows: its log. Both through `support::daemon`.
 
 use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +20,9 @@ use okrd::auth::{Role, token};
 use okrd::clock::{Clock, ManualClock};
 use okrd::store::{AuditEntry, Store};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::common::TestDb;
+use super::backends::TestDb;
+use super::daemon::{Binary, InProcess, Launch};
 
 pub const OKRS: &str = r#"
 [[periods]]
@@ -94,12 +92,8 @@ pub struct Api {
 }
 
 enum Running {
-    InProcess {
-        clock: Arc<ManualClock>,
-        shutdown: CancellationToken,
-        task: tokio::task::JoinHandle<Result<(), okrd::app::AppError>>,
-    },
-    Binary(binary::Daemon),
+    InProcess(InProcess),
+    Binary(Binary),
 }
 
 /// A response: status, JSON body (`Null` when empty or not JSON), content type.
@@ -189,9 +183,20 @@ value = "$.visitors"
     cfg
 }
 
-/// The store of the config at `cfg` (migrated) with a token for every role.
-async fn store_and_tokens(cfg: &Path) -> (okrd::config::Settings, Store, Tokens) {
-    let settings = okrd::config::load_with_env(Some(cfg), &[]).unwrap();
+/// A config written for `db`, its store (migrated) with a token for every
+/// role: what `start` and `start_binary` run a daemon on.
+struct Prepared {
+    backend: &'static str,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    store: Store,
+    tokens: Tokens,
+}
+
+async fn prepare(db: &TestDb, opts: &Options<'_>) -> Prepared {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), db, opts);
+    let settings = okrd::config::load_with_env(Some(&config), &[]).unwrap();
     let store = okrd::app::open_store(&settings).await.unwrap();
     let tokens = Tokens {
         admin: make_token(&store, Role::Admin, None, "ada").await,
@@ -200,70 +205,60 @@ async fn store_and_tokens(cfg: &Path) -> (okrd::config::Settings, Store, Tokens)
         growth: make_token(&store, Role::Member, Some("growth"), "kim").await,
         viewer: make_token(&store, Role::Viewer, None, "vic").await,
     };
-    (settings, store, tokens)
+    Prepared {
+        backend: db.backend,
+        dir,
+        config,
+        store,
+        tokens,
+    }
 }
 
+impl Prepared {
+    fn api(self, daemon: Running) -> Api {
+        let base = match &daemon {
+            Running::InProcess(d) => d.base(),
+            Running::Binary(d) => d.base(),
+        };
+        Api {
+            backend: self.backend,
+            base,
+            client: reqwest::Client::new(),
+            tokens: self.tokens,
+            store: self.store,
+            config: self.config,
+            daemon,
+            _dir: self.dir,
+        }
+    }
+}
+
+/// The daemon in-process, on a manual clock at 2026-11-16 00:00 UTC.
 pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), db, &opts);
-    let (settings, store, tokens) = store_and_tokens(&cfg).await;
+    let prepared = prepare(db, &opts).await;
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(okrd::app::run_with_clock(
-        settings,
-        listener,
-        shutdown.clone(),
-        clock.clone() as Arc<dyn Clock>,
-    ));
-    let api = Api {
-        backend: db.backend,
-        base,
-        client: reqwest::Client::new(),
-        tokens,
-        store,
-        config: cfg,
-        daemon: Running::InProcess {
-            clock,
-            shutdown,
-            task,
-        },
-        _dir: dir,
-    };
-    for _ in 0..250 {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", api.base)).await
-            && r.status().is_success()
-        {
-            return api;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{}: the daemon did not get ready", api.backend);
+    let daemon = Launch::serve(&prepared.config)
+        .clock(clock as Arc<dyn Clock>)
+        .context(db.backend)
+        .in_process()
+        .await;
+    prepared.api(Running::InProcess(daemon))
 }
 
 /// The same daemon as `start`, run by the `okrd serve` binary on the real
 /// clock, logging as text at info level (`env` may override, e.g.
 /// `OKRD_LOG__FORMAT`). `Api::log` reads what it wrote.
 pub async fn start_binary(db: &TestDb, opts: Options<'_>, env: &[(&str, &str)]) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), db, &opts);
-    let (_, store, tokens) = store_and_tokens(&cfg).await;
-    let mut env_all = vec![("OKRD_LOG__LEVEL", "info"), ("OKRD_LOG__FORMAT", "text")];
-    env_all.extend_from_slice(env);
-    let daemon = binary::Daemon::spawn(&cfg, &env_all).await;
-    Api {
-        backend: db.backend,
-        base: daemon.base.clone(),
-        client: reqwest::Client::new(),
-        tokens,
-        store,
-        config: cfg,
-        daemon: Running::Binary(daemon),
-        _dir: dir,
-    }
+    let prepared = prepare(db, &opts).await;
+    let daemon = Launch::serve(&prepared.config)
+        .envs(&[("OKRD_LOG__LEVEL", "info"), ("OKRD_LOG__FORMAT", "text")])
+        .envs(env)
+        .context(db.backend)
+        .binary()
+        .await;
+    prepared.api(Running::Binary(daemon))
 }
 
 /// Stores a new token; returns it.
@@ -285,10 +280,7 @@ impl Api {
     /// Stops the daemon and asserts that it stopped cleanly.
     pub async fn stop(self) {
         match self.daemon {
-            Running::InProcess { shutdown, task, .. } => {
-                shutdown.cancel();
-                task.await.unwrap().unwrap();
-            }
+            Running::InProcess(daemon) => daemon.stop().await,
             Running::Binary(daemon) => {
                 let (status, log) = daemon.stop().await;
                 assert!(status.success(), "okrd serve exited with {status}:\n{log}");
@@ -296,19 +288,22 @@ impl Api {
         }
     }
 
-    /// The in-process daemon's clock.
-    pub fn clock(&self) -> &ManualClock {
-        match &self.daemon {
-            Running::InProcess { clock, .. } => clock,
-            Running::Binary(_) => panic!("the binary runs on the real clock"),
-        }
+    /// `okrd <args> --config <the daemon's config>` to completion, `RUST_LOG` removed.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_okrd"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd.output().await.expect("okrd runs")
     }
 
     /// What the binary daemon (`start_binary`) logged so far.
     pub fn log(&self) -> String {
         match &self.daemon {
             Running::Binary(daemon) => daemon.log(),
-            Running::InProcess { .. } => panic!("an in-process daemon's log is not captured"),
+            Running::InProcess(_) => panic!("an in-process daemon's log is not captured"),
         }
     }
 
@@ -400,12 +395,7 @@ impl Api {
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        super::daemon::metrics(&self.base).await
     }
 
     /// Polls `/metrics` until `done` holds (the exposition is published at most every 100 ms).
@@ -423,14 +413,4 @@ impl Api {
             self.metrics().await
         );
     }
-}
-
-/// The value of one sample, by metric name and label fragments such as `key_result="x"`.
-pub fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
-        .find(|l| labels.iter().all(|f| l.contains(f)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }

@@ -11,19 +11,18 @@
 //! without its scheme. The log must show every failure, with the servers'
 //! own words, so the test cannot pass by logging nothing.
 
-mod api_harness;
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api_harness::binary::Daemon;
-use api_harness::sample;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::backends;
+use crate::support::daemon::Launch;
+use crate::support::sample;
 
 /// Every secret holds characters that URL encoding changes.
 const BEARER_OK: &str = "tok/Ok+1aa=";
@@ -432,7 +431,7 @@ async fn with_password(url: &str, password: &str) -> Option<String> {
 
 /// Runs the daemon until every source has been fetched twice (so first
 /// failures and their repeats are logged), stops it and returns its log.
-async fn run_daemon(db: &common::TestDb, format: &str, db_password: Option<&str>) -> String {
+async fn run_daemon(db: &backends::TestDb, format: &str, db_password: Option<&str>) -> String {
     let b = db.backend;
     let dir = tempfile::tempdir().unwrap();
     let mocks = mocks().await;
@@ -447,9 +446,8 @@ async fn run_daemon(db: &common::TestDb, format: &str, db_password: Option<&str>
     let cfg = dir.path().join("okrd.toml");
     std::fs::write(&cfg, config(dir.path(), &db_url, format, &mocks)).unwrap();
     let nowhere = format!("http://127.0.0.1:{}/v?token={URL_TOKEN}", mocks.closed_port);
-    let daemon = Daemon::spawn(
-        &cfg,
-        &[
+    let daemon = Launch::serve(&cfg)
+        .envs(&[
             ("OKRD_TEST_BEARER_OK", &format!("Bearer {BEARER_OK}")),
             (
                 "OKRD_TEST_BEARER_REFUSED",
@@ -458,9 +456,10 @@ async fn run_daemon(db: &common::TestDb, format: &str, db_password: Option<&str>
             ("OKRD_TEST_GITHUB_TOKEN", GITHUB_TOKEN),
             ("OKRD_TEST_SHEETS_KEY", SHEETS_KEY),
             ("OKRD_TEST_NOWHERE_URL", &nowhere),
-        ],
-    )
-    .await;
+        ])
+        .context(format!("{b} {format}"))
+        .binary()
+        .await;
 
     let expected = [
         ("refused", "auth"),
@@ -472,12 +471,7 @@ async fn run_daemon(db: &common::TestDb, format: &str, db_password: Option<&str>
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = reqwest::get(format!("{}/metrics", daemon.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = daemon.metrics().await;
         let value = sample(&m, "okr_key_result_value", &["key_result=\"ok-kr\""]);
         let twice = |source: &str, reason: &str| {
             sample(
@@ -566,14 +560,14 @@ fn assert_failures_logged(log: &str, what: &str) {
 #[tokio::test]
 async fn no_secret_reaches_the_log_of_failing_or_succeeding_sources() {
     let (mut configured, mut derived) = (Vec::new(), Vec::new());
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let db_password = (db.backend == "postgres"
             && with_password(&db.url, DB_PASSWORD).await.is_some())
         .then_some(DB_PASSWORD);
         // A second database of the same backend: the JSON run goes alongside.
         let other = match db.backend {
-            "postgres" => common::postgres_db(&common::postgres_url().unwrap()).await,
-            _ => common::sqlite_db(),
+            "postgres" => backends::postgres_db(&backends::postgres_url().unwrap()).await,
+            _ => backends::sqlite_db(),
         };
         let (text, json) = tokio::join!(
             run_daemon(&db, "text", db_password),

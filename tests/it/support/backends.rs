@@ -5,23 +5,24 @@
 //! `OKRD_TEST_POSTGRES_URL` names a server where the user may create
 //! databases: each call creates its own `okrd_test_<random>` database there
 //! and drops it when the returned value is dropped, so tests never see each
-//! other's rows.
+//! other's rows. The same for MySQL/MariaDB with `OKRD_TEST_MYSQL_URL`
+//! (`mysql_db`), for the `sql` connector's tests: the store itself does not
+//! run on it.
 //!
 //! A backend that is not configured is skipped with a printed line, unless
 //! `OKRD_TEST_REQUIRE_BACKENDS=1` (as `.ci/run` sets): then the skip is a
 //! test failure, so CI cannot go green with a backend's tests left out.
 //!
 //! ```ignore
-//! mod common;
+//! use crate::support::backends;
 //! #[tokio::test]
 //! async fn something() {
-//!     for db in common::stores().await {
+//!     for db in backends::stores().await {
 //!         let store = &db.store; // migrated, empty
 //!         assert!(..., "{}", db.backend);
 //!     }
 //! }
 //! ```
-#![allow(dead_code)]
 
 use std::ops::Deref;
 
@@ -31,12 +32,15 @@ use sqlx::{AssertSqlSafe, Connection};
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "OKRD_TEST_POSTGRES_URL";
 
+/// The environment variable naming the MySQL/MariaDB server for tests.
+pub const MYSQL_ENV: &str = "OKRD_TEST_MYSQL_URL";
+
 /// Set to `1` to turn every skipped backend into a failure (CI does).
 pub const REQUIRE_ENV: &str = "OKRD_TEST_REQUIRE_BACKENDS";
 
 /// A fresh, empty (not migrated) database, removed when dropped.
 pub struct TestDb {
-    /// `"sqlite"` or `"postgres"`: put it in assertion messages.
+    /// `"sqlite"`, `"postgres"` or `"mysql"`: put it in assertion messages.
     pub backend: &'static str,
     /// A URL `Store::connect` (or the daemon's `[database] url`) accepts.
     pub url: String,
@@ -44,8 +48,9 @@ pub struct TestDb {
 }
 
 enum Cleanup {
-    Sqlite(tempfile::TempDir),
+    Sqlite { _dir: tempfile::TempDir },
     Postgres { admin_url: String, name: String },
+    MySql { admin_url: String, name: String },
 }
 
 /// One fresh database per available backend: SQLite always, PostgreSQL when
@@ -65,9 +70,9 @@ pub fn backends_required() -> bool {
 }
 
 /// A backend named by `env` is not configured: fail when backends are
-/// required, else tell the person running the tests, once per variable and
-/// test binary. Written to the stderr handle itself: libtest hides
-/// `eprintln!` output of passing tests.
+/// required, else tell the person running the tests, once per message.
+/// Written to the stderr handle itself: libtest hides `eprintln!` output of
+/// passing tests.
 pub fn skip_backend(env: &str, what: &str) {
     use std::collections::HashSet;
     use std::io::Write;
@@ -79,14 +84,9 @@ pub fn skip_backend(env: &str, what: &str) {
     );
     static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-    if said
-        .get_or_insert_with(HashSet::new)
-        .insert(env.to_string())
-    {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {what}: set {env} to run these tests on it too"
-        );
+    let line = format!("skipped {what}: set {env} to run these tests on it too");
+    if said.get_or_insert_with(HashSet::new).insert(line.clone()) {
+        let _ = writeln!(std::io::stderr(), "{line}");
     }
 }
 
@@ -97,7 +97,7 @@ pub fn sqlite_db() -> TestDb {
     TestDb {
         backend: "sqlite",
         url,
-        cleanup: Cleanup::Sqlite(dir),
+        cleanup: Cleanup::Sqlite { _dir: dir },
     }
 }
 
@@ -129,26 +129,62 @@ pub async fn postgres_db(admin_url: &str) -> TestDb {
     }
 }
 
+/// The MySQL/MariaDB server to test against, if configured.
+pub fn mysql_url() -> Option<String> {
+    std::env::var(MYSQL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Creates `okrd_test_<random>` on the server `admin_url` points at (the
+/// user must be allowed to create databases).
+pub async fn mysql_db(admin_url: &str) -> TestDb {
+    let name = format!("okrd_test_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::MySqlConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{MYSQL_ENV}: cannot connect: {e}"));
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+    let _ = conn.close().await;
+    TestDb {
+        backend: "mysql",
+        url: with_database(admin_url, &name),
+        cleanup: Cleanup::MySql {
+            admin_url: admin_url.to_string(),
+            name,
+        },
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
-            return; // the TempDir removes the SQLite file
-        };
         // Drop cannot await, and may run on the test's runtime: drop the
-        // database from a thread with a runtime of its own. FORCE ends the
-        // connections the test's pool still holds. Best effort.
-        let (admin_url, sql) = (
-            admin_url.clone(),
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        );
+        // database from a thread with a runtime of its own. Best effort.
+        let (admin_url, name, sql) = match &self.cleanup {
+            Cleanup::Sqlite { .. } => return, // the TempDir removes the file
+            // FORCE ends the connections the test's pool still holds.
+            Cleanup::Postgres { admin_url, name } => (
+                admin_url.clone(),
+                name,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ),
+            Cleanup::MySql { admin_url, name } => (
+                admin_url.clone(),
+                name,
+                format!("DROP DATABASE IF EXISTS {name}"),
+            ),
+        };
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
             rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                sqlx::query(AssertSqlSafe(sql))
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
+                sqlx::raw_sql(AssertSqlSafe(sql))
                     .execute(&mut conn)
                     .await
                     .ok()?;
@@ -162,13 +198,25 @@ impl Drop for TestDb {
     }
 }
 
+/// Runs `sql` on the database at `url` (any backend), through a connection
+/// of its own.
+pub async fn execute(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await.unwrap();
+}
+
 /// A migrated, empty store on a fresh database. Derefs to `Store`.
 pub struct TestStore {
     pub backend: &'static str,
     pub url: String,
     pub store: Store,
     // Declared last: dropped after the store.
-    db: TestDb,
+    _db: TestDb,
 }
 
 impl Deref for TestStore {
@@ -192,7 +240,7 @@ impl TestStore {
             backend: db.backend,
             url: db.url.clone(),
             store,
-            db,
+            _db: db,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Crashes and shutdowns of the real binary, on every backend
-//! (`common::databases()`: SQLite, and PostgreSQL when configured):
+//! (`backends::databases()`: SQLite, and PostgreSQL when configured):
 //!
 //! - `kill -9` during startup, between fetches and with a fetch in flight:
 //!   a restart loses no check-in `/metrics` had shown (shown means
@@ -14,19 +14,18 @@
 //! names the request it came from. Every wait on the daemon has a deadline:
 //! a hang fails with the daemon's log instead of hanging the suite.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use okrd::store::Store;
-use tokio::process::{Child, Command};
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::backends;
+use crate::support::daemon::{Binary, Launch};
 
 /// The KRs of `OKRS`, both fetched every second from the mock source.
 const KRS: [&str; 2] = ["a", "b"];
@@ -203,137 +202,13 @@ impl Source {
 
 // --- The daemon ------------------------------------------------------------
 
-/// A running `okrd serve`, its stderr in a log file of its own. Killed if
-/// dropped while running, so a failed test leaves no daemon behind.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    /// Backend and moment, for failure messages.
-    context: String,
-}
-
-impl Daemon {
-    fn spawn(dir: &Path, context: String) -> Daemon {
-        static RUNS: AtomicUsize = AtomicUsize::new(0);
-        let log = dir.join(format!("okrd-{}.log", RUNS.fetch_add(1, Ordering::Relaxed)));
-        let stderr = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_okrd"));
-        command
-            .current_dir(dir)
-            .args(["serve", "--config", "okrd.toml"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .env_remove("RUST_LOG")
-            .kill_on_drop(true);
-        // The config file alone decides: no `OKRD_*` override from the test's environment.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("OKRD_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command.spawn().expect("okrd starts");
-        Daemon {
-            child,
-            log,
-            context,
-        }
-    }
-
-    /// Polls `f` until it returns something; fails if the daemon exits
-    /// first or `within` passes.
-    async fn wait_for<T>(
-        &mut self,
-        within: Duration,
-        what: &str,
-        mut f: impl AsyncFnMut() -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(found) = f().await {
-                return found;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{}: okrd exited ({status}) while waiting for {what}\n{}",
-                    self.context,
-                    self.log_tail()
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{}: no {what} within {within:?}\n{}",
-                    self.context,
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// The address it serves on, once it logged it.
-    async fn addr(&mut self) -> String {
-        let log = self.log.clone();
-        self.wait_for(PATIENCE, "\"serving\" line in the log", async || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            let line = text.lines().find(|l| l.contains("serving /metrics"))?;
-            let addr = line.split_once("addr=")?.1.split_whitespace().next()?;
-            Some(addr.to_string())
-        })
-        .await
-    }
-
-    async fn logged(&mut self, what: &str) {
-        let log = self.log.clone();
-        self.wait_for(PATIENCE, &format!("{what:?} in the log"), async || {
-            let text = std::fs::read_to_string(&log).ok()?;
-            text.contains(what).then_some(())
-        })
-        .await;
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().expect("okrd is running");
-        // SAFETY: kill(2) with the pid of our own child, not yet reaped.
-        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(sent, 0, "{}: cannot send SIGTERM", self.context);
-    }
-
-    /// SIGKILL; fails if it had already exited by itself.
-    async fn sigkill(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{}: okrd exited by itself ({status}) before the SIGKILL\n{}",
-                self.context,
-                self.log_tail()
-            );
-        }
-        self.child.start_kill().expect("SIGKILL");
-        self.wait_exit(Duration::from_secs(30), "SIGKILL").await;
-    }
-
-    /// Waits for the exit; past `within`, kills it and fails.
-    async fn wait_exit(&mut self, within: Duration, after: &str) -> ExitStatus {
-        match tokio::time::timeout(within, self.child.wait()).await {
-            Ok(status) => status.expect("wait for okrd"),
-            Err(_) => {
-                let _ = self.child.start_kill();
-                let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-                panic!(
-                    "{}: okrd still running {within:?} after {after}; killed it\n{}",
-                    self.context,
-                    self.log_tail()
-                );
-            }
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("--- okrd log ({}) ---\n{tail}", self.log.display())
-    }
+/// `okrd serve` of the config in `dir`, not waited for: each test decides
+/// what to wait for. Killed if dropped while running, so a failed test
+/// leaves no daemon behind.
+fn spawn(dir: &Path, context: String) -> Binary {
+    Launch::serve(&dir.join("okrd.toml"))
+        .context(context)
+        .spawn()
 }
 
 // --- What the daemon shows and what the database holds ----------------------
@@ -346,7 +221,7 @@ struct Shown {
 }
 
 /// Every KR of `KRS` that `/metrics` shows with a value, if it answers.
-async fn scrape(addr: &str) -> Option<HashMap<String, Shown>> {
+async fn scrape(addr: SocketAddr) -> Option<HashMap<String, Shown>> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -488,7 +363,7 @@ fn check_database(
     keys
 }
 
-async fn connect(db: &common::TestDb) -> Store {
+async fn connect(db: &backends::TestDb) -> Store {
     Store::connect(&db.url, 2)
         .await
         .unwrap_or_else(|e| panic!("{}: connect: {e}", db.backend))
@@ -511,12 +386,12 @@ enum Moment {
 
 #[tokio::test]
 async fn sigkill_at_any_moment_loses_no_acknowledged_check_in_and_duplicates_none() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigkill_and_restart(&db).await;
     }
 }
 
-async fn sigkill_and_restart(db: &common::TestDb) {
+async fn sigkill_and_restart(db: &backends::TestDb) {
     let (mock, source) = Source::start().await;
     let dir = tempfile::tempdir().unwrap();
     // The timeout outlasts the answer held back for `MidFetch`.
@@ -534,7 +409,7 @@ async fn sigkill_and_restart(db: &common::TestDb) {
     ];
     for (run, moment) in moments.into_iter().enumerate() {
         let context = format!("{}, run {run}: kill -9 {moment:?}", db.backend);
-        let mut daemon = Daemon::spawn(dir.path(), context.clone());
+        let mut daemon = spawn(dir.path(), context.clone());
         let first_value = source.next_value();
         // What /metrics showed right before the kill, and the fetch in flight.
         let (shown, in_flight) = match moment {
@@ -547,12 +422,12 @@ async fn sigkill_and_restart(db: &common::TestDb) {
                 (HashMap::new(), None)
             }
             Moment::BetweenFetches | Moment::MidFetch => {
-                let addr = daemon.addr().await;
+                let addr = daemon.serving().await;
                 // Values fetched by this run, not just loaded at startup.
                 let what = "value fetched by this run on /metrics for every KR";
                 let shown = daemon
                     .wait_for(PATIENCE, what, async || {
-                        let shown = scrape(&addr).await?;
+                        let shown = scrape(addr).await?;
                         KRS.iter()
                             .all(|kr| {
                                 shown
@@ -571,7 +446,7 @@ async fn sigkill_and_restart(db: &common::TestDb) {
                             source.held_back_since(from)
                         })
                         .await;
-                    let shown = scrape(&addr).await.unwrap_or(shown);
+                    let shown = scrape(addr).await.unwrap_or(shown);
                     assert!(in_flight.at.elapsed() < held, "{context}: not in flight");
                     (shown, Some(in_flight))
                 } else {
@@ -603,7 +478,7 @@ async fn sigkill_and_restart(db: &common::TestDb) {
     let store = store.expect("a run showed values");
     let context = format!("{}: restart after the kills", db.backend);
     let restarted_ms = chrono::Utc::now().timestamp_millis();
-    let mut daemon = Daemon::spawn(dir.path(), context.clone());
+    let mut daemon = spawn(dir.path(), context.clone());
     daemon
         .wait_for(
             PATIENCE,
@@ -631,12 +506,12 @@ async fn sigkill_and_restart(db: &common::TestDb) {
 
 #[tokio::test]
 async fn sigterm_lets_the_fetch_in_flight_finish_and_records_its_own_value() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_during_a_fetch(&db).await;
     }
 }
 
-async fn sigterm_during_a_fetch(db: &common::TestDb) {
+async fn sigterm_during_a_fetch(db: &backends::TestDb) {
     // Two answers at once, then each held back for well under the grace.
     const HELD: Duration = Duration::from_secs(3);
     let (mock, source) = Source::start().await;
@@ -644,7 +519,7 @@ async fn sigterm_during_a_fetch(db: &common::TestDb) {
     let dir = tempfile::tempdir().unwrap();
     configure(dir.path(), &db.url, &mock.uri(), "10s", "30s");
     let context = format!("{}: SIGTERM during a fetch", db.backend);
-    let mut daemon = Daemon::spawn(dir.path(), context.clone());
+    let mut daemon = spawn(dir.path(), context.clone());
     let in_flight = daemon
         .wait_for(PATIENCE, "request held back by the source", async || {
             source.held_back_since(1)
@@ -700,12 +575,12 @@ async fn sigterm_during_a_fetch(db: &common::TestDb) {
 
 #[tokio::test]
 async fn a_fetch_outlasting_shutdown_grace_does_not_keep_the_daemon_alive() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_with_a_fetch_longer_than_the_grace(&db).await;
     }
 }
 
-async fn sigterm_with_a_fetch_longer_than_the_grace(db: &common::TestDb) {
+async fn sigterm_with_a_fetch_longer_than_the_grace(db: &backends::TestDb) {
     // Every answer takes far longer than the grace and the margin together.
     const GRACE: Duration = Duration::from_secs(1);
     const MARGIN: Duration = Duration::from_secs(10);
@@ -715,7 +590,7 @@ async fn sigterm_with_a_fetch_longer_than_the_grace(db: &common::TestDb) {
     let dir = tempfile::tempdir().unwrap();
     configure(dir.path(), &db.url, &mock.uri(), "1s", "300s");
     let context = format!("{}: SIGTERM with a fetch outlasting the grace", db.backend);
-    let mut daemon = Daemon::spawn(dir.path(), context.clone());
+    let mut daemon = spawn(dir.path(), context.clone());
     let in_flight = daemon
         .wait_for(PATIENCE, "request held back by the source", async || {
             source.held_back_since(1)
@@ -747,14 +622,14 @@ async fn sigterm_with_a_fetch_longer_than_the_grace(db: &common::TestDb) {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_request_does_not_keep_the_daemon_alive() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         sigterm_with_a_stalled_client(&db).await;
     }
 }
 
 /// Serving stops within the grace too: a client that sent half a request
 /// (a stalled scraper, a slowloris) is not waited for past it.
-async fn sigterm_with_a_stalled_client(db: &common::TestDb) {
+async fn sigterm_with_a_stalled_client(db: &backends::TestDb) {
     use tokio::io::AsyncWriteExt;
     const GRACE: Duration = Duration::from_secs(1);
     const MARGIN: Duration = Duration::from_secs(10);
@@ -762,8 +637,8 @@ async fn sigterm_with_a_stalled_client(db: &common::TestDb) {
     let dir = tempfile::tempdir().unwrap();
     configure(dir.path(), &db.url, &mock.uri(), "1s", "10s");
     let context = format!("{}: SIGTERM with a stalled client", db.backend);
-    let mut daemon = Daemon::spawn(dir.path(), context.clone());
-    let addr = daemon.addr().await;
+    let mut daemon = spawn(dir.path(), context.clone());
+    let addr = daemon.serving().await;
     let mut client = tokio::net::TcpStream::connect(&addr)
         .await
         .unwrap_or_else(|e| panic!("{context}: connect to {addr}: {e}"));

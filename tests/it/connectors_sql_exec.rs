@@ -9,8 +9,6 @@
 //! (`pg_stat_activity`, the process list, SQLite's file lock). `exec` runs
 //! small `/bin/sh` scripts written to a temporary directory.
 
-mod common;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +19,9 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use okrd::sources::http::{HttpClient, HttpPolicy};
 use okrd::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, registry};
 
+use crate::support::backends;
+
 const TIMEOUT: Duration = Duration::from_secs(10);
-const MYSQL_ENV: &str = "OKRD_TEST_MYSQL_URL";
 
 /// One fetch through `connector`, as the pipeline runs it.
 async fn fetch_with(
@@ -59,11 +58,6 @@ fn expect_err(what: &str, r: Result<f64, FetchError>, reason: Reason) -> FetchEr
     }
 }
 
-/// Skipped, or a failure when backends are required (see `common`).
-fn say_skipped(env: &str, what: &str) {
-    common::skip_backend(env, what);
-}
-
 // ------------------------------------------------------------------- sql
 
 /// A seeded database with one table:
@@ -79,8 +73,7 @@ struct Db {
 #[allow(dead_code)] // held for their Drop
 enum Cleanup {
     Dir(tempfile::TempDir),
-    Postgres(common::TestDb),
-    MySql(MySqlDb),
+    Server(backends::TestDb),
 }
 
 const SEED: &[&str] = &[
@@ -169,7 +162,7 @@ async fn sqlite_db() -> Db {
 }
 
 async fn postgres_db(admin_url: &str) -> Db {
-    let db = common::postgres_db(admin_url).await;
+    let db = backends::postgres_db(admin_url).await;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     for sql in SEED.iter().chain(&["CREATE SEQUENCE s"]) {
         sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
@@ -179,92 +172,35 @@ async fn postgres_db(admin_url: &str) -> Db {
         backend: "postgres",
         url: db.url.clone(),
         connector: sql_connector(),
-        _cleanup: Cleanup::Postgres(db),
+        _cleanup: Cleanup::Server(db),
     }
 }
 
-/// A fresh `okrd_test_<random>` database on the MySQL/MariaDB server,
-/// dropped when this is dropped.
-struct MySqlDb {
-    admin_url: String,
-    name: String,
-}
-
-fn mysql_url() -> Option<String> {
-    std::env::var(MYSQL_ENV)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-}
-
-/// `url` with its path replaced by `/name`.
-fn with_database(url: &str, name: &str) -> String {
-    let mut u = reqwest::Url::parse(url).expect("database URL");
-    u.set_path(&format!("/{name}"));
-    u.to_string()
-}
-
 async fn mysql_db(admin_url: &str) -> Db {
-    let name = format!("okrd_test_{:016x}", rand::random::<u64>());
-    let mut conn = sqlx::MySqlConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("{MYSQL_ENV}: cannot connect: {e}"));
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let url = with_database(admin_url, &name);
-    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let db = backends::mysql_db(admin_url).await;
+    let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
     for sql in SEED {
         sqlx::raw_sql(*sql).execute(&mut conn).await.unwrap();
     }
     conn.close().await.unwrap();
     Db {
         backend: "mysql",
-        url,
+        url: db.url.clone(),
         connector: sql_connector(),
-        _cleanup: Cleanup::MySql(MySqlDb {
-            admin_url: admin_url.to_string(),
-            name,
-        }),
-    }
-}
-
-impl Drop for MySqlDb {
-    fn drop(&mut self) {
-        // Drop cannot await and may run on the test's runtime: use a thread.
-        let (url, sql) = (
-            self.admin_url.clone(),
-            format!("DROP DATABASE IF EXISTS {}", self.name),
-        );
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut conn = sqlx::MySqlConnection::connect(&url).await.ok()?;
-                sqlx::raw_sql(AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .ok()?;
-                conn.close().await.ok()
-            })
-        })
-        .join();
+        _cleanup: Cleanup::Server(db),
     }
 }
 
 /// One seeded database per available backend.
 async fn databases() -> Vec<Db> {
     let mut out = vec![sqlite_db().await];
-    match common::postgres_url() {
+    match backends::postgres_url() {
         Some(url) => out.push(postgres_db(&url).await),
-        None => say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL"),
+        None => backends::skip_backend(backends::POSTGRES_ENV, "the sql connector on PostgreSQL"),
     }
-    match mysql_url() {
+    match backends::mysql_url() {
         Some(url) => out.push(mysql_db(&url).await),
-        None => say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB"),
+        None => backends::skip_backend(backends::MYSQL_ENV, "the sql connector on MySQL/MariaDB"),
     }
     out
 }
@@ -314,8 +250,8 @@ async fn sql_numbers_of_every_type() {
 
 #[tokio::test]
 async fn sql_postgres_number_types() {
-    let Some(url) = common::postgres_url() else {
-        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+    let Some(url) = backends::postgres_url() else {
+        backends::skip_backend(backends::POSTGRES_ENV, "the sql connector on PostgreSQL");
         return;
     };
     let db = postgres_db(&url).await;
@@ -469,8 +405,8 @@ async fn sql_writes_are_refused() {
 
 #[tokio::test]
 async fn sql_mysql_a_query_cannot_leave_the_next_one_read_write() {
-    let Some(url) = mysql_url() else {
-        say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB");
+    let Some(url) = backends::mysql_url() else {
+        backends::skip_backend(backends::MYSQL_ENV, "the sql connector on MySQL/MariaDB");
         return;
     };
     let db = mysql_db(&url).await;
@@ -530,8 +466,8 @@ async fn sql_mysql_a_query_cannot_leave_the_next_one_read_write() {
 
 #[tokio::test]
 async fn sql_postgres_cannot_switch_the_transaction_to_read_write() {
-    let Some(url) = common::postgres_url() else {
-        say_skipped(common::POSTGRES_ENV, "the sql connector on PostgreSQL");
+    let Some(url) = backends::postgres_url() else {
+        backends::skip_backend(backends::POSTGRES_ENV, "the sql connector on PostgreSQL");
         return;
     };
     let db = postgres_db(&url).await;
@@ -802,8 +738,8 @@ async fn sql_missing_sqlite_file_is_connect_and_not_created() {
 
 #[tokio::test]
 async fn sql_mysql_wrong_password_is_auth() {
-    let Some(url) = mysql_url() else {
-        say_skipped(MYSQL_ENV, "the sql connector on MySQL/MariaDB");
+    let Some(url) = backends::mysql_url() else {
+        backends::skip_backend(backends::MYSQL_ENV, "the sql connector on MySQL/MariaDB");
         return;
     };
     let mut bad = reqwest::Url::parse(&url).unwrap();

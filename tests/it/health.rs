@@ -2,19 +2,16 @@
 //! `/readyz` answers 503 while the database is unreachable or not migrated
 //! and 200 again once it is back; `/healthz` (the process is alive) stays 200.
 
-mod api_harness;
-mod common;
-
 use std::time::{Duration, Instant};
 
-use api_harness::{Api, Options, start};
-use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+use crate::support::api::{Api, Options, start};
+use crate::support::backends::{self, execute};
 
 /// How long `/readyz` may take to notice a change (the pool gives up on a
 /// connection after 10 s at most).
 const NOTICE_DEADLINE: Duration = Duration::from_secs(15);
 
-async fn daemon(db: &common::TestDb) -> Api {
+async fn daemon(db: &backends::TestDb) -> Api {
     start(
         db,
         Options {
@@ -53,19 +50,9 @@ async fn readyz_becomes(api: &Api, status: u16, when: &str) -> String {
     }
 }
 
-async fn execute(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    conn.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn readyz_fails_while_the_schema_is_not_migrated_and_recovers() {
-    for db in common::databases().await {
+    for db in backends::databases().await {
         let api = daemon(&db).await;
         let b = api.backend;
         assert_eq!(probe(&api, "/readyz").await.0, 200, "{b}");
@@ -98,11 +85,11 @@ async fn readyz_fails_while_the_schema_is_not_migrated_and_recovers() {
 /// a daemon that holds it open.
 #[tokio::test]
 async fn readyz_fails_while_postgres_refuses_connections_and_recovers() {
-    let Some(admin_url) = common::postgres_url() else {
-        common::skip_backend(common::POSTGRES_ENV, "PostgreSQL");
+    let Some(admin_url) = backends::postgres_url() else {
+        backends::skip_backend(backends::POSTGRES_ENV, "PostgreSQL");
         return;
     };
-    let db = common::postgres_db(&admin_url).await;
+    let db = backends::postgres_db(&admin_url).await;
     let api = daemon(&db).await;
     assert_eq!(probe(&api, "/readyz").await.0, 200);
     let name = db

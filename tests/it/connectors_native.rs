@@ -18,6 +18,8 @@ use okrd::sources::template::TemplateContext;
 use okrd::sources::value::Reduce;
 use okrd::sources::{FetchContext, FetchError, Params, Reason, Redactor};
 
+use crate::support::read_request_head;
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 const SHORT_TIMEOUT: Duration = Duration::from_millis(200);
 const SMALL_CAP: usize = 64 * 1024;
@@ -811,15 +813,9 @@ fn raw_server(respond: impl FnOnce(std::net::TcpStream) + Send + 'static) -> Soc
         let Ok((mut s, _)) = listener.accept() else {
             return;
         };
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
+        if read_request_head(&mut s) {
+            respond(s);
         }
-        respond(s);
     });
     addr
 }

@@ -2,11 +2,9 @@
 //! spawned is left running (the scheduler, the publisher, the refresher, the
 //! memory trim and the check-in writer included) and its store is closed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use okrd::clock::{Clock, SystemClock};
-use tokio_util::sync::CancellationToken;
+use crate::support::daemon::Launch;
 
 const OKRS: &str = r#"
 [[periods]]
@@ -49,27 +47,17 @@ fn no_task_outlives_the_daemon_and_its_database_is_closed() {
         );
         let cfg = dir.path().join("okrd.toml");
         std::fs::write(&cfg, config).unwrap();
-        let settings = okrd::config::load_with_env(Some(&cfg), &[]).unwrap();
 
         let metrics = tokio::runtime::Handle::current().metrics();
         let before = metrics.num_alive_tasks();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let shutdown = CancellationToken::new();
-        let running = okrd::app::start(
-            settings,
-            listener,
-            shutdown.clone(),
-            Arc::new(SystemClock) as Arc<dyn Clock>,
-        )
-        .await
-        .unwrap();
+        let running = Launch::serve(&cfg).in_process().await;
         // Ready when start returns: no polling.
-        let base = format!("http://{}", running.local_addr());
+        let base = running.base();
         let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
         assert_eq!(ready.status(), 200);
         assert!(metrics.num_alive_tasks() > before, "the daemon runs tasks");
 
-        shutdown.cancel();
+        running.shut_down();
         tokio::time::timeout(Duration::from_secs(10), running.wait())
             .await
             .expect("the daemon stops within its grace")

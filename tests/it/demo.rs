@@ -3,9 +3,9 @@
 //! through catalog connectors (Plausible, Delighted, Zendesk) from the
 //! simulator, and no fetch fails.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::daemon::{Launch, START_DEADLINE};
 
 fn values(metrics: &str) -> Vec<(String, String)> {
     metrics
@@ -30,49 +30,33 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// The demo process, stopped if the test fails before it stops it: SIGTERM
-/// (so it removes its temporary files), SIGKILL after 5 s.
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if !matches!(self.0.try_wait(), Ok(None)) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn fetch(url: &str) -> Result<String, reqwest::Error> {
     reqwest::get(url).await?.text().await
 }
 
 #[tokio::test]
 async fn demo_krs_get_values_and_move() {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Demo(
-        Command::new(env!("CARGO_BIN_EXE_okrd"))
-            .args(["demo", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("okrd demo starts"),
-    );
+    // Stopped if the test fails before it stops it: SIGTERM (so it removes
+    // its temporary files), SIGKILL after 5 s.
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Launch::command(dir.path(), &["demo", "--listen", "127.0.0.1:0"]).spawn();
+    // What it prints to stdout, up to its config file's line.
+    let out = demo.stdout_path().to_path_buf();
+    let printed = demo
+        .wait_for(START_DEADLINE, "its config line on stdout", async || {
+            let mut text = std::fs::read_to_string(&out).ok()?;
+            text.truncate(text.rfind('\n')? + 1); // whole lines only
+            text.lines()
+                .any(|l| l.trim().starts_with("config"))
+                .then_some(text)
+        })
+        .await;
     // On failure, show what the demo logged.
-    let logged = || std::fs::read_to_string(log.path()).unwrap_or_default();
-    let stdout = child.0.stdout.take().unwrap();
+    let logged = || demo.stderr();
     let mut url = None;
     let mut config = None;
     let mut member_token = None;
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+    for line in printed.lines() {
         let line = line.trim();
         if let Some(u) = line.strip_prefix("metrics") {
             url = Some(u.trim().to_string());
@@ -214,8 +198,6 @@ async fn demo_krs_get_values_and_move() {
     assert_eq!(draft.status(), 201, "{}", draft.text().await.unwrap());
 
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
-    let pid = child.0.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let status = child.0.wait().unwrap();
+    let (status, _) = demo.stop().await;
     assert!(status.success(), "the demo did not stop cleanly: {status}");
 }

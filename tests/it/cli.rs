@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::daemon::{Launch, START_DEADLINE};
+
 const GOOD: &str = r#"
 [[periods]]
 id = "2026-Q4"
@@ -278,8 +280,8 @@ async fn source_test_fetches_once_and_prints_the_value_or_the_failure() {
     );
 }
 
-#[test]
-fn serve_refuses_bad_okr_files_before_writing_anything() {
+#[tokio::test]
+async fn serve_refuses_bad_okr_files_before_writing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = "[server]\nlisten = \"127.0.0.1:0\"\n[okrs]\nfiles = [\"okrs.toml\"]\n\
                [[sources]]\nname = \"web\"\nconnector = \"http_json\"\n[sources.params]\nurl = \"http://127.0.0.1:9/x\"\n";
@@ -289,9 +291,15 @@ fn serve_refuses_bad_okr_files_before_writing_anything() {
         "{GOOD}[key_results.source]\nuse = \"web\"\nparams = {{ value = \"not a jsonpath\" }}\n"
     );
     std::fs::write(dir.path().join("okrs.toml"), okrs).unwrap();
-    let out = okrd(dir.path(), &["serve"]);
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let db = format!("sqlite://{}", dir.path().join("okrd.db").display());
+    let mut serve = Launch::serve(&dir.path().join("okrd.toml"))
+        .env("OKRD_DATABASE__URL", &db)
+        .spawn();
+    let status = serve
+        .wait_exit(START_DEADLINE, "refusing the OKR files")
+        .await;
+    let err = serve.stderr();
+    assert_eq!(status.code(), Some(1), "{err}");
     assert!(
         err.contains("okrs.toml:") && err.contains("key result `calls`"),
         "{err}"

@@ -1,0 +1,23 @@
+//! The integration tests, in one test binary: `cargo test --test it`, or
+//! `cargo test --test it <module>::` for one file's tests. Shared helpers
+//! are in `support`. (`tests/scheduler_lag.rs` and `tests/too_large.rs`
+//! measure process-wide state and keep test binaries of their own.)
+
+mod support;
+
+mod api_input;
+mod api_workflow;
+mod catalog;
+mod cli;
+mod connectors_native;
+mod connectors_sql_exec;
+mod demo;
+mod durability;
+mod e2e;
+mod health;
+mod http_policy;
+mod okr_files;
+mod scheduler;
+mod secrets_in_logs;
+mod shutdown;
+mod store;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use okrd::live::Snapshot;
 use okrd::metrics;
+use okrd::metrics::Telemetry;
 use okrd::okr::rollup::RollupEngine;
-use okrd::telemetry::SourceTelemetry;
 
 fn main() {
     let now = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
@@ -22,8 +22,8 @@ fn main() {
             .enumerate()
             .map(|(i, id)| (id.as_str(), (i % 100) as f64, now)),
     );
-    let telemetry = SourceTelemetry::new();
-    telemetry.register_source("mock");
+    let telemetry = Telemetry::new();
+    telemetry.sources.register_source("mock");
 
     support::table_header();
     let snapshot = Snapshot::from_engine(&engine, now);

@@ -23,7 +23,6 @@ pub mod reload;
 pub mod scheduler;
 pub mod sources;
 pub mod store;
-pub mod telemetry;
 pub mod web;
 
 pub use app::run;

@@ -3,7 +3,7 @@
 //! keeps its last good value and the failure is counted with its reason.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use crate::binding::{Binding, Sources, fetch_value};
 use crate::clock::Clock;
 use crate::live::LiveModel;
+use crate::metrics::{FetchFailed, FetchSucceeded, InternalEvent, Telemetry};
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
 use crate::sources::{FetchError, Reason, Redactor};
 use crate::store::{Backend, CheckInWrite, CheckInWriter, Store, StoreError, StoredCheckIn};
-use crate::telemetry::SourceTelemetry;
 
 pub struct Pipeline {
     store: Store,
@@ -24,13 +24,11 @@ pub struct Pipeline {
     sources: Sources,
     bindings: RwLock<HashMap<String, Arc<Binding>>>,
     live: Arc<LiveModel>,
-    telemetry: Arc<SourceTelemetry>,
+    telemetry: Arc<Telemetry>,
     redactor: Redactor,
     clock: Arc<dyn Clock>,
     /// Identifies this process in schedule leases.
     holder: String,
-    /// The reason each binding failed with last, to log a failure once, not on every tick.
-    last_failure: Mutex<HashMap<String, Reason>>,
 }
 
 pub struct PipelineParts {
@@ -38,7 +36,7 @@ pub struct PipelineParts {
     pub writer: CheckInWriter,
     pub sources: Sources,
     pub live: Arc<LiveModel>,
-    pub telemetry: Arc<SourceTelemetry>,
+    pub telemetry: Arc<Telemetry>,
     pub redactor: Redactor,
     pub clock: Arc<dyn Clock>,
 }
@@ -56,7 +54,6 @@ impl Pipeline {
             redactor: parts.redactor,
             clock: parts.clock,
             holder,
-            last_failure: Mutex::new(HashMap::new()),
         })
     }
 
@@ -139,14 +136,24 @@ impl Pipeline {
         let now = self.clock.now();
         match result {
             Ok(value) => {
-                self.telemetry.record_success(&binding.source, took, now);
-                self.note_recovery(&binding);
+                FetchSucceeded {
+                    source: &binding.source,
+                    key_result: &binding.key_result,
+                    took,
+                    at: now,
+                }
+                .emit(&self.telemetry.sources);
                 self.record(&binding, value, now, slot_ms).await
             }
             Err(err) => {
-                self.telemetry
-                    .record_failure(&binding.source, &err, took, now);
-                self.note_failure(&binding, &err);
+                FetchFailed {
+                    source: &binding.source,
+                    key_result: &binding.key_result,
+                    error: &err,
+                    took,
+                    at: now,
+                }
+                .emit(&self.telemetry.sources);
                 Outcome::Failure {
                     transient: err.reason.is_transient(),
                     retry_after: err.retry_after,
@@ -218,38 +225,6 @@ impl Pipeline {
             }
         }
     }
-
-    fn note_failure(&self, binding: &Binding, err: &FetchError) {
-        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
-        log_failure(&mut last, binding, err);
-    }
-
-    fn note_recovery(&self, binding: &Binding) {
-        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(reason) = last.remove(&binding.key_result) {
-            tracing::info!(source = %binding.source, key_result = %binding.key_result, after = %reason, "fetch recovered");
-        }
-    }
-}
-
-/// Log a failed fetch once per change of its reason (repeats go to debug):
-/// auth failures at error level naming the source whose credentials to check.
-fn log_failure(last: &mut HashMap<String, Reason>, binding: &Binding, err: &FetchError) {
-    let repeated = last.insert(binding.key_result.clone(), err.reason) == Some(err.reason);
-    if repeated {
-        tracing::debug!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed again");
-    } else if err.reason == Reason::Auth {
-        tracing::error!(
-            source = %binding.source,
-            key_result = %binding.key_result,
-            reason = %err.reason,
-            error = %err.message,
-            "source `{0}` rejected our credentials (HTTP 401/403, not retried); check the credentials of source `{0}`",
-            binding.source
-        );
-    } else {
-        tracing::warn!(source = %binding.source, key_result = %binding.key_result, reason = %err.reason, error = %err.message, "fetch failed; keeping the last good value");
-    }
 }
 
 fn hostname() -> String {
@@ -268,8 +243,6 @@ mod tests {
     use super::*;
     use crate::live::SharedSnapshot;
     use crate::okr::rollup::RollupEngine;
-    use crate::okr::{KrKind, Period};
-    use serde_json::Map;
 
     /// A pipeline over a fresh in-memory store holding one approved KR, `kr`.
     async fn pipeline_with_one_kr() -> Arc<Pipeline> {
@@ -318,7 +291,7 @@ target = 10
             writer,
             sources: HashMap::new(),
             live,
-            telemetry: Arc::new(SourceTelemetry::new()),
+            telemetry: Arc::new(Telemetry::new()),
             redactor: Redactor::default(),
             clock,
         })
@@ -369,57 +342,5 @@ target = 10
         }
         assert_eq!(value(), Some(7.0));
         assert_eq!(pipeline.store.latest_check_ins().await.unwrap().len(), 1);
-    }
-
-    /// Log lines written while `f` runs, at `info` and above.
-    fn logs(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let out = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || out.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
-    }
-
-    #[test]
-    fn an_auth_failure_is_logged_once_as_an_error_naming_the_source() {
-        let binding = Binding {
-            key_result: "kr".into(),
-            kind: KrKind::Increase,
-            source: "billing".into(),
-            params: Map::new(),
-            period: Period::quarter_of(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
-            schedule: String::new(),
-            timezone: chrono_tz::UTC,
-        };
-        let auth = FetchError::new(Reason::Auth, "GET http://x/: HTTP 401 Unauthorized");
-        let mut last = HashMap::new();
-        let first = logs(|| log_failure(&mut last, &binding, &auth));
-        assert!(first.contains("ERROR"), "{first}");
-        assert!(
-            first.contains("check the credentials of source `billing`"),
-            "{first}"
-        );
-        let again = logs(|| log_failure(&mut last, &binding, &auth));
-        assert!(again.is_empty(), "{again}");
-        let other = FetchError::new(Reason::Timeout, "slow");
-        let changed = logs(|| log_failure(&mut last, &binding, &other));
-        assert!(changed.contains("WARN"), "{changed}");
-        let back = logs(|| log_failure(&mut last, &binding, &auth));
-        assert!(back.contains("ERROR"), "{back}");
     }
 }

@@ -42,11 +42,11 @@ use crate::auth::cache::TokenCache;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::live::{LiveModel, Snapshot};
+use crate::metrics::Telemetry;
 use crate::pipeline::Pipeline;
 use crate::reload::{Reloader, RuleContext, rule_context};
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
-use crate::telemetry::SourceTelemetry;
 pub use error::{ApiError, Problem};
 use views::Views;
 
@@ -57,7 +57,7 @@ pub struct ApiState(Arc<ApiInner>);
 pub struct ApiInner {
     store: Store,
     live: Arc<LiveModel>,
-    telemetry: Arc<SourceTelemetry>,
+    telemetry: Arc<Telemetry>,
     /// Records manual check-ins; knows the sources and the bound KRs.
     pipeline: Arc<Pipeline>,
     /// Runs a source now.
@@ -86,7 +86,7 @@ pub struct ApiParts<'a> {
     pub settings: &'a Settings,
     pub store: Store,
     pub live: Arc<LiveModel>,
-    pub telemetry: Arc<SourceTelemetry>,
+    pub telemetry: Arc<Telemetry>,
     pub pipeline: Arc<Pipeline>,
     pub scheduler: SchedulerHandle,
     pub reloader: Arc<Reloader>,

@@ -15,9 +15,9 @@ use super::auth::require_role;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathId;
 use crate::auth::{Principal, Role};
+use crate::metrics::SourceHealth;
 use crate::scheduler::BindingStatus;
 use crate::store::AuditEntry;
-use crate::telemetry::SourceHealth;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SourceView {
@@ -171,7 +171,7 @@ fn now(api: &ApiState, who: &Principal) -> Now {
         .collect();
     Now {
         schedule,
-        health: api.telemetry.health(),
+        health: api.telemetry.sources.health(),
         admin: who.role == Role::Admin,
     }
 }

@@ -16,13 +16,13 @@ use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::live::{LiveModel, SharedSnapshot};
+use crate::metrics::Telemetry;
 use crate::okr::file::Problem;
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::reload::{self, Refresher, Reloader, ReloaderParts};
 use crate::scheduler::{Runner, SchedulerConfig};
 use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};
-use crate::telemetry::SourceTelemetry;
 
 /// Why the daemon could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -164,9 +164,9 @@ pub async fn start(
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = store.check_in_writer(writer_stop.clone());
 
-    let telemetry = Arc::new(SourceTelemetry::new());
+    let telemetry = Arc::new(Telemetry::new());
     for name in sources.keys() {
-        telemetry.register_source(name);
+        telemetry.sources.register_source(name);
     }
     let engine_size = engine.key_results().len();
     let live = Arc::new(LiveModel::new(
@@ -208,6 +208,7 @@ pub async fn start(
         clock.clone(),
         runner,
         work.clone(),
+        telemetry.scheduler.clone(),
     );
     scheduler.set_bindings(schedule);
     tasks.spawn(async move {

@@ -10,11 +10,11 @@ use crate::api::ApiState;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::live::LiveModel;
+use crate::metrics::Telemetry;
 use crate::pipeline::Pipeline;
 use crate::reload::Reloader;
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
-use crate::telemetry::SourceTelemetry;
 use crate::web::WebState;
 
 /// Everything the routes reach.
@@ -22,7 +22,7 @@ pub struct Parts<'a> {
     pub settings: &'a Settings,
     pub store: Store,
     pub live: Arc<LiveModel>,
-    pub telemetry: Arc<SourceTelemetry>,
+    pub telemetry: Arc<Telemetry>,
     pub pipeline: Arc<Pipeline>,
     pub scheduler: SchedulerHandle,
     pub reloader: Arc<Reloader>,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::state::{Fire, State};
 use super::{BindingStatus, Entry, Job, Outcome, Runner, SchedulerConfig};
 use crate::clock::Clock;
-use crate::telemetry::scheduler_lag;
+use crate::metrics::SchedulerTelemetry;
 
 /// Controls a running scheduler. Cheap to clone.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ struct Inner {
     jobs: Option<mpsc::Sender<()>>,
 }
 
-/// Starts the scheduler with no bindings (add them with
+/// Starts the scheduler with no entries, recording into `telemetry` (add them with
 /// [`SchedulerHandle::set_bindings`]). The task ends after `shutdown` is
 /// cancelled and the jobs already running have finished.
 ///
@@ -57,18 +57,9 @@ pub fn spawn(
     clock: Arc<dyn Clock>,
     runner: Runner,
     shutdown: CancellationToken,
+    telemetry: SchedulerTelemetry,
 ) -> (SchedulerHandle, JoinHandle<()>) {
-    spawn_recording_lag(config, clock, runner, shutdown, scheduler_lag().clone())
-}
-
-/// [`spawn`], recording job start lag into `lag`.
-fn spawn_recording_lag(
-    config: SchedulerConfig,
-    clock: Arc<dyn Clock>,
-    runner: Runner,
-    shutdown: CancellationToken,
-    lag: Histogram,
-) -> (SchedulerHandle, JoinHandle<()>) {
+    let lag = telemetry.lag;
     let (settle_tx, settle_rx) = mpsc::unbounded_channel();
     let (jobs_tx, jobs_rx) = mpsc::channel(1);
     let shared = Arc::new(Shared {
@@ -293,7 +284,6 @@ mod tests {
     use std::time::Duration;
 
     use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-    use prometheus::HistogramOpts;
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
@@ -309,7 +299,8 @@ mod tests {
     async fn lag_is_measured_from_slot_plus_jitter_to_the_permit() {
         let jitter = Duration::from_secs(30);
         let clock = Arc::new(ManualClock::new(at(10, 0, 0)));
-        let lag = Histogram::with_opts(HistogramOpts::new("lag_seconds", "test")).unwrap();
+        let telemetry = SchedulerTelemetry::unregistered();
+        let lag = telemetry.lag.clone();
         let (tx, mut started) = mpsc::unbounded_channel::<(Job, oneshot::Sender<Outcome>)>();
         let runner: Runner = Arc::new(move |job| {
             let tx = tx.clone();
@@ -325,8 +316,7 @@ mod tests {
             jitter,
             ..SchedulerConfig::default()
         };
-        let (handle, task) =
-            spawn_recording_lag(config, clock.clone(), runner, shutdown.clone(), lag.clone());
+        let (handle, task) = spawn(config, clock.clone(), runner, shutdown.clone(), telemetry);
         let every_minute = Arc::new(Schedule::parse("* * * * *", chrono_tz::UTC).unwrap());
         handle.set_bindings(
             ["a", "b"]

@@ -17,14 +17,14 @@ use tower_http::compression::CompressionLayer;
 use crate::clock::Clock;
 use crate::live::LiveModel;
 use crate::metrics;
+use crate::metrics::Telemetry;
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
-use crate::telemetry::SourceTelemetry;
 
 #[derive(Clone)]
 pub struct WebState {
     pub live: Arc<LiveModel>,
-    pub telemetry: Arc<SourceTelemetry>,
+    pub telemetry: Arc<Telemetry>,
     pub store: Store,
     pub scheduler: SchedulerHandle,
     pub clock: Arc<dyn Clock>,
@@ -65,7 +65,7 @@ async fn readyz(State(s): State<WebState>) -> Response {
 
 async fn status_page(State(s): State<WebState>) -> Html<String> {
     let snapshot = s.live.snapshot();
-    let health = s.telemetry.health();
+    let health = s.telemetry.sources.health();
     let schedule = s.scheduler.status();
     Html(status_page::render(
         &snapshot,

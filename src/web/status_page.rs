@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use crate::live::Snapshot;
+use crate::metrics::SourceHealth;
 use crate::okr::Status;
 use crate::okr::progress::expected_progress;
 use crate::okr::rollup::{KrState, ObjectiveState};
 use crate::scheduler::BindingStatus;
-use crate::telemetry::SourceHealth;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}\
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}\

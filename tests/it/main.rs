@@ -18,6 +18,7 @@ mod health;
 mod http_policy;
 mod okr_files;
 mod scheduler;
+mod scheduler_lag;
 mod secrets_in_logs;
 mod shutdown;
 mod store;

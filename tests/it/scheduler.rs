@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use okrd::clock::{Clock, ManualClock};
+use okrd::metrics::SchedulerTelemetry;
 use okrd::scheduler::jitter::jitter_offset;
 use okrd::scheduler::{
     BindingStatus, Entry, Job, Outcome, Runner, Schedule, SchedulerConfig, SchedulerHandle, spawn,
@@ -92,7 +93,13 @@ impl Harness {
             })
         };
         let shutdown = CancellationToken::new();
-        let (handle, task) = spawn(config, clock.clone(), runner, shutdown.clone());
+        let (handle, task) = spawn(
+            config,
+            clock.clone(),
+            runner,
+            shutdown.clone(),
+            SchedulerTelemetry::unregistered(),
+        );
         Self {
             clock,
             handle,
@@ -639,7 +646,13 @@ async fn a_panicking_runner_counts_as_a_transient_failure() {
         })
     };
     let shutdown = CancellationToken::new();
-    let (handle, task) = spawn(config(), clock.clone(), runner, shutdown.clone());
+    let (handle, task) = spawn(
+        config(),
+        clock.clone(),
+        runner,
+        shutdown.clone(),
+        SchedulerTelemetry::unregistered(),
+    );
     handle.set_bindings(vec![binding("kr", "* * * * *")]);
     clock.set(at(10, 1, 0));
     let s = within(

@@ -1,46 +1,17 @@
-//! `/metrics`: the domain gauges rendered from the snapshot, then the source
-//! telemetry. Written straight to text: 10,000 KRs make ~120,000 samples and
-//! building protobuf families for them would dominate the scrape.
+//! The domain families rendered from the snapshot: every KR's value,
+//! start, target, progress, expected pace, status, last update and info,
+//! objective and team progress, and `okr_build_info`. Written straight to
+//! text: 10,000 KRs make ~120,000 samples and building protobuf families for
+//! them would dominate the scrape.
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use super::names;
 use crate::live::Snapshot;
 use crate::okr::Status;
 use crate::okr::progress::expected_progress;
-use crate::telemetry::SourceTelemetry;
-
-/// Every metric name in one place (the contract of DESIGN §3).
-pub mod names {
-    pub const KR_VALUE: &str = "okr_key_result_value";
-    pub const KR_START: &str = "okr_key_result_start";
-    pub const KR_TARGET: &str = "okr_key_result_target";
-    pub const KR_PROGRESS: &str = "okr_key_result_progress_ratio";
-    pub const KR_EXPECTED: &str = "okr_key_result_expected_progress_ratio";
-    pub const KR_STATUS: &str = "okr_key_result_status";
-    pub const KR_LAST_UPDATE: &str = "okr_key_result_last_update_timestamp_seconds";
-    pub const KR_INFO: &str = "okr_key_result_info";
-    pub const OBJECTIVE_PROGRESS: &str = "okr_objective_progress_ratio";
-    pub const TEAM_PROGRESS: &str = "okr_team_progress_ratio";
-    pub const SOURCE_FETCHES: &str = "okr_source_fetches_total";
-    pub const SOURCE_FETCH_FAILURES: &str = "okr_source_fetch_failures_total";
-    pub const SOURCE_FETCH_DURATION: &str = "okr_source_fetch_duration_seconds";
-    pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds";
-    pub const SCHEDULER_LAG: &str = "okr_scheduler_lag_seconds";
-    pub const BUILD_INFO: &str = "okr_build_info";
-}
-
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Render the whole exposition at `now` (pace and status follow the clock).
-pub fn render(snapshot: &Snapshot, telemetry: &SourceTelemetry, now: DateTime<Utc>) -> Vec<u8> {
-    let mut out = String::with_capacity(snapshot.key_results.len() * 1200 + 4096);
-    render_domain(snapshot, now, &mut out);
-    let mut bytes = out.into_bytes();
-    telemetry.render(&mut bytes);
-    bytes
-}
 
 /// The `okr_*` domain families and `okr_build_info`.
 pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {

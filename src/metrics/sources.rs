@@ -1,17 +1,15 @@
 //! Source health: fetch counters and durations (tikv `prometheus` types), and
-//! the last success and failure per source for the status page and API; the
-//! scheduler's lag histogram, exposed alongside.
+//! the last success and failure per source for the status page and API.
+//! Fed by the fetch events (`events`), which also log.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-use crate::metrics::names;
+use super::names;
 use crate::sources::{FetchError, Reason};
 
 /// The latest outcome of a source, for people.
@@ -28,50 +26,20 @@ pub struct FailureRecord {
     pub message: String,
 }
 
-/// Lag buckets: 1 ms (timer slack) to 60 s (a whole one-minute slot late).
-const SCHEDULER_LAG_BUCKETS: [f64; 15] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
-
-/// How late the scheduler starts jobs: the time from a job's intended start
-/// (its cron slot plus the binding's jitter) to the moment it got a
-/// concurrency permit and its fetch began.
-///
-/// Process-wide, like the one scheduler a daemon runs: the scheduler records
-/// into it without a handle on the daemon's [`SourceTelemetry`], and every
-/// `SourceTelemetry` exposes it.
-pub fn scheduler_lag() -> &'static Histogram {
-    static LAG: LazyLock<Histogram> = LazyLock::new(|| {
-        Histogram::with_opts(
-            HistogramOpts::new(
-                names::SCHEDULER_LAG,
-                "Time from a scheduled fetch's intended start (cron slot plus jitter) to its actual start, waiting for a concurrency permit included.",
-            )
-            .buckets(SCHEDULER_LAG_BUCKETS.to_vec()),
-        )
-        .expect("valid metric")
-    });
-    &LAG
-}
-
 pub struct SourceTelemetry {
-    registry: Registry,
     fetches: IntCounterVec,
     failures: IntCounterVec,
     duration: HistogramVec,
     last_success: GaugeVec,
     health: Mutex<HashMap<String, SourceHealth>>,
-}
-
-impl Default for SourceTelemetry {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The reason each KR's fetch failed with last: a failure is logged
+    /// once per change of reason, not on every tick.
+    pub(super) last_failure: Mutex<HashMap<String, Reason>>,
 }
 
 impl SourceTelemetry {
-    pub fn new() -> SourceTelemetry {
-        let registry = Registry::new();
+    /// The source families, registered in `registry`.
+    pub fn new(registry: &Registry) -> SourceTelemetry {
         let fetches = IntCounterVec::new(
             Opts::new(names::SOURCE_FETCHES, "Fetches attempted from a source."),
             &["source"],
@@ -109,17 +77,16 @@ impl SourceTelemetry {
             Box::new(failures.clone()),
             Box::new(duration.clone()),
             Box::new(last_success.clone()),
-            Box::new(scheduler_lag().clone()),
         ] {
             registry.register(c).expect("metrics registered once");
         }
         SourceTelemetry {
-            registry,
             fetches,
             failures,
             duration,
             last_success,
             health: Mutex::new(HashMap::new()),
+            last_failure: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,7 +100,7 @@ impl SourceTelemetry {
         self.lock().entry(source.to_string()).or_default();
     }
 
-    pub fn record_success(&self, source: &str, took: Duration, at: DateTime<Utc>) {
+    pub(super) fn record_success(&self, source: &str, took: Duration, at: DateTime<Utc>) {
         self.fetches.with_label_values(&[source]).inc();
         self.duration
             .with_label_values(&[source])
@@ -147,7 +114,7 @@ impl SourceTelemetry {
             .last_success = Some(at);
     }
 
-    pub fn record_failure(
+    pub(super) fn record_failure(
         &self,
         source: &str,
         err: &FetchError,
@@ -175,39 +142,8 @@ impl SourceTelemetry {
         self.lock().clone()
     }
 
-    /// Append the text exposition of these metrics.
-    pub fn render(&self, out: &mut Vec<u8>) {
-        let families = self.registry.gather();
-        // Encoding into a Vec cannot fail.
-        let _ = prometheus::TextEncoder::new().encode(&families, out);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceHealth>> {
         // A panic elsewhere must not take health reporting down with it.
         self.health.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheduler_lag_is_exposed_as_a_histogram_in_seconds() {
-        scheduler_lag().observe(0.003);
-        let mut out = Vec::new();
-        SourceTelemetry::new().render(&mut out);
-        let text = String::from_utf8(out).expect("UTF-8 exposition");
-        for line in [
-            "# HELP okr_scheduler_lag_seconds Time from a scheduled fetch's intended start",
-            "# TYPE okr_scheduler_lag_seconds histogram",
-            "okr_scheduler_lag_seconds_bucket{le=\"0.001\"}",
-            "okr_scheduler_lag_seconds_bucket{le=\"60\"}",
-            "okr_scheduler_lag_seconds_bucket{le=\"+Inf\"}",
-            "okr_scheduler_lag_seconds_sum ",
-            "okr_scheduler_lag_seconds_count ",
-        ] {
-            assert!(text.contains(line), "missing `{line}` in:\n{text}");
-        }
     }
 }

@@ -1,7 +1,6 @@
 //! The scheduler's start lag reaches the exposed `okr_scheduler_lag_seconds`
-//! histogram, exactly. The histogram is process-wide, so this test has a
-//! test binary of its own: nothing else in this process records into it,
-//! and the counts below are exact rather than lower bounds.
+//! histogram, exactly. Each daemon's telemetry is its own, so the counts
+//! below are exact even with other tests running in this process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use okrd::clock::ManualClock;
+use okrd::metrics::Telemetry;
 use okrd::scheduler::jitter::jitter_offset;
 use okrd::scheduler::{Entry, Job, Outcome, Runner, Schedule, SchedulerConfig, spawn};
 use tokio::sync::mpsc;
@@ -21,10 +21,10 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap()
 }
 
-/// `okr_scheduler_lag_seconds{_count,_sum,_bucket{le}}` as exposed.
-fn exposed(suffix: &str) -> f64 {
+/// `okr_scheduler_lag_seconds{_count,_sum,_bucket{le}}` as `telemetry` exposes it.
+fn exposed(telemetry: &Telemetry, suffix: &str) -> f64 {
     let mut text = Vec::new();
-    okrd::telemetry::SourceTelemetry::new().render(&mut text);
+    telemetry.render(&mut text);
     let text = String::from_utf8(text).unwrap();
     let name = format!("okr_scheduler_lag_seconds{suffix} ");
     text.lines()
@@ -36,7 +36,12 @@ fn exposed(suffix: &str) -> f64 {
 
 #[tokio::test]
 async fn each_job_start_records_its_exact_lag_in_the_exposed_histogram() {
-    assert_eq!(exposed("_count"), 0.0, "nothing recorded before the test");
+    let telemetry = Telemetry::new();
+    assert_eq!(
+        exposed(&telemetry, "_count"),
+        0.0,
+        "nothing recorded before the test"
+    );
 
     let jitter = Duration::from_secs(20);
     let clock = Arc::new(ManualClock::new(t0()));
@@ -55,7 +60,13 @@ async fn each_job_start_records_its_exact_lag_in_the_exposed_histogram() {
         backoff_base: Duration::from_secs(30),
         backoff_max: Duration::from_secs(3600),
     };
-    let (handle, task) = spawn(config, clock.clone(), runner, shutdown.clone());
+    let (handle, task) = spawn(
+        config,
+        clock.clone(),
+        runner,
+        shutdown.clone(),
+        telemetry.scheduler.clone(),
+    );
     handle.set_bindings(vec![Entry {
         id: "late".into(),
         schedule: Arc::new(Schedule::parse("* * * * *", Tz::UTC).unwrap()),
@@ -73,7 +84,7 @@ async fn each_job_start_records_its_exact_lag_in_the_exposed_histogram() {
         .expect("the first job starts")
         .unwrap();
     assert_eq!(job.slot, t0() + TimeDelta::minutes(1));
-    let lag = okrd::telemetry::scheduler_lag();
+    let lag = &telemetry.scheduler.lag;
     assert_eq!(lag.get_sample_count(), 1);
     assert!(
         (lag.get_sample_sum() - 3.0).abs() < 1e-9,
@@ -95,11 +106,19 @@ async fn each_job_start_records_its_exact_lag_in_the_exposed_histogram() {
         .unwrap();
 
     // What /metrics shows: two starts, 3 s in all, one in the 2.5..5 s bucket.
-    assert_eq!(exposed("_count"), 2.0);
-    assert!((exposed("_sum") - 3.0).abs() < 1e-9);
-    assert_eq!(exposed("_bucket{le=\"0.001\"}"), 1.0, "the on-time start");
-    assert_eq!(exposed("_bucket{le=\"2.5\"}"), 1.0);
-    assert_eq!(exposed("_bucket{le=\"5\"}"), 2.0, "the 3 s late start");
+    assert_eq!(exposed(&telemetry, "_count"), 2.0);
+    assert!((exposed(&telemetry, "_sum") - 3.0).abs() < 1e-9);
+    assert_eq!(
+        exposed(&telemetry, "_bucket{le=\"0.001\"}"),
+        1.0,
+        "the on-time start"
+    );
+    assert_eq!(exposed(&telemetry, "_bucket{le=\"2.5\"}"), 1.0);
+    assert_eq!(
+        exposed(&telemetry, "_bucket{le=\"5\"}"),
+        2.0,
+        "the 3 s late start"
+    );
 
     shutdown.cancel();
     tokio::time::timeout(SAFETY_NET, task)

@@ -1,0 +1,89 @@
+//! Everything okrd measures, in one home: the metric names (`names`), the
+//! domain gauges rendered from the snapshot (`domain`), source telemetry
+//! (`sources`) fed by fetch events that also log (`events`), and the
+//! scheduler's lag (`scheduler`). `/metrics` is `render`: the domain
+//! families, then the telemetry registry.
+
+mod domain;
+mod events;
+pub mod names;
+mod scheduler;
+mod sources;
+
+use chrono::{DateTime, Utc};
+use prometheus::{Encoder, Registry};
+
+pub use domain::render_domain;
+pub use events::{FetchFailed, FetchSucceeded, InternalEvent};
+pub use scheduler::SchedulerTelemetry;
+pub use sources::{FailureRecord, SourceHealth, SourceTelemetry};
+
+use crate::live::Snapshot;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The daemon's own telemetry, one registry for all of it.
+pub struct Telemetry {
+    registry: Registry,
+    pub sources: SourceTelemetry,
+    pub scheduler: SchedulerTelemetry,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Telemetry {
+        let registry = Registry::new();
+        Telemetry {
+            sources: SourceTelemetry::new(&registry),
+            scheduler: SchedulerTelemetry::new(&registry),
+            registry,
+        }
+    }
+
+    /// Append the text exposition of the telemetry families.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let families = self.registry.gather();
+        // Encoding into a Vec cannot fail.
+        let _ = prometheus::TextEncoder::new().encode(&families, out);
+    }
+}
+
+/// Render the whole exposition at `now` (pace and status follow the clock).
+pub fn render(snapshot: &Snapshot, telemetry: &Telemetry, now: DateTime<Utc>) -> Vec<u8> {
+    let mut out = String::with_capacity(snapshot.key_results.len() * 1200 + 4096);
+    render_domain(snapshot, now, &mut out);
+    let mut bytes = out.into_bytes();
+    telemetry.render(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_lag_is_exposed_as_a_histogram_in_seconds() {
+        let telemetry = Telemetry::new();
+        telemetry.scheduler.lag.observe(0.003);
+        let mut out = Vec::new();
+        telemetry.render(&mut out);
+        let text = String::from_utf8(out).expect("UTF-8 exposition");
+        for line in [
+            "# HELP okr_scheduler_lag_seconds Time from a scheduled fetch's intended start",
+            "# TYPE okr_scheduler_lag_seconds histogram",
+            "okr_scheduler_lag_seconds_bucket{le=\"0.001\"} 0",
+            "okr_scheduler_lag_seconds_bucket{le=\"0.005\"} 1",
+            "okr_scheduler_lag_seconds_bucket{le=\"60\"} 1",
+            "okr_scheduler_lag_seconds_bucket{le=\"+Inf\"} 1",
+            "okr_scheduler_lag_seconds_sum 0.003",
+            "okr_scheduler_lag_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Every metric name in one place: the contract dashboards and alerts rely on
+//! (README, "Metrics").
+
+pub const KR_VALUE: &str = "okr_key_result_value";
+pub const KR_START: &str = "okr_key_result_start";
+pub const KR_TARGET: &str = "okr_key_result_target";
+pub const KR_PROGRESS: &str = "okr_key_result_progress_ratio";
+pub const KR_EXPECTED: &str = "okr_key_result_expected_progress_ratio";
+pub const KR_STATUS: &str = "okr_key_result_status";
+pub const KR_LAST_UPDATE: &str = "okr_key_result_last_update_timestamp_seconds";
+pub const KR_INFO: &str = "okr_key_result_info";
+pub const OBJECTIVE_PROGRESS: &str = "okr_objective_progress_ratio";
+pub const TEAM_PROGRESS: &str = "okr_team_progress_ratio";
+pub const SOURCE_FETCHES: &str = "okr_source_fetches_total";
+pub const SOURCE_FETCH_FAILURES: &str = "okr_source_fetch_failures_total";
+pub const SOURCE_FETCH_DURATION: &str = "okr_source_fetch_duration_seconds";
+pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds";
+pub const SCHEDULER_LAG: &str = "okr_scheduler_lag_seconds";
+pub const BUILD_INFO: &str = "okr_build_info";

@@ -14,7 +14,7 @@ use support::{row, stats, time_runs};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use okrd::okr::rollup::RollupEngine;
 use okrd::okr::{
-    KeyResult, KrKind, Objective, OkrSet, Period, Rollup, SourceBinding, Team, WorkflowState,
+    KeyResult, KrKind, Objective, OkrSet, Period, Rollup, SourceRef, Team, WorkflowState,
 };
 
 const TEAMS: usize = 200;
@@ -112,7 +112,7 @@ fn build_set() -> OkrSet {
                 weight: 1.0 + (j % 3) as f64,
                 parent,
                 rollup: rollups[(g + j) % rollups.len()],
-                source: own_source.then(|| SourceBinding {
+                source: own_source.then(|| SourceRef {
                     source: "web".into(),
                     schedule: None,
                     params: Default::default(),

@@ -4,9 +4,9 @@
 //! here so integration tests can start the daemon in-process on port 0
 //! (`app::run`).
 
+pub mod access;
 pub mod api;
 pub mod app;
-pub mod auth;
 pub mod binding;
 pub mod cli;
 pub mod clock;

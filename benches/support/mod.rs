@@ -57,7 +57,7 @@ pub fn model(krs: usize) -> OkrSet {
             // Parent chains of depth 4 inside each block of 5: kr-5n ← 5n+1 ← ... ← 5n+4.
             parent: (k % 5 != 0).then(|| format!("kr-{}", k - 1)),
             rollup: (k % 5 == 0).then_some(Rollup::Sum),
-            source: (k % 5 != 0).then(|| SourceBinding {
+            source: (k % 5 != 0).then(|| SourceRef {
                 source: "mock".into(),
                 schedule: None,
                 params: Default::default(),

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use super::auth::require_role;
+use super::access::require_role;
 use super::error::ApiResult;
 use super::extract::ApiQuery;
 use super::pagination::{self, Page, limit};
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::store::{AuditQuery, AuditRecord};
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use super::auth::{require_role, require_team};
+use super::access::{require_role, require_team};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, PathId};
 use super::input::{self, MAX_NOTE};
 use super::pagination::{self, Page, limit};
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::okr::{CheckIn, Origin, Status, WorkflowState};
 use crate::store::{AuditEntry, CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
 

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{require_role, require_team};
+use super::access::{require_role, require_team};
 use super::error::{ApiError, ApiResult, Warning};
 use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{
@@ -20,8 +20,8 @@ use super::rules::{self, Gate, Subject};
 use super::views::{KeyResultView, json};
 use super::writes::{self, enforce};
 use super::{ApiState, views};
-use crate::auth::{Principal, Role};
-use crate::okr::{EntityKind, KeyResult, KrKind, Rollup, SourceBinding, Status, WorkflowState};
+use crate::access::{Principal, Role};
+use crate::okr::{EntityKind, KeyResult, KrKind, Rollup, SourceRef, Status, WorkflowState};
 use crate::store::AuditEntry;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -123,7 +123,7 @@ pub struct SourceBindingBody {
 }
 
 impl SourceBindingBody {
-    fn into_model(self) -> ApiResult<SourceBinding> {
+    fn into_model(self) -> ApiResult<SourceRef> {
         input::text("source.use", &self.source, MAX_TITLE, false)?;
         input::opt_text(
             "source.schedule",
@@ -138,7 +138,7 @@ impl SourceBindingBody {
                 "`source.params` is {size} bytes of JSON; the most is {MAX_PARAMS_BYTES}"
             )));
         }
-        Ok(SourceBinding {
+        Ok(SourceRef {
             source: self.source,
             schedule: self.schedule,
             params,
@@ -477,7 +477,7 @@ pub(super) fn check_key_result(
 /// What OKR files may bind, minus what would let an API user send a
 /// source's credentials elsewhere: over the API, a KR neither overrides the
 /// source's own params nor sets one that says where requests go.
-fn binding_problem(api: &ApiState, binding: &SourceBinding) -> Result<(), String> {
+fn binding_problem(api: &ApiState, binding: &SourceRef) -> Result<(), String> {
     let source = crate::binding::check_binding(binding, api.pipeline.sources())?;
     let destination = source.connector.destination_params();
     for k in binding.params.keys() {

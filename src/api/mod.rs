@@ -7,8 +7,8 @@
 //! the model so the next read sees them. One file per resource; `error`,
 //! `extract`, `auth`, `pagination`, `input` and `rules` are shared.
 
+mod access;
 mod audit;
-mod auth;
 mod cache;
 mod check_ins;
 mod error;
@@ -38,7 +38,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::auth::cache::TokenCache;
+use crate::access::cache::ApiTokenCache;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::live::{LiveModel, Snapshot};
@@ -65,7 +65,7 @@ pub struct ApiInner {
     /// Rebuilds the live model after a write.
     reloader: Arc<Reloader>,
     clock: Arc<dyn Clock>,
-    pub tokens: TokenCache,
+    pub tokens: ApiTokenCache,
     /// The OKR rules under the configured limits and sources.
     pub rules: RuleContext,
     /// `[server] anonymous_read`: GET without a token.
@@ -96,7 +96,7 @@ pub struct ApiParts<'a> {
 impl ApiState {
     pub fn new(parts: ApiParts<'_>) -> ApiState {
         ApiState(Arc::new(ApiInner {
-            tokens: TokenCache::new(parts.store.clone()),
+            tokens: ApiTokenCache::new(parts.store.clone()),
             rules: rule_context(parts.settings),
             anonymous_read: parts.settings.server.anonymous_read,
             cache: cache::ResponseCache::default(),
@@ -193,7 +193,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/audit", get(audit::list))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::authenticate,
+            access::authenticate,
         ));
     Router::new()
         .route("/openapi.json", get(openapi::document))

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::require_role;
+use super::access::require_role;
 use super::error::{ApiError, ApiResult, Warning};
 use super::extract::{ApiJson, ApiQuery, PathId, present};
 use super::input;
@@ -17,7 +17,7 @@ use super::views::PeriodView;
 use super::views::json;
 use super::writes::{self, enforce};
 use super::{ApiState, views};
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::okr::{EntityKind, Period};
 use crate::store::AuditEntry;
 

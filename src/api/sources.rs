@@ -11,10 +11,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiState;
-use super::auth::require_role;
+use super::access::require_role;
 use super::error::{ApiError, ApiResult};
 use super::extract::PathId;
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::metrics::SourceHealth;
 use crate::scheduler::BindingStatus;
 use crate::store::AuditEntry;

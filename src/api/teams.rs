@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::require_role;
+use super::access::require_role;
 use super::error::{ApiError, ApiResult, Warning};
 use super::extract::{ApiJson, ApiQuery, PathId, nullable, present};
 use super::input::{self, MAX_NAME};
@@ -17,7 +17,7 @@ use super::views::json;
 use super::views::{KeyResultView, ObjectiveView, PeriodView, TeamView};
 use super::writes::{self, enforce};
 use super::{ApiState, views};
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::okr::{EntityKind, Team, WorkflowState};
 
 #[derive(Debug, Deserialize, IntoParams)]

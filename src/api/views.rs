@@ -16,7 +16,7 @@ use crate::live::Snapshot;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
 use crate::okr::{
-    KeyResult, KrKind, Objective, Period, Rollup, SourceBinding, Status, Team, WorkflowState,
+    KeyResult, KrKind, Objective, Period, Rollup, SourceRef, Status, Team, WorkflowState,
 };
 use crate::store::{EntityMeta, Stored};
 
@@ -117,8 +117,8 @@ pub struct SourceBindingView<'a> {
     pub params: Cow<'a, Map<String, Value>>,
 }
 
-impl<'a> From<&'a SourceBinding> for SourceBindingView<'a> {
-    fn from(b: &'a SourceBinding) -> Self {
+impl<'a> From<&'a SourceRef> for SourceBindingView<'a> {
+    fn from(b: &'a SourceRef) -> Self {
         SourceBindingView {
             source: &b.source,
             schedule: b.schedule.as_deref(),

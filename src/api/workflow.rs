@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiState;
-use super::auth::{require_role, require_team};
+use super::access::{require_role, require_team};
 use super::error::{ApiError, ApiResult};
 use super::extract::{OptionalJson, PathId};
 use super::input::{self, MAX_NOTE};
 use super::key_results::{KeyResultWritten, audit, check_key_result, editable, written};
 use super::rules::Gate;
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 use crate::okr::WorkflowState;
 use crate::okr::workflow::{Action, allowed_actions, transition};
 use crate::store::{NewReview, Review};

@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult, Warning};
 use super::rules::RuleCheck;
 use super::views::Views;
 use super::{ApiInner, views};
-use crate::auth::Principal;
+use crate::access::Principal;
 use crate::okr::EntityKind;
 use crate::store::AuditEntry;
 

@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::live::{LiveModel, SharedSnapshot};
 use crate::metrics::Telemetry;
-use crate::okr::file::Problem;
+use crate::okr::file::FileProblem;
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::reload::{self, Refresher, Reloader, ReloaderParts};
 use crate::scheduler::{Runner, SchedulerConfig};
@@ -30,14 +30,14 @@ pub enum AppError {
     #[error("invalid configuration:\n{}", .0.join("\n"))]
     Config(Vec<String>),
     #[error("invalid OKR files:\n{}", join_problems(.0))]
-    OkrFiles(Vec<Problem>),
+    OkrFiles(Vec<FileProblem>),
     #[error("database: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
-fn join_problems(problems: &[Problem]) -> String {
+fn join_problems(problems: &[FileProblem]) -> String {
     problems
         .iter()
         .map(ToString::to_string)

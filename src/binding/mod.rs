@@ -21,7 +21,7 @@ pub use source::{
 
 use crate::config::Settings;
 use crate::okr::file::LoadedOkrs;
-use crate::okr::{EntityKind, KrKind, OkrSet, Period, SourceBinding, WorkflowState};
+use crate::okr::{EntityKind, KrKind, OkrSet, Period, SourceRef, WorkflowState};
 use crate::scheduler::Entry;
 use crate::scheduler::cron::{Schedule, parse_timezone};
 
@@ -150,7 +150,7 @@ pub fn plan(
 /// (what `exec` runs, where `sql` connects), no secret (it would be stored
 /// with the KR and shown as plain text), and what the connector needs.
 pub fn check_binding<'s>(
-    binding: &SourceBinding,
+    binding: &SourceRef,
     sources: &'s Sources,
 ) -> Result<&'s Arc<ConfiguredSource>, String> {
     let Some(source) = sources.get(&binding.source) else {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use chrono::DateTime;
 
+use crate::access::{Role, token};
 use crate::app;
-use crate::auth::{Role, token};
 use crate::config::Settings;
 use crate::okr::validate::closest;
 use crate::store::{AuditEntry, Store, TokenRecord};
@@ -170,7 +170,7 @@ pub async fn revoke(settings: Settings, id: &str) -> ExitCode {
     }
     eprintln!(
         "revoked token `{id}`; a running daemon refuses it within {} s",
-        crate::auth::cache::TOKEN_CACHE_TTL.as_secs()
+        crate::access::cache::TOKEN_CACHE_TTL.as_secs()
     );
     ExitCode::SUCCESS
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Role, token};
+use crate::access::{Role, token};
 use crate::okr::Period;
 use crate::okr::progress::expected_progress;
 use crate::store::AuditEntry;

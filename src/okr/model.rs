@@ -203,7 +203,7 @@ impl Status {
 
 /// Where a KR's values come from: a `[[sources]]` entry plus KR-specific params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceBinding {
+pub struct SourceRef {
     /// The `[[sources]]` name (`use` in OKR files, and so in JSON).
     #[serde(rename = "use")]
     pub source: String,
@@ -233,7 +233,7 @@ pub struct KeyResult {
     pub weight: f64,
     pub parent: Option<Id>,
     pub rollup: Option<Rollup>,
-    pub source: Option<SourceBinding>,
+    pub source: Option<SourceRef>,
     pub state: WorkflowState,
 }
 

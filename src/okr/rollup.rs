@@ -86,7 +86,7 @@ pub struct TeamState {
 
 /// Where a KR sits in the aggregates.
 #[derive(Debug, Clone, Copy)]
-struct KrLinks {
+struct KrPlacement {
     /// Parent KR, or `NONE`.
     parent: u32,
     /// Slot in the parent's `children` group; `NONE` unless the parent is derived.
@@ -123,7 +123,7 @@ struct ObjLinks {
 struct Topology {
     periods: Vec<Period>,
     period_index: HashMap<String, u32>,
-    kr_links: Vec<KrLinks>,
+    kr_links: Vec<KrPlacement>,
     kr_order: Vec<u32>,
     kr_index: HashMap<String, u32>,
     obj_links: Vec<ObjLinks>,

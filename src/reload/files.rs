@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::config::Settings;
-use crate::okr::file::{LoadedOkrs, Problem, load_files};
+use crate::okr::file::{FileProblem, LoadedOkrs, load_files};
 use crate::okr::validate::{CheckContext, Limits};
 use crate::scheduler::cron::{Schedule, parse_timezone};
 
@@ -44,12 +44,12 @@ impl RuleContext {
 }
 
 /// Read and validate OKR files under these settings' limits and sources.
-pub fn load_okrs(settings: &Settings, files: &[PathBuf]) -> Result<LoadedOkrs, Vec<Problem>> {
+pub fn load_okrs(settings: &Settings, files: &[PathBuf]) -> Result<LoadedOkrs, Vec<FileProblem>> {
     rule_context(settings).with(|ctx| load_files(files, ctx))
 }
 
 /// Read and validate the OKR files named in the settings, if any.
-pub fn load_okr_files(settings: &Settings) -> Result<Option<LoadedOkrs>, Vec<Problem>> {
+pub fn load_okr_files(settings: &Settings) -> Result<Option<LoadedOkrs>, Vec<FileProblem>> {
     let files = settings.okr_files();
     if files.is_empty() {
         return Ok(None);

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use super::codec::{corrupt, parse_date, parse_enum};
 use super::{Store, StoreError};
 use crate::okr::{
-    EntityKind, Id, KeyResult, KrKind, Objective, OkrSet, Ownership, Period, Rollup, SourceBinding,
+    EntityKind, Id, KeyResult, KrKind, Objective, OkrSet, Ownership, Period, Rollup, SourceRef,
     Team, WorkflowState,
 };
 
@@ -194,7 +194,7 @@ fn key_result(row: &AnyRow) -> Result<KeyResult, StoreError> {
                 Some(text) => serde_json::from_str(&text)
                     .map_err(|_| corrupt("key_results.source_params", &id, text))?,
             };
-            Some(SourceBinding {
+            Some(SourceRef {
                 source,
                 schedule: row.try_get("source_schedule")?,
                 params,

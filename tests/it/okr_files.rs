@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use okrd::okr::file::{Located, Problem, Severity, load_files, parse_str};
+use okrd::okr::file::{FileProblem, Located, Severity, load_files, parse_str};
 use okrd::okr::validate::CheckContext;
 use okrd::okr::{
-    EntityKind, KeyResult, KrKind, Objective, OkrSet, Period, Rollup, SourceBinding, Team,
+    EntityKind, KeyResult, KrKind, Objective, OkrSet, Period, Rollup, SourceRef, Team,
     WorkflowState,
 };
 use serde_json::json;
@@ -22,11 +22,11 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
 }
 
-fn lines(problems: &[Problem]) -> Vec<String> {
+fn lines(problems: &[FileProblem]) -> Vec<String> {
     problems.iter().map(ToString::to_string).collect()
 }
 
-fn load(names: &[&str]) -> Result<okrd::okr::file::LoadedOkrs, Vec<Problem>> {
+fn load(names: &[&str]) -> Result<okrd::okr::file::LoadedOkrs, Vec<FileProblem>> {
     let paths: Vec<PathBuf> = names.iter().map(|n| path(n)).collect();
     load_files(&paths, &CheckContext::default())
 }
@@ -112,7 +112,7 @@ fn expected_valid_set() -> OkrSet {
                 start: Some(1200.0),
                 target: Some(600.0),
                 unit: Some("calls/week".into()),
-                source: Some(SourceBinding {
+                source: Some(SourceRef {
                     source: "callcenter".into(),
                     schedule: Some("0 * * * *".into()),
                     params: params(json!({"metric": "calls", "group": "password_reset"})),
@@ -145,7 +145,7 @@ fn expected_valid_set() -> OkrSet {
                 start: Some(900.0),
                 target: Some(400.0),
                 parent: Some("support-load".into()),
-                source: Some(SourceBinding {
+                source: Some(SourceRef {
                     source: "helpdesk".into(),
                     schedule: None,
                     params: params(json!({

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use okrd::okr::{
     CheckIn, EntityKind, KeyResult, KrKind, Objective, OkrSet, Origin, Ownership, Period, Rollup,
-    SourceBinding, Team, WorkflowState,
+    SourceRef, Team, WorkflowState,
 };
 use okrd::store::{Backend, Change, Store, StoreError};
 use serde_json::json;
@@ -97,7 +97,7 @@ fn sample() -> OkrSet {
                 start: Some(1200.0),
                 target: Some(600.0),
                 unit: Some("calls/week".into()),
-                source: Some(SourceBinding {
+                source: Some(SourceRef {
                     source: "callcenter".into(),
                     schedule: Some("0 * * * *".into()),
                     params,

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use super::{Locations, Problem};
+use super::{FileProblem, Locations};
 use crate::okr::model::{EntityKind, OkrSet};
 use crate::okr::validate::Finding;
 
 /// Places a finding at the line of its field, else of its entity.
-pub(super) fn problem_from_finding(finding: &Finding, locations: &Locations) -> Problem {
+pub(super) fn problem_from_finding(finding: &Finding, locations: &Locations) -> FileProblem {
     let (kind, _) = finding.entity;
     let at = finding
         .field
@@ -19,7 +19,7 @@ pub(super) fn problem_from_finding(finding: &Finding, locations: &Locations) -> 
     if let Some(first) = finding.duplicate_of.and_then(|i| locations.at(kind, i)) {
         message.push_str(&format!(" (first declared at {first})"));
     }
-    Problem {
+    FileProblem {
         file: at.map(|l| l.file.clone()).unwrap_or_default(),
         line: at.map(|l| l.line).unwrap_or(0),
         message,

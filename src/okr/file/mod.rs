@@ -29,21 +29,21 @@ pub use locations::{Located, Locations};
 /// One problem in an OKR file. `line` is 1-based; 0 means the file as a whole
 /// (it could not be read).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub struct FileProblem {
     pub file: String,
     pub line: usize,
     pub message: String,
     pub severity: Severity,
 }
 
-impl Problem {
+impl FileProblem {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
 
 /// `file:line: message`, `file:line: warning: message`; `file: message` for line 0.
-impl fmt::Display for Problem {
+impl fmt::Display for FileProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if self.line > 0 {
@@ -67,7 +67,7 @@ pub struct LoadedOkrs {
     /// (applying such a file archives what it used to manage).
     pub files: Vec<String>,
     pub locations: Locations,
-    pub warnings: Vec<Problem>,
+    pub warnings: Vec<FileProblem>,
 }
 
 /// Parse one file's text (`path` only used in messages).
@@ -75,7 +75,7 @@ pub struct LoadedOkrs {
 /// Reports syntax, unknown keys, wrong types and missing required keys; an
 /// entity with any of those is left out of the set. Value rules (id format,
 /// finite numbers, references...) are [`validate::check`]'s, run by [`load_files`].
-pub fn parse_str(path: &str, text: &str) -> (OkrSet, Locations, Vec<Problem>) {
+pub fn parse_str(path: &str, text: &str) -> (OkrSet, Locations, Vec<FileProblem>) {
     let parsed = parse_file(path, text);
     (parsed.set, parsed.locations, parsed.problems)
 }
@@ -95,7 +95,7 @@ fn owner_name(path: &std::path::Path) -> String {
 /// the order given) then line. Otherwise `Ok` with the warnings. When a file
 /// cannot be read or has a TOML syntax error, the semantic checks are skipped:
 /// without all declarations they would report references as unknown.
-pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, Vec<Problem>> {
+pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, Vec<FileProblem>> {
     let mut set = OkrSet::default();
     let mut locations = Locations::default();
     let mut ownership = Ownership::new();
@@ -109,7 +109,7 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) => {
-                problems.push(Problem {
+                problems.push(FileProblem {
                     file: name,
                     line: 0,
                     message: format!("cannot read the OKR file: {e}"),
@@ -174,7 +174,7 @@ pub fn load_files(paths: &[PathBuf], ctx: &CheckContext) -> Result<LoadedOkrs, V
         .collect();
     problems.sort_by_key(|p| (order.get(&p.file).copied().unwrap_or(usize::MAX), p.line));
 
-    if problems.iter().any(Problem::is_error) {
+    if problems.iter().any(FileProblem::is_error) {
         return Err(problems);
     }
     Ok(LoadedOkrs {
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn problem_display() {
-        let mut p = Problem {
+        let mut p = FileProblem {
             file: "a.toml".into(),
             line: 3,
             message: "bad".into(),

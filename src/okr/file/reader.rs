@@ -11,7 +11,7 @@ use toml::de::{DeTable, DeValue};
 use super::entities::{SOURCE_KEYS, TOP_KEYS};
 use super::fields::describe;
 use super::locations::EntityLocation;
-use super::{Located, Locations, Problem};
+use super::{FileProblem, Located, Locations};
 use crate::okr::model::{EntityKind, OkrSet};
 use crate::okr::validate::{Severity, closest, kind_label};
 
@@ -19,7 +19,7 @@ use crate::okr::validate::{Severity, closest, kind_label};
 pub(super) struct Parsed {
     pub(super) set: OkrSet,
     pub(super) locations: Locations,
-    pub(super) problems: Vec<Problem>,
+    pub(super) problems: Vec<FileProblem>,
     /// Entities declared with an id but left out for their problems.
     pub(super) broken: BTreeSet<(EntityKind, String)>,
     pub(super) syntax_error: bool,
@@ -89,7 +89,7 @@ impl<'a> Parser<'a> {
 
     pub(super) fn error(&mut self, span: &Range<usize>, message: String) {
         let line = self.line(span.start);
-        self.out.problems.push(Problem {
+        self.out.problems.push(FileProblem {
             file: self.file.to_string(),
             line,
             message,

@@ -7,11 +7,11 @@ use toml::de::{DeTable, DeValue};
 use super::entities::SOURCE_KEYS;
 use super::fields::describe;
 use super::reader::{Entry, Parser};
-use crate::okr::model::SourceBinding;
+use crate::okr::model::SourceRef;
 
 impl<'a> Parser<'a> {
     /// `source = { use, schedule?, params? }`, either inline or as `[key_results.source]`.
-    pub(super) fn source(&mut self, e: &mut Entry<'_, '_>) -> Option<SourceBinding> {
+    pub(super) fn source(&mut self, e: &mut Entry<'_, '_>) -> Option<SourceRef> {
         let v = self.value(e, "source")?;
         let DeValue::Table(table) = v.get_ref() else {
             e.ok = false;
@@ -64,7 +64,7 @@ impl<'a> Parser<'a> {
             e.ok = false;
             return None;
         }
-        Some(SourceBinding {
+        Some(SourceRef {
             source: source?,
             schedule,
             params: params?,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::children::{EMPTY_AGG, Mode};
 use super::graph::{self, NONE};
 use super::tree::{Arena, Group};
-use super::{KrLinks, KrState, ObjLinks, ObjectiveState, Own, RollupEngine, TeamState, Topology};
+use super::{
+    KrPlacement, KrState, ObjLinks, ObjectiveState, Own, RollupEngine, TeamState, Topology,
+};
 use crate::okr::model::{OkrSet, WorkflowState};
 
 fn ix(map: &HashMap<String, u32>, key: &str) -> u32 {
@@ -125,7 +127,7 @@ impl RollupEngine {
             }
         }
         let mut child_aggs = Arena::default();
-        let mut kr_links: Vec<KrLinks> = Vec::with_capacity(krs.len());
+        let mut kr_links: Vec<KrPlacement> = Vec::with_capacity(krs.len());
         for (i, kr) in krs.iter_mut().enumerate() {
             let derived = child_count[i] > 0 && kr.source.is_none();
             kr.derived = derived;
@@ -140,7 +142,7 @@ impl RollupEngine {
             } else {
                 0.0
             };
-            kr_links.push(KrLinks {
+            kr_links.push(KrPlacement {
                 parent: kr_parent[i],
                 parent_slot: NONE,
                 objective: kr_objective[i],

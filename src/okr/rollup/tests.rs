@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::TimeZone;
 
 use super::*;
-use crate::okr::model::{KeyResult, Objective, OkrSet, SourceBinding, Team, WorkflowState};
+use crate::okr::model::{KeyResult, Objective, OkrSet, SourceRef, Team, WorkflowState};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -75,8 +75,8 @@ fn child(id: &str, objective: &str, parent: &str) -> KeyResult {
     }
 }
 
-fn source(name: &str) -> Option<SourceBinding> {
-    Some(SourceBinding {
+fn source(name: &str) -> Option<SourceRef> {
+    Some(SourceRef {
         source: name.into(),
         schedule: None,
         params: Default::default(),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 
 use super::*;
-use crate::okr::model::{KeyResult, KrKind, Objective, Period, Rollup, SourceBinding, Team};
+use crate::okr::model::{KeyResult, KrKind, Objective, Period, Rollup, SourceRef, Team};
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
@@ -400,7 +400,7 @@ fn references_to_archived_and_unapproved_entities_resolve() {
 #[test]
 fn sources_are_checked_only_when_known() {
     let mut set = base();
-    set.key_results[0].source = Some(SourceBinding {
+    set.key_results[0].source = Some(SourceRef {
         source: "callcentre".into(),
         schedule: None,
         params: Default::default(),
@@ -788,7 +788,7 @@ fn rollup_needs_children_and_no_source() {
     set.key_results[0].rollup = Some(Rollup::Sum);
     let mut sourced = kr("sourced", "reduce-opex", "auth");
     sourced.rollup = Some(Rollup::Max);
-    sourced.source = Some(SourceBinding {
+    sourced.source = Some(SourceRef {
         source: "callcenter".into(),
         schedule: None,
         params: Default::default(),
@@ -828,7 +828,7 @@ fn rollup_needs_children_and_no_source() {
 #[test]
 fn schedules_are_checked_by_the_callback() {
     let mut set = base();
-    set.key_results[0].source = Some(SourceBinding {
+    set.key_results[0].source = Some(SourceRef {
         source: "callcenter".into(),
         schedule: Some("every hour".into()),
         params: Default::default(),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use okrd::auth::{Role, token};
+use okrd::access::{Role, token};
 use okrd::clock::{Clock, ManualClock};
 use okrd::store::{AuditEntry, Store};
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult};
-use crate::auth::{Principal, Role};
+use crate::access::{Principal, Role};
 
 /// Puts the request's [`Principal`] into its extensions, or answers 401/403.
 pub async fn authenticate(State(api): State<ApiState>, mut req: Request, next: Next) -> Response {

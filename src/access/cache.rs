@@ -17,7 +17,7 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Unknown ids remembered before that map is emptied.
 const MAX_UNKNOWN: usize = 10_000;
 
-pub struct TokenCache {
+pub struct ApiTokenCache {
     store: Store,
     ttl: Duration,
     maps: Mutex<Maps>,
@@ -31,13 +31,13 @@ struct Maps {
     unknown: HashMap<String, Instant>,
 }
 
-impl TokenCache {
-    pub fn new(store: Store) -> TokenCache {
-        TokenCache::with_ttl(store, TOKEN_CACHE_TTL)
+impl ApiTokenCache {
+    pub fn new(store: Store) -> ApiTokenCache {
+        ApiTokenCache::with_ttl(store, TOKEN_CACHE_TTL)
     }
 
-    pub fn with_ttl(store: Store, ttl: Duration) -> TokenCache {
-        TokenCache {
+    pub fn with_ttl(store: Store, ttl: Duration) -> ApiTokenCache {
+        ApiTokenCache {
             store,
             ttl,
             maps: Mutex::new(Maps::default()),
@@ -126,7 +126,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_acts_as_its_role_and_team_until_revoked() {
         let (store, token, id) = store_with(Role::Member, Some("auth")).await;
-        let cache = TokenCache::with_ttl(store.clone(), Duration::ZERO);
+        let cache = ApiTokenCache::with_ttl(store.clone(), Duration::ZERO);
         let p = cache.authenticate(&token).await.unwrap().unwrap();
         assert_eq!(
             (p.role, p.team.as_deref(), p.name.as_str()),
@@ -152,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn a_revocation_shows_once_the_cached_record_expires() {
         let (store, token, id) = store_with(Role::Admin, None).await;
-        let cache = TokenCache::with_ttl(store.clone(), Duration::from_secs(3600));
+        let cache = ApiTokenCache::with_ttl(store.clone(), Duration::from_secs(3600));
         assert!(cache.authenticate(&token).await.unwrap().is_some());
         let audit = AuditEntry {
             actor: "test".into(),
@@ -165,7 +165,7 @@ mod tests {
         store.revoke_token(&id, 1, &audit).await.unwrap();
         // Within the TTL the cached record still answers; a fresh cache does not.
         assert!(cache.authenticate(&token).await.unwrap().is_some());
-        let fresh = TokenCache::with_ttl(store, Duration::from_secs(3600));
+        let fresh = ApiTokenCache::with_ttl(store, Duration::from_secs(3600));
         assert_eq!(fresh.authenticate(&token).await.unwrap(), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §3 "CLI").
+//! The command line (README "Commands").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

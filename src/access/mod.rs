@@ -7,7 +7,7 @@ pub mod token;
 
 use serde::{Deserialize, Serialize};
 
-/// What a token grants, from least to most (DESIGN "Auth").
+/// What a token grants, from least to most (README "Tokens and roles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

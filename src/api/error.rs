@@ -1,6 +1,6 @@
 //! Every API error as `application/problem+json` (RFC 9457) with a `detail`
 //! that says what is wrong. Rejections of the extractors, the store's
-//! constraint violations and the rules of DESIGN §1 all end up here; only a
+//! constraint violations and the OKR rules (`okr::validate`) all end up here; only a
 //! real server fault is a 500, and its body names an incident id to find
 //! the cause in the log, never the cause itself.
 
@@ -160,7 +160,7 @@ impl ApiError {
         e
     }
 
-    /// Rules of DESIGN §1 the write breaks (with the warnings it also raised).
+    /// OKR rules the write breaks (with the warnings it also raised).
     pub fn rule_violations(violations: Vec<Violation>, warnings: Vec<Warning>) -> ApiError {
         let detail = violations
             .iter()

@@ -1,4 +1,4 @@
-//! The REST API under `/api/v1` (DESIGN §3): the bottom-up OKR workflow,
+//! The REST API under `/api/v1` (README "REST API"): the bottom-up OKR workflow,
 //! check-ins, sources and the audit log, as JSON whose field names match
 //! the OKR file format, documented by `/api/v1/openapi.json`.
 //!

@@ -1,4 +1,4 @@
-//! The rules of DESIGN §1 applied to one write: the stored model with the
+//! The OKR rules (`okr::validate`) applied to one write: the stored model with the
 //! changed entity (put last in its list, so a limit it pushes past is
 //! reported on it) is checked as a whole. What blocks the write: errors on
 //! the entity itself, and errors the change causes elsewhere (a cycle it

@@ -1,5 +1,5 @@
 //! `/key-results/{id}/propose | approve | request-changes | reject | archive`
-//! and the review history. The rules of DESIGN §1 are checked on propose
+//! and the review history. The OKR rules (README "OKR files") are checked on propose
 //! and approve; illegal transitions get 409; every transition is kept.
 
 use axum::extract::State;

@@ -170,7 +170,7 @@ impl WorkflowState {
     }
 }
 
-/// A KR's health against its pace (DESIGN §1, "Progress and status").
+/// A KR's health against its pace (README "Progress and status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -358,7 +358,7 @@ mod tests {
         ] {
             assert_eq!(e.as_str(), wire(e));
         }
-        // The names README and DESIGN §1 use.
+        // The names the README uses.
         assert_eq!(
             Status::ALL.map(Status::as_str),
             ["no_data", "off_track", "at_risk", "on_track", "done"]

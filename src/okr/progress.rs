@@ -1,4 +1,4 @@
-//! Progress, expected progress and status of one KR (DESIGN §1, a contract).
+//! Progress, expected progress and status of one KR (README "Progress and status", a contract).
 //!
 //! Pure functions: the rollup engine calls them per KR, the renderers call
 //! `expected_progress` and `status` at render time so pace follows the clock.

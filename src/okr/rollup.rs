@@ -1,5 +1,5 @@
 //! The rollup engine: latest KR values in; progress of KRs, parent KRs,
-//! objectives and teams out (DESIGN §1, "Progress and status").
+//! objectives and teams out (README "Progress and status").
 //!
 //! Built once from an [`OkrSet`](super::model::OkrSet) into flat,
 //! index-linked arrays. Every aggregate (a parent KR over its children, an

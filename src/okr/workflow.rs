@@ -1,4 +1,4 @@
-//! The bottom-up review workflow (DESIGN §1) as a table: which actions each
+//! The bottom-up review workflow (README "The bottom-up flow") as a table: which actions each
 //! state allows, where they lead, and which need a comment.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! The daemon end to end, in-process on port 0: KRs bound to local
-//! `http_json` and `prometheus` mock servers show the DESIGN formulas in
+//! `http_json` and `prometheus` mock servers show the README's progress formulas in
 //! `/metrics`, on SQLite and PostgreSQL; failing sources keep the last good
 //! value and count the failure's reason; secrets never leak.
 

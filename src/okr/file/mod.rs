@@ -1,4 +1,4 @@
-//! OKR files (DESIGN §3, "OKR file"): TOML parsed into an [`OkrSet`], with every
+//! OKR files (README "OKR files"): TOML parsed into an [`OkrSet`], with every
 //! problem reported as `file:line: message`.
 //!
 //! This module owns syntax, keys and types; the rules about values and about

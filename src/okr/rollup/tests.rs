@@ -1,4 +1,4 @@
-//! Engine tests: DESIGN §1 semantics, exclusions, robustness, and a seeded
+//! Engine tests: the README's progress semantics, exclusions, robustness, and a seeded
 //! property test that incremental updates equal a full recompute and an
 //! independent naive reference (which calls nothing in `progress` or the engine).
 
@@ -743,7 +743,7 @@ fn random_set(rng: &mut Rng) -> OkrSet {
 /// A KR as the reference sees it: value, progress, has_data, last_update.
 type RefKr = (Option<f64>, f64, bool, Option<DateTime<Utc>>);
 
-/// Progress of one KR per the table in DESIGN §1 / README "Progress and
+/// Progress of one KR per the table in README "Progress and
 /// status", written out here so the reference does not share a line with
 /// `progress::progress`, the code under test.
 fn contract_progress(k: &KeyResult, value: Option<f64>) -> f64 {
@@ -765,7 +765,7 @@ fn contract_progress(k: &KeyResult, value: Option<f64>) -> f64 {
     }
 }
 
-/// What DESIGN §1 says, computed the slow and obvious way.
+/// What the README says, computed the slow and obvious way.
 struct Reference {
     krs: HashMap<String, RefKr>,
     objectives: HashMap<String, f64>,

@@ -1,4 +1,4 @@
-//! The semantic rules of OKRs (DESIGN §1) over a whole [`OkrSet`].
+//! The semantic rules of OKRs (README "OKR files") over a whole [`OkrSet`].
 //!
 //! Independent of files: OKR files call [`check`] on the union of what they
 //! declare, the REST API on the store's set plus the proposed change. Each
@@ -32,7 +32,7 @@ pub enum Severity {
     Warning,
 }
 
-/// Limits from the OKR practice (DESIGN §1); the defaults are 5 and 5.
+/// Limits from the OKR practice (README "Config file"); the defaults are 5 and 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_krs_per_objective_per_team: usize,

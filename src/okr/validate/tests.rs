@@ -60,7 +60,7 @@ fn kr(id: &str, objective: &str, team: &str) -> KeyResult {
     }
 }
 
-/// The DESIGN example: valid, no findings.
+/// The README's example: valid, no findings.
 fn base() -> OkrSet {
     OkrSet {
         periods: vec![period("2026-Q4", "2026-10-01", "2026-12-31")],

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::binding::{Binding, Sources, fetch_value};
 use crate::clock::Clock;
+use crate::connectors::{FetchError, Reason, Redactor};
 use crate::live::LiveModel;
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
-use crate::sources::{FetchError, Reason, Redactor};
 use crate::store::{Backend, CheckInWrite, CheckInWriter, Store, StoreError, StoredCheckIn};
 use crate::telemetry::SourceTelemetry;
 

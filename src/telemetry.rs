@@ -11,8 +11,8 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
 };
 
+use crate::connectors::{FetchError, Reason};
 use crate::metrics::names;
-use crate::sources::{FetchError, Reason};
 
 /// The latest outcome of a source, for people.
 #[derive(Debug, Clone, Default)]

@@ -15,12 +15,12 @@ use tokio_util::task::TaskTracker;
 use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::connectors::params::SystemSecrets;
 use crate::live::{LiveModel, SharedSnapshot};
 use crate::okr::file::Problem;
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::reload::{self, Refresher, Reloader, ReloaderParts};
 use crate::scheduler::{Runner, SchedulerConfig};
-use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};
 use crate::telemetry::SourceTelemetry;
 

@@ -201,7 +201,7 @@ mod tests {
     use futures_util::FutureExt as _;
 
     use super::*;
-    use crate::sources::Reason;
+    use crate::connectors::Reason;
 
     const MARGIN: Duration = Duration::from_secs(300);
 

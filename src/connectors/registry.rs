@@ -92,7 +92,7 @@ mod tests {
     /// Over the API, KRs may not set these: they decide where credentials go.
     #[test]
     fn destination_params_name_where_requests_go() {
-        let catalog = crate::sources::declarative::Catalog::embedded().unwrap();
+        let catalog = crate::connectors::declarative::Catalog::embedded().unwrap();
         let of = |name| {
             let mut d = connector(name, &catalog).unwrap().destination_params();
             d.sort();

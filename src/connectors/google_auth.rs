@@ -383,7 +383,7 @@ mod tests {
     use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
     use super::*;
-    use crate::sources::http::HttpPolicy;
+    use crate::connectors::http::HttpPolicy;
 
     /// `fixtures/google_oauth_token_response.json` of the API reference.
     const TOKEN_RESPONSE: &str = r#"{

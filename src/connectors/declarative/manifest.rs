@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use super::render;
-use crate::sources::Reason;
-use crate::sources::value::Reduce;
+use crate::connectors::Reason;
+use crate::connectors::value::Reduce;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -268,7 +268,7 @@ impl Manifest {
             ));
         }
         if let Some(r) = &self.rate_limit
-            && let Err(e) = crate::sources::gate::RateLimit::parse(r)
+            && let Err(e) = crate::connectors::gate::RateLimit::parse(r)
         {
             p.push(format!("rate_limit: {e}"));
         }

@@ -10,9 +10,9 @@ use serde_json_path::JsonPath;
 use super::manifest::{AuthKind, AuthSpec};
 use super::render::Vars;
 use super::request::Built;
-use crate::sources::auth_token::{MintedToken, TokenCache};
-use crate::sources::google_auth::{ServiceAccountKey, access_token, forget_token};
-use crate::sources::{FetchContext, FetchError, Reason};
+use crate::connectors::auth_token::{MintedToken, TokenCache};
+use crate::connectors::google_auth::{ServiceAccountKey, access_token, forget_token};
+use crate::connectors::{FetchContext, FetchError, Reason};
 
 /// Longest a login token is kept, whatever the API says.
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::connectors::declarative::Catalog;
-use crate::connectors::gate::RateLimit;
+use crate::connectors::http::RateLimit;
 use crate::connectors::http::{HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
 use crate::connectors::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
 use crate::connectors::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::source::effective_rate_limit;
 use super::*;
 use crate::connectors::Connector;
-use crate::connectors::gate::RateLimit;
+use crate::connectors::http::RateLimit;
 use crate::connectors::http::SourcePolicy;
 use crate::connectors::{BoxFuture, FetchContext, FetchError, Params};
 use crate::okr::file::parse_str;

@@ -268,7 +268,7 @@ impl Manifest {
             ));
         }
         if let Some(r) = &self.rate_limit
-            && let Err(e) = crate::connectors::gate::RateLimit::parse(r)
+            && let Err(e) = crate::connectors::http::RateLimit::parse(r)
         {
             p.push(format!("rate_limit: {e}"));
         }

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use crate::connectors::redactor::url_encode;
+use crate::connectors::http::url_encode;
 use crate::connectors::template::{TemplateContext, describe};
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

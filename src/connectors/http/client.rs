@@ -22,7 +22,7 @@ use reqwest::{Method, RequestBuilder, Url};
 use serde_json::{Map, Value};
 
 use super::gate::{HoldCause, RateLimit, SourceGate};
-use super::{FetchError, Reason, Redactor};
+use crate::connectors::{FetchError, Reason, Redactor};
 
 /// Default response size cap: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -601,7 +601,7 @@ pub fn headers_from_params(table: Option<&Map<String, Value>>) -> Result<HeaderM
         let Value::String(value) = value else {
             return Err(format!(
                 "`headers.{name}` must be a string, not {}",
-                super::params::json_type(value)
+                crate::connectors::params::json_type(value)
             ));
         };
         // Never quote the value: it is often a credential.

@@ -122,7 +122,7 @@ fn the_source_rate_limit_wins_over_the_connector_default() {
     assert_eq!(key, ".connector");
     assert!(e.contains("set `rate_limit` on the source"), "{e}");
     assert_eq!(
-        effective_rate_limit(None, &crate::connectors::http_json::HttpJson),
+        effective_rate_limit(None, &crate::connectors::native::http_json::HttpJson),
         Ok(None)
     );
 }

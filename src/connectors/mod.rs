@@ -7,14 +7,11 @@
 
 pub mod auth_token;
 pub mod declarative;
-pub mod exec;
 pub mod google_auth;
 pub mod http;
-pub mod http_json;
+pub mod native;
 pub mod params;
-pub mod prometheus;
 pub mod registry;
-pub mod sql;
 pub mod template;
 pub mod value;
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::Connector;
 use super::declarative::Catalog;
-use super::exec::Exec;
-use super::http_json::HttpJson;
-use super::prometheus::Prometheus;
-use super::sql::Sql;
+use super::native::exec::Exec;
+use super::native::http_json::HttpJson;
+use super::native::prometheus::Prometheus;
+use super::native::sql::Sql;
 
 type Factory = fn() -> Arc<dyn Connector>;
 

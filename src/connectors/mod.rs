@@ -5,9 +5,7 @@
 //! timeout, retry, backoff, rate limits and the response size cap (see
 //! `http`).
 
-pub mod auth_token;
 pub mod declarative;
-pub mod google_auth;
 pub mod http;
 pub mod native;
 pub mod params;

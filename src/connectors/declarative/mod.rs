@@ -6,8 +6,8 @@
 //! applies → the credential (cached login or Google token) → the request,
 //! page after page → the extracted value.
 
-pub mod auth;
 pub mod catalog;
+pub mod credentials;
 pub mod extract;
 pub mod manifest;
 pub mod render;
@@ -19,13 +19,13 @@ use reqwest::header::LINK;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
+use self::credentials::AccessTokenCache;
 use self::extract::Extractor;
 use self::manifest::{
     DEFAULT_MAX_PAGES, ExtractSpec, Manifest, PageKind, PaginationSpec, RequestSpec,
 };
 use self::render::Vars;
 use self::request::Built;
-use super::auth_token::TokenCache;
 use super::template::TemplateContext;
 use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason};
 
@@ -34,14 +34,14 @@ pub use self::catalog::Catalog;
 /// A catalog connector bound to one source.
 pub struct Declarative {
     manifest: Arc<Manifest>,
-    tokens: TokenCache,
+    tokens: AccessTokenCache,
 }
 
 impl Declarative {
     pub fn new(manifest: Arc<Manifest>) -> Declarative {
         Declarative {
             manifest,
-            tokens: TokenCache::default(),
+            tokens: AccessTokenCache::default(),
         }
     }
 
@@ -119,8 +119,8 @@ impl Connector for Declarative {
         let vars = Vars::new(&complete, &ctx);
         let plan = plan(m, &vars)?;
         Built::from_spec(plan.request, &vars, "request")?;
-        let auth = auth::select(&m.auth, &vars)?;
-        auth::check(auth, &vars)
+        let auth = credentials::select(&m.auth, &vars)?;
+        credentials::check(auth, &vars)
     }
 
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
@@ -150,10 +150,10 @@ impl Declarative {
             params.insert("page_size".into(), Value::from(size));
         }
         let vars = Vars::new(&params, ctx.template);
-        let auth_spec = auth::select(&m.auth, &vars).map_err(bad)?;
+        let auth_spec = credentials::select(&m.auth, &vars).map_err(bad)?;
         let mut renewed = false;
         loop {
-            let credential = auth::credential(auth_spec, &vars, ctx, &self.tokens).await?;
+            let credential = credentials::credential(auth_spec, &vars, ctx, &self.tokens).await?;
             match fetch_pages(&plan, &vars, &credential, ctx).await {
                 // A cached token the API no longer accepts (401, not a 403
                 // "not allowed", which a new token cannot fix): get a new one, once.
@@ -161,9 +161,9 @@ impl Declarative {
                     if e.reason == Reason::Auth
                         && e.message.contains("HTTP 401")
                         && !renewed
-                        && auth::is_minted(auth_spec) =>
+                        && credentials::is_minted(auth_spec) =>
                 {
-                    auth::forget(auth_spec, &vars, &self.tokens, &credential);
+                    credentials::forget(auth_spec, &vars, &self.tokens, &credential);
                     renewed = true;
                 }
                 other => return other,
@@ -176,7 +176,7 @@ impl Declarative {
 async fn fetch_pages(
     plan: &Plan<'_>,
     vars: &Vars,
-    credential: &auth::Credential,
+    credential: &credentials::Credential,
     ctx: &FetchContext<'_>,
 ) -> Result<f64, FetchError> {
     let bad = |m: String| FetchError::new(Reason::Parse, ctx.redactor.redact(&m));

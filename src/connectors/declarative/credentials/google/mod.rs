@@ -17,9 +17,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use serde_json::{Map, Value, json};
 
-use super::auth_token::{MintedToken, TokenCache};
-use super::http::{HttpClient, HttpResponse, excerpt};
-use super::{FetchError, Reason, Redactor};
+use super::token_cache::{AccessTokenCache, MintedToken};
+use crate::connectors::http::{HttpClient, HttpResponse, excerpt};
+use crate::connectors::{FetchError, Reason, Redactor};
 
 /// Where keys without a `token_uri` exchange their assertions.
 pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -179,7 +179,7 @@ impl ServiceAccountKey {
         ))
     }
 
-    /// The `TokenCache` key of the token for `scopes`: one token per account,
+    /// The `AccessTokenCache` key of the token for `scopes`: one token per account,
     /// delegated user, token endpoint and set of scopes (in any order).
     pub fn cache_key(&self, scopes: &[String]) -> String {
         let mut scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -207,7 +207,7 @@ pub async fn access_token(
     http: &HttpClient,
     timeout: Duration,
     redactor: &Redactor,
-    cache: &TokenCache,
+    cache: &AccessTokenCache,
 ) -> Result<Arc<str>, FetchError> {
     cache
         .get_or_mint(&key.cache_key(scopes), REFRESH_MARGIN, || {
@@ -221,7 +221,7 @@ pub async fn access_token(
 pub fn forget_token(
     key: &ServiceAccountKey,
     scopes: &[String],
-    cache: &TokenCache,
+    cache: &AccessTokenCache,
     rejected: &str,
 ) {
     cache.invalidate(&key.cache_key(scopes), rejected);
@@ -660,7 +660,7 @@ mod tests {
         server: MockServer,
         key: ServiceAccountKey,
         http: HttpClient,
-        cache: TokenCache,
+        cache: AccessTokenCache,
     }
 
     async fn setup() -> Setup {
@@ -670,7 +670,7 @@ mod tests {
             server,
             key,
             http: HttpClient::new(HttpPolicy::default()).unwrap(),
-            cache: TokenCache::new(),
+            cache: AccessTokenCache::new(),
         }
     }
 

@@ -2,8 +2,17 @@
 //! vocabulary the core counts (`okr_source_fetch_failures_total{reason}`).
 //!
 //! Connectors only fetch and extract one number. The core owns schedule,
-//! timeout, retry, backoff, rate limits and the response size cap (see
-//! `http`).
+//! timeout, retry, backoff, rate limits and the response size cap.
+//!
+//! - this file: the contract (`Connector`, `FetchContext`, `FetchError`,
+//!   `Reason`, `Trace`); `params`, `template` and `value` are the params,
+//!   templates and number parsing every connector shares;
+//! - `http/`: the shared HTTP machinery: client, retries, status reasons,
+//!   the capped body reader, a source's gate, redaction of secrets;
+//! - `native/`: the connectors written in Rust, one directory and README each;
+//! - `declarative/`: the engine running the catalog's manifests
+//!   (`/connectors`), with their outgoing credentials (`credentials/`);
+//! - `registry`: which connector a `connector = "…"` name stands for.
 
 pub mod declarative;
 pub mod http;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation check of the domain (src/okr/ progress, status, rollup, rules and
-# src/sources/value.rs) with cargo-mutants; what is examined and which
+# src/connectors/value.rs) with cargo-mutants; what is examined and which
 # mutants are known equivalents live in .cargo/mutants.toml. Each mutant is
 # tested with the library's unit tests only (`cargo test --lib`).
 # Prints a table of outcomes; exits 1 when a mutant is missed (or the

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod connectors;
 pub mod demo;
 pub mod duration;
 pub mod live;
@@ -21,7 +22,6 @@ pub mod okr;
 pub mod pipeline;
 pub mod reload;
 pub mod scheduler;
-pub mod sources;
 pub mod store;
 pub mod web;
 

@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 
 use crate::binding::{Binding, Sources, fetch_value};
 use crate::clock::Clock;
+use crate::connectors::{FetchError, Reason, Redactor};
 use crate::live::LiveModel;
 use crate::metrics::{FetchFailed, FetchSucceeded, InternalEvent, Telemetry};
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
-use crate::sources::{FetchError, Reason, Redactor};
 use crate::store::{Backend, CheckInWrite, CheckInWriter, Store, StoreError, StoredCheckIn};
 
 pub struct Pipeline {

@@ -9,9 +9,9 @@ use chrono::Utc;
 
 use okrd::binding::build_sources;
 use okrd::binding::{Binding, fetch_value};
+use okrd::connectors::Reason;
+use okrd::connectors::params::SystemSecrets;
 use okrd::okr::{KrKind, Period};
-use okrd::sources::Reason;
-use okrd::sources::params::SystemSecrets;
 
 const CHUNK: usize = 64 * 1024;
 const BODY_MIB: usize = 50;

@@ -15,13 +15,13 @@ use tokio_util::task::TaskTracker;
 use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::connectors::params::SystemSecrets;
 use crate::live::{LiveModel, SharedSnapshot};
 use crate::metrics::Telemetry;
 use crate::okr::file::FileProblem;
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::reload::{self, Refresher, Reloader, ReloaderParts};
 use crate::scheduler::{Runner, SchedulerConfig};
-use crate::sources::params::SystemSecrets;
 use crate::store::{Store, StoreError};
 
 /// Why the daemon could not start or stopped.

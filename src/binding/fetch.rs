@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{Binding, ConfiguredSource};
+use crate::connectors::template::{TemplateContext, render_params};
+use crate::connectors::{FetchContext, FetchError, Params, Reason, Redactor, Trace};
 use crate::okr::value::check_value;
-use crate::sources::template::{TemplateContext, render_params};
-use crate::sources::{FetchContext, FetchError, Params, Reason, Redactor, Trace};
 
 /// Fetch one value for a KR from its source now: merge and template params,
 /// run the connector with the source's client within its `fetch_deadline`,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
+use crate::connectors::declarative::Catalog;
+use crate::connectors::http::RateLimit;
+use crate::connectors::http::{HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
+use crate::connectors::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
+use crate::connectors::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
+use crate::connectors::{Connector, Params, Redactor, registry};
 use crate::scheduler::cron::{Schedule, parse_timezone};
-use crate::sources::declarative::Catalog;
-use crate::sources::gate::RateLimit;
-use crate::sources::http::{HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
-use crate::sources::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
-use crate::sources::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
-use crate::sources::{Connector, Params, Redactor, registry};
 
 /// A configured `[[sources]]` entry, secrets resolved.
 pub struct ConfiguredSource {

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::source::effective_rate_limit;
 use super::*;
+use crate::connectors::Connector;
+use crate::connectors::http::RateLimit;
+use crate::connectors::http::SourcePolicy;
+use crate::connectors::{BoxFuture, FetchContext, FetchError, Params};
 use crate::okr::file::parse_str;
-use crate::sources::Connector;
-use crate::sources::gate::RateLimit;
-use crate::sources::http::SourcePolicy;
-use crate::sources::{BoxFuture, FetchContext, FetchError, Params};
 
 /// A connector with a documented rate limit and a source-only param.
 struct Guarded(&'static str);
@@ -122,7 +122,7 @@ fn the_source_rate_limit_wins_over_the_connector_default() {
     assert_eq!(key, ".connector");
     assert!(e.contains("set `rate_limit` on the source"), "{e}");
     assert_eq!(
-        effective_rate_limit(None, &crate::sources::http_json::HttpJson),
+        effective_rate_limit(None, &crate::connectors::native::http_json::HttpJson),
         Ok(None)
     );
 }

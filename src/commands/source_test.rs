@@ -9,10 +9,10 @@ use crate::app;
 use crate::binding as sources;
 use crate::binding::{Binding, fetch_value_traced, params_for, template_context};
 use crate::config::Settings;
+use crate::connectors::Trace;
+use crate::connectors::params::SystemSecrets;
 use crate::okr::{KrKind, OkrSet, Period};
 use crate::reload;
-use crate::sources::Trace;
-use crate::sources::params::SystemSecrets;
 
 pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
     let (sources, redactor) = match sources::build_sources(&settings, &SystemSecrets) {
@@ -115,7 +115,10 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
 
 /// Params as printed: secrets replaced by `***` leaf by leaf (before any
 /// JSON escaping could hide them from the redactor), URL passwords masked.
-fn shown_params(v: &serde_json::Value, redactor: &crate::sources::Redactor) -> serde_json::Value {
+fn shown_params(
+    v: &serde_json::Value,
+    redactor: &crate::connectors::Redactor,
+) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::String(s) if redactor.is_secret(s) => Value::String("***".into()),

@@ -218,14 +218,14 @@ fn default_timeout() -> HumanDuration {
 }
 
 fn default_retries() -> u32 {
-    crate::sources::http::DEFAULT_RETRIES
+    crate::connectors::http::DEFAULT_RETRIES
 }
 
 impl SourceSettings {
     /// The written `fetch_deadline`, else 3 × `timeout` + 30 s.
     pub fn fetch_deadline(&self) -> std::time::Duration {
         self.fetch_deadline.map_or_else(
-            || crate::sources::http::default_fetch_deadline(self.timeout.0),
+            || crate::connectors::http::default_fetch_deadline(self.timeout.0),
             |d| d.0,
         )
     }

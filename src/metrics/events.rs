@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::SourceTelemetry;
-use crate::sources::{FetchError, Reason};
+use crate::connectors::{FetchError, Reason};
 
 /// Something that happened, told to the telemetry it is counted in.
 pub trait InternalEvent {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use super::names;
-use crate::sources::{FetchError, Reason};
+use crate::connectors::{FetchError, Reason};
 
 /// The latest outcome of a source, for people.
 #[derive(Debug, Clone, Default)]

@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use okrd::connectors::declarative::Catalog;
+use okrd::connectors::http::{HttpClient, HttpPolicy};
+use okrd::connectors::template::{TemplateContext, render_params};
+use okrd::connectors::{FetchContext, Params, Redactor};
 use okrd::okr::Period;
-use okrd::sources::declarative::Catalog;
-use okrd::sources::http::{HttpClient, HttpPolicy};
-use okrd::sources::template::{TemplateContext, render_params};
-use okrd::sources::{FetchContext, Params, Redactor};
 
 /// Every catalog connector has a test below: adding a folder without one fails.
 const TESTED: &[&str] = &[

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use okrd::sources::http::{HttpClient, HttpPolicy};
-use okrd::sources::registry;
-use okrd::sources::template::TemplateContext;
-use okrd::sources::value::Reduce;
-use okrd::sources::{FetchContext, FetchError, Params, Reason, Redactor};
+use okrd::connectors::http::{HttpClient, HttpPolicy};
+use okrd::connectors::registry;
+use okrd::connectors::template::TemplateContext;
+use okrd::connectors::value::Reduce;
+use okrd::connectors::{FetchContext, FetchError, Params, Reason, Redactor};
 
 use crate::support::read_request_head;
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
-use okrd::sources::http::{HttpClient, HttpPolicy};
-use okrd::sources::{Connector, FetchContext, FetchError, Params, Reason, Redactor, registry};
+use okrd::connectors::http::{HttpClient, HttpPolicy};
+use okrd::connectors::{Connector, FetchContext, FetchError, Params, Reason, Redactor, registry};
 
 use crate::support::backends;
 
@@ -42,7 +42,7 @@ async fn fetch_with(
         http: &http,
         timeout,
         redactor,
-        template: &okrd::sources::template::TemplateContext::example(),
+        template: &okrd::connectors::template::TemplateContext::example(),
         trace: None,
     };
     connector.fetch(&ctx).await

@@ -15,9 +15,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use okrd::binding::build_sources;
 use okrd::binding::{Binding, ConfiguredSource, fetch_value};
+use okrd::connectors::params::SystemSecrets;
+use okrd::connectors::{FetchError, Reason, Redactor};
 use okrd::okr::{KrKind, Period};
-use okrd::sources::params::SystemSecrets;
-use okrd::sources::{FetchError, Reason, Redactor};
 
 use crate::support::read_request_head;
 

@@ -7,6 +7,7 @@ mod support;
 
 mod api_input;
 mod api_workflow;
+mod architecture;
 mod catalog;
 mod cli;
 mod connectors_native;

@@ -11,13 +11,13 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
 
-use crate::sources::redactor::url_encode;
-use crate::sources::template::{TemplateContext, describe};
+use crate::connectors::http::url_encode;
+use crate::connectors::template::{TemplateContext, describe};
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(crate::sources::template::TEMPLATE_FUEL));
+    env.set_fuel(Some(crate::connectors::template::TEMPLATE_FUEL));
     env.set_keep_trailing_newline(true);
     env.add_filter("unix", |s: String| timestamp(&s, 1));
     env.add_filter("unix_ms", |s: String| timestamp(&s, 1000));

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use super::redactor::Redactor;
+pub use super::http::Redactor;
 
 /// Params as a connector sees them: merged, templated, secrets resolved.
 ///

@@ -51,9 +51,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::params::UNSET_SECRET_PLACEHOLDER;
-use super::value::parse_number_redacted;
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
+use crate::connectors::params::UNSET_SECRET_PLACEHOLDER;
+use crate::connectors::value::parse_number_redacted;
+use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 use pool::{ConnPool, Options};
 use run::{Cell, RunError};
 
@@ -144,7 +144,7 @@ impl<'p> Spec<'p> {
             Some(other) => {
                 return Err(format!(
                     "param `max_connections` must be an integer, not {}",
-                    super::params::json_type(other)
+                    crate::connectors::params::json_type(other)
                 ));
             }
         };

@@ -3,7 +3,7 @@
 //! for the same key share one mint, and failures are never cached.
 //!
 //! It knows nothing about how a token is minted; callers pass the login call
-//! as a closure (Google service accounts in `google_auth`, "log in, then use
+//! as a closure (Google service accounts in `google`, "log in, then use
 //! the token" flows in the declarative engine).
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::FetchError;
+use crate::connectors::FetchError;
 
 /// How long a token is kept when the login call does not say.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
@@ -45,7 +45,7 @@ impl fmt::Debug for MintedToken {
 ///
 /// Cheap to share behind an `Arc`; `Debug` prints no token.
 #[derive(Default)]
-pub struct TokenCache {
+pub struct AccessTokenCache {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
 }
 
@@ -72,15 +72,15 @@ struct CachedToken {
     expires_at: Instant,
 }
 
-impl fmt::Debug for TokenCache {
+impl fmt::Debug for AccessTokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TokenCache({} keys)", lock(&self.slots).len())
     }
 }
 
-impl TokenCache {
-    pub fn new() -> TokenCache {
-        TokenCache::default()
+impl AccessTokenCache {
+    pub fn new() -> AccessTokenCache {
+        AccessTokenCache::default()
     }
 
     /// The cached token for `key` if it is still valid at least `margin`
@@ -201,7 +201,7 @@ mod tests {
     use futures_util::FutureExt as _;
 
     use super::*;
-    use crate::sources::Reason;
+    use crate::connectors::Reason;
 
     const MARGIN: Duration = Duration::from_secs(300);
 
@@ -218,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn reuses_a_token_until_margin_before_expiry() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let mints = AtomicUsize::new(0);
         let get = |margin: u64| {
             cache.get_or_mint("k", Duration::from_secs(margin), || async {
@@ -236,7 +236,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_independent_and_default_ttl_is_an_hour() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let no_ttl = |t: &'static str| async move {
             Ok(MintedToken {
                 token: t.to_string(),
@@ -255,7 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_shorter_lived_than_the_margin_is_used_once() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let t = cache.get_or_mint("k", MARGIN, || async { minted("short", 60) });
         assert_eq!(&*t.await.unwrap(), "short");
         let t = cache.get_or_mint("k", MARGIN, || async { minted("again", 60) });
@@ -264,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_not_cached() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let e = cache
             .get_or_mint("k", MARGIN, || async {
                 Err(FetchError::new(Reason::Auth, "invalid_grant"))
@@ -278,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalidate_drops_only_the_rejected_token() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let t = cache.get_or_mint("k", MARGIN, || async { minted("t1", 3600) });
         assert_eq!(&*t.await.unwrap(), "t1");
         cache.invalidate("k", "someone-elses");
@@ -293,7 +293,7 @@ mod tests {
     /// Callers that arrive while a mint is under way wait for it and share its
     /// outcome: one login call, whether it succeeds or fails.
     async fn concurrent_callers(outcome: Result<MintedToken, FetchError>) -> (usize, Vec<String>) {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let mints = AtomicUsize::new(0);
         let (release, released) = tokio::sync::watch::channel(false);
         let call = || {
@@ -340,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_mint_leaves_the_work_to_a_waiter() {
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         let first = cache.get_or_mint("k", MARGIN, std::future::pending);
         // Poll the first caller once, so it holds the mint, then drop it.
         assert!(first.now_or_never().is_none());
@@ -355,13 +355,13 @@ mod tests {
             expires_in: None,
         };
         assert!(!format!("{m:?}").contains("s3cret"));
-        let cache = TokenCache::new();
+        let cache = AccessTokenCache::new();
         assert_eq!(format!("{cache:?}"), "TokenCache(0 keys)");
     }
 
     #[test]
     fn is_send_and_sync() {
         fn check<T: Send + Sync>() {}
-        check::<TokenCache>();
+        check::<AccessTokenCache>();
     }
 }

@@ -13,6 +13,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::connectors::FetchError;
+
 /// Replaces every known secret, in each of its forms, with `***`.
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -168,6 +170,16 @@ pub(crate) fn url_encode(s: &str) -> String {
         }
     }
     out
+}
+
+impl FetchError {
+    /// This error with every known secret in its message replaced by `***`.
+    /// Connectors apply it at their boundary, on top of the redaction done
+    /// where messages are built.
+    pub fn redacted(mut self, redactor: &Redactor) -> FetchError {
+        self.message = redactor.redact(&self.message);
+        self
+    }
 }
 
 #[cfg(test)]

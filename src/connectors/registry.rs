@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::Connector;
 use super::declarative::Catalog;
-use super::exec::Exec;
-use super::http_json::HttpJson;
-use super::prometheus::Prometheus;
-use super::sql::Sql;
+use super::native::exec::Exec;
+use super::native::http_json::HttpJson;
+use super::native::prometheus::Prometheus;
+use super::native::sql::Sql;
 
 type Factory = fn() -> Arc<dyn Connector>;
 
@@ -22,8 +22,19 @@ const NATIVE: &[(&str, Factory)] = &[
     ("exec", || Arc::new(Exec)),
 ];
 
-/// Names of the native connector kinds, for `okrd check` messages and docs.
-pub const NATIVE_NAMES: &[&str] = &["http_json", "prometheus", "sql", "exec"];
+/// Names of the native connector kinds, for `okrd check` messages and docs:
+/// the names column of `NATIVE`, so a kind is listed in one place only.
+pub const NATIVE_NAMES: &[&str] = &native_names();
+
+const fn native_names() -> [&'static str; NATIVE.len()] {
+    let mut names = [""; NATIVE.len()];
+    let mut i = 0;
+    while i < NATIVE.len() {
+        names[i] = NATIVE[i].0;
+        i += 1;
+    }
+    names
+}
 
 /// The native connector called `name`, if there is one.
 pub fn native(name: &str) -> Option<Arc<dyn Connector>> {
@@ -92,7 +103,7 @@ mod tests {
     /// Over the API, KRs may not set these: they decide where credentials go.
     #[test]
     fn destination_params_name_where_requests_go() {
-        let catalog = crate::sources::declarative::Catalog::embedded().unwrap();
+        let catalog = crate::connectors::declarative::Catalog::embedded().unwrap();
         let of = |name| {
             let mut d = connector(name, &catalog).unwrap().destination_params();
             d.sort();

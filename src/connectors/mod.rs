@@ -2,21 +2,23 @@
 //! vocabulary the core counts (`okr_source_fetch_failures_total{reason}`).
 //!
 //! Connectors only fetch and extract one number. The core owns schedule,
-//! timeout, retry, backoff, rate limits and the response size cap (see
-//! `http` and `gate`).
+//! timeout, retry, backoff, rate limits and the response size cap.
+//!
+//! - this file: the contract (`Connector`, `FetchContext`, `FetchError`,
+//!   `Reason`, `Trace`); `params`, `template` and `value` are the params,
+//!   templates and number parsing every connector shares;
+//! - `http/`: the shared HTTP machinery: client, retries, status reasons,
+//!   the capped body reader, a source's gate, redaction of secrets;
+//! - `native/`: the connectors written in Rust, one directory and README each;
+//! - `declarative/`: the engine running the catalog's manifests
+//!   (`/connectors`), with their outgoing credentials (`credentials/`);
+//! - `registry`: which connector a `connector = "…"` name stands for.
 
-pub mod auth_token;
 pub mod declarative;
-pub mod exec;
-pub mod gate;
-pub mod google_auth;
 pub mod http;
-pub mod http_json;
+pub mod native;
 pub mod params;
-pub mod prometheus;
-pub mod redactor;
 pub mod registry;
-pub mod sql;
 pub mod template;
 pub mod value;
 
@@ -24,8 +26,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use http::Redactor;
 pub use params::Params;
-pub use redactor::Redactor;
 
 /// A boxed future, so `Connector` stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -180,7 +182,7 @@ pub trait Connector: Send + Sync + 'static {
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>>;
 
     /// The rate limit the API documents, such as `"600/hour"` (see
-    /// `gate::RateLimit::parse`); a source's own `rate_limit` wins.
+    /// `http::RateLimit::parse`); a source's own `rate_limit` wins.
     fn default_rate_limit(&self) -> Option<String> {
         None
     }

@@ -1,18 +1,27 @@
 //! `[[auth]]`: picking the entry that applies, turning it into a credential
 //! once per fetch (a login call or a Google token exchange, both cached), and
 //! putting that credential on every request of the fetch.
+//!
+//! These are okrd's outgoing credentials, for the APIs a manifest calls
+//! (incoming API tokens are `crate::auth`): `token_cache` keeps minted
+//! tokens (`AccessTokenCache`), `google` mints them for Google service
+//! accounts. Only the declarative engine uses them.
+
+pub mod google;
+pub mod token_cache;
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json_path::JsonPath;
 
+use self::google::{ServiceAccountKey, access_token, forget_token};
 use super::manifest::{AuthKind, AuthSpec};
 use super::render::Vars;
 use super::request::Built;
-use crate::sources::auth_token::{MintedToken, TokenCache};
-use crate::sources::google_auth::{ServiceAccountKey, access_token, forget_token};
-use crate::sources::{FetchContext, FetchError, Reason};
+use crate::connectors::{FetchContext, FetchError, Reason};
+
+pub use self::token_cache::{AccessTokenCache, MintedToken};
 
 /// Longest a login token is kept, whatever the API says.
 const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -108,7 +117,7 @@ pub async fn credential(
     spec: Option<&AuthSpec>,
     vars: &Vars,
     ctx: &FetchContext<'_>,
-    cache: &TokenCache,
+    cache: &AccessTokenCache,
 ) -> Result<Credential, FetchError> {
     let Some(spec) = spec else {
         return Ok(Credential::None);
@@ -186,7 +195,12 @@ pub fn is_minted(spec: Option<&AuthSpec>) -> bool {
 }
 
 /// Forget a cached token the API refused, so the next credential is fresh.
-pub fn forget(spec: Option<&AuthSpec>, vars: &Vars, cache: &TokenCache, refused: &Credential) {
+pub fn forget(
+    spec: Option<&AuthSpec>,
+    vars: &Vars,
+    cache: &AccessTokenCache,
+    refused: &Credential,
+) {
     let (Some(spec), Some(token)) = (spec, refused.secret()) else {
         return;
     };
@@ -215,7 +229,7 @@ async fn login(
     spec: &AuthSpec,
     vars: &Vars,
     ctx: &FetchContext<'_>,
-    cache: &TokenCache,
+    cache: &AccessTokenCache,
 ) -> Result<Credential, FetchError> {
     let parse = |m: String| FetchError::new(Reason::Parse, ctx.redactor.redact(&m));
     let req_spec = spec

@@ -40,10 +40,10 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::http::excerpt;
-use super::params::json_type;
-use super::value::parse_number_redacted;
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
+use crate::connectors::http::excerpt;
+use crate::connectors::params::json_type;
+use crate::connectors::value::parse_number_redacted;
+use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
 /// The most stdout a command may print.
 pub const MAX_STDOUT_BYTES: usize = 64 * 1024;

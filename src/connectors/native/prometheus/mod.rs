@@ -22,9 +22,9 @@ use reqwest::Url;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::http::{headers_from_params, parse_http_url};
-use super::value::{Reduce, parse_number_redacted, reduce};
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
+use crate::connectors::http::{headers_from_params, parse_http_url};
+use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
+use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
 /// The `prometheus` connector.
 #[derive(Debug, Default, Clone, Copy)]
@@ -116,7 +116,7 @@ pub fn extract(json: &Value, how: Option<Reduce>, redactor: &Redactor) -> Result
                 .unwrap_or("unknown");
             let msg = json.get("error").and_then(Value::as_str).unwrap_or("");
             // The error text can be as long as the body: quote a short excerpt.
-            let msg = super::http::excerpt(msg.as_bytes(), redactor);
+            let msg = crate::connectors::http::excerpt(msg.as_bytes(), redactor);
             return Err(parse(format!(
                 "Prometheus answered an error with HTTP 2xx: {kind}: {msg}"
             )));

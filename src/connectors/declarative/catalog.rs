@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Declarative;
 use super::manifest::Manifest;
-use crate::sources::Connector;
+use crate::connectors::Connector;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/catalog.rs"));

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::manifest::RequestSpec;
 use super::render::Vars;
-use crate::sources::Redactor;
-use crate::sources::http::HttpClient;
+use crate::connectors::Redactor;
+use crate::connectors::http::HttpClient;
 
 /// A rendered request.
 #[derive(Debug, Clone)]
@@ -234,7 +234,7 @@ mod tests {
     use serde_json::json;
 
     fn vars(p: Value) -> Vars {
-        let ctx = crate::sources::template::TemplateContext {
+        let ctx = crate::connectors::template::TemplateContext {
             period_id: "p".into(),
             period_start: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
             period_end: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),

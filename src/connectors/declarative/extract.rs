@@ -8,8 +8,8 @@ use serde_json_path::JsonPath;
 
 use super::manifest::{Condition, ErrorCheck, ExtractSpec};
 use super::render::Vars;
-use crate::sources::value::{Reduce, parse_number_redacted, reduce};
-use crate::sources::{FetchError, Reason, Redactor};
+use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
+use crate::connectors::{FetchError, Reason, Redactor};
 
 /// An `[extract]` with its templates rendered and paths compiled.
 pub struct Extractor {
@@ -220,7 +220,7 @@ mod tests {
     use serde_json::json;
 
     fn vars() -> Vars {
-        let ctx = crate::sources::template::TemplateContext {
+        let ctx = crate::connectors::template::TemplateContext {
             period_id: "p".into(),
             period_start: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
             period_end: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),

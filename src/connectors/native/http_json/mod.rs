@@ -22,9 +22,9 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
-use super::http::{headers_from_params, parse_http_url};
-use super::value::{Reduce, parse_number_redacted, reduce};
-use super::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
+use crate::connectors::http::{headers_from_params, parse_http_url};
+use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
+use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
 /// The `http_json` connector.
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,7 +60,7 @@ impl<'p> Spec<'p> {
             Some(other) => {
                 return Err(format!(
                     "param `method` must be a string, not {}",
-                    super::params::json_type(other)
+                    crate::connectors::params::json_type(other)
                 ));
             }
         };

@@ -4,36 +4,11 @@
 //! string renders to a string. Rendering is leaf by leaf, so a param value can
 //! never add structure to a request.
 
-use std::sync::LazyLock;
-
-use base64::Engine as _;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use chrono::{NaiveDate, SecondsFormat};
+use minijinja::{Error, ErrorKind};
 use serde_json::{Map, Value};
 
-use crate::connectors::http::url_encode;
-use crate::connectors::template::{TemplateContext, describe};
-
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(crate::connectors::template::TEMPLATE_FUEL));
-    env.set_keep_trailing_newline(true);
-    env.add_filter("unix", |s: String| timestamp(&s, 1));
-    env.add_filter("unix_ms", |s: String| timestamp(&s, 1000));
-    env.add_filter("before", |s: String, sep: String| {
-        s.split_once(&sep).map_or(s.clone(), |(a, _)| a.to_string())
-    });
-    env.add_filter("after", |s: String, sep: String| {
-        s.split_once(&sep)
-            .map_or(String::new(), |(_, b)| b.to_string())
-    });
-    env.add_filter("urlencode", |s: String| url_encode(&s));
-    env.add_filter("b64", |s: String| {
-        base64::engine::general_purpose::STANDARD.encode(s)
-    });
-    env
-});
+use crate::connectors::template::{ENV, TemplateContext, describe};
 
 /// Whether `s` holds template syntax at all.
 pub fn is_template(s: &str) -> bool {
@@ -178,21 +153,6 @@ fn date(d: NaiveDate) -> String {
 }
 
 /// Unix time of a `YYYY-MM-DD` date (its midnight, UTC) or an RFC 3339 time.
-fn timestamp(s: &str, per_second: i64) -> Result<i64, Error> {
-    let t = s.trim();
-    let instant: DateTime<Utc> = if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        d.and_time(chrono::NaiveTime::MIN).and_utc()
-    } else if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        dt.with_timezone(&Utc)
-    } else {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("`{t}` is neither a YYYY-MM-DD date nor an RFC 3339 time"),
-        ));
-    };
-    Ok(instant.timestamp_millis() * per_second / 1000)
-}
-
 /// An undefined variable is almost always a param nobody set: say so.
 fn explain(e: &Error, source: &str) -> String {
     if e.kind() == ErrorKind::UndefinedError {
@@ -207,6 +167,7 @@ fn explain(e: &Error, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
     use serde_json::json;
 
     fn vars(params: Value) -> Vars {

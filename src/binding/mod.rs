@@ -3,6 +3,7 @@
 //! sources (`source`); fetched one value at a time (`fetch`).
 
 mod fetch;
+mod params;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -148,7 +149,9 @@ pub fn plan(
 /// The source a KR's binding names, if the binding may be used: the source
 /// is configured, and the KR sets no param only the source's config may set
 /// (what `exec` runs, where `sql` connects), no secret (it would be stored
-/// with the KR and shown as plain text), and what the connector needs.
+/// with the KR and shown as plain text), no param the connector does not
+/// read, what the connector needs, and no request to an origin the
+/// source's config does not allow.
 pub fn check_binding<'s>(
     binding: &SourceRef,
     sources: &'s Sources,
@@ -185,11 +188,11 @@ pub fn check_binding<'s>(
             source.name
         ));
     }
+    let at_source = |e: String| format!("source `{}`: {e}", source.name);
+    params::known(source.connector.as_ref(), binding.params.keys()).map_err(at_source)?;
     let merged = source.params.merged_with(&binding.params);
-    source
-        .connector
-        .check_params(&merged)
-        .map_err(|e| format!("source `{}`: {e}", source.name))?;
+    source.connector.check_params(&merged).map_err(at_source)?;
+    params::stay_on_allowed_origins(source, &merged).map_err(at_source)?;
     Ok(source)
 }
 

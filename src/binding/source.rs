@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::connectors::declarative::Catalog;
 use crate::connectors::http::RateLimit;
-use crate::connectors::http::{HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
+use crate::connectors::http::{AllowedOrigins, HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
 use crate::connectors::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
 use crate::connectors::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
 use crate::connectors::{Connector, Params, Redactor, registry};
@@ -150,6 +150,20 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                 continue;
             }
         };
+        if let Err(e) = super::params::known(connector.as_ref(), params.as_map().keys()) {
+            problems.push(format!("{}{label}: {e}", at(".params")));
+            continue;
+        }
+        let origins = match connector
+            .allowed_origins(&params)
+            .and_then(AllowedOrigins::of)
+        {
+            Ok(o) => o,
+            Err(e) => {
+                problems.push(format!("{}{label}: {e}", at(".params")));
+                continue;
+            }
+        };
         out.insert(
             s.name.clone(),
             Arc::new(ConfiguredSource {
@@ -165,6 +179,7 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                     retries: s.retries.min(MAX_RETRIES),
                     rate_limit,
                     fetch_deadline: s.fetch_deadline(),
+                    origins,
                 }),
             }),
         );

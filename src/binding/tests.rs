@@ -30,6 +30,10 @@ impl Connector for Guarded {
     fn source_only_params(&self) -> &'static [&'static str] {
         &["command", "args"]
     }
+
+    fn known_params(&self) -> Vec<String> {
+        ["command", "args", "metric"].map(String::from).to_vec()
+    }
 }
 
 const OKRS: &str = r#"

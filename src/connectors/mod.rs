@@ -198,11 +198,27 @@ pub trait Connector: Send + Sync + 'static {
         &[]
     }
 
-    /// Params that decide where requests go, and so where the source's
-    /// credentials are sent (`url`, `base_url`, ...). A KR bound over the
-    /// REST API may not set them; an OKR file, written by whoever writes the
-    /// config, may.
-    fn destination_params(&self) -> Vec<String> {
-        Vec::new()
+    /// Every param this connector reads. Any other is refused, in a
+    /// source's config and in a KR's binding alike: it is a typo, or a
+    /// template that would be rendered for nothing.
+    fn known_params(&self) -> Vec<String>;
+
+    /// The origins (`scheme://host[:port]`) this source's requests may go
+    /// to, from its config alone (`config`: the source's params, secrets
+    /// resolved, templates not rendered): where its `url` or `base_url`
+    /// points, plus fixed origins the connector declares. An error says
+    /// what the config must set. Connectors that send no HTTP request
+    /// return none.
+    fn allowed_origins(&self, config: &Params) -> Result<Vec<String>, String> {
+        let _ = config;
+        Ok(Vec::new())
+    }
+
+    /// The URLs one fetch with `params` (merged and rendered) would request
+    /// first: the request itself and any login or token endpoint. Nothing is
+    /// sent; binding a KR checks them against the allowed origins.
+    fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
+        let _ = params;
+        Ok(Vec::new())
     }
 }

@@ -61,6 +61,7 @@ pub fn all_names(catalog: &Catalog) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::Params;
 
     #[test]
     fn names_and_table_agree() {
@@ -100,23 +101,62 @@ mod tests {
         assert_eq!(only("exec"), &["command", "args", "env", "working_dir"]);
     }
 
-    /// Over the API, KRs may not set these: they decide where credentials go.
+    /// Where a source may send requests comes from its config alone.
     #[test]
-    fn destination_params_name_where_requests_go() {
+    fn allowed_origins_come_from_the_config() {
         let catalog = crate::connectors::declarative::Catalog::embedded().unwrap();
-        let of = |name| {
-            let mut d = connector(name, &catalog).unwrap().destination_params();
-            d.sort();
-            d
+        let of = |name, config: serde_json::Value| {
+            let params = Params::new(config.as_object().unwrap().clone());
+            connector(name, &catalog)
+                .unwrap()
+                .allowed_origins(&params)
+                .map(|mut o| {
+                    o.sort();
+                    o
+                })
         };
-        assert_eq!(of("http_json"), ["url"]);
-        assert_eq!(of("prometheus"), ["url"]);
-        assert_eq!(of("plausible"), ["base_url"]);
-        assert_eq!(of("zendesk"), ["base_url", "subdomain"]);
-        assert_eq!(of("twilio"), ["base_url", "taskrouter_base_url"]);
+        let url = serde_json::json!({"url": "http://127.0.0.1:9090/x?from={{ period.start }}"});
+        assert_eq!(
+            of("http_json", url.clone()).unwrap(),
+            ["http://127.0.0.1:9090"]
+        );
+        assert_eq!(of("prometheus", url).unwrap(), ["http://127.0.0.1:9090"]);
+        let e = of("http_json", serde_json::json!({})).unwrap_err();
+        assert!(
+            e.contains("`url` must be set in the source's config"),
+            "{e}"
+        );
+        assert_eq!(
+            of("sql", serde_json::json!({})).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            of("plausible", serde_json::json!({})).unwrap(),
+            ["https://plausible.io"]
+        );
+        let acme = serde_json::json!({"subdomain": "acme"});
+        assert_eq!(of("zendesk", acme).unwrap(), ["https://acme.zendesk.com"]);
+        let e = of("zendesk", serde_json::json!({})).unwrap_err();
+        assert!(e.contains("base_url") && e.contains("subdomain"), "{e}");
+        assert_eq!(
+            of("twilio", serde_json::json!({})).unwrap(),
+            ["https://api.twilio.com", "https://taskrouter.twilio.com"]
+        );
+        assert_eq!(
+            of("google_analytics", serde_json::json!({})).unwrap(),
+            [
+                "https://analyticsdata.googleapis.com",
+                "https://oauth2.googleapis.com"
+            ]
+        );
+        let e = of("umami", serde_json::json!({})).unwrap_err();
+        assert!(e.contains("`base_url` must be set"), "{e}");
         for name in catalog.names() {
+            let c = connector(name, &catalog).unwrap();
             assert!(
-                !of(name).is_empty(),
+                c.known_params()
+                    .iter()
+                    .any(|p| p == "base_url" || p == "url"),
                 "{name}: no param says where it sends requests"
             );
         }

@@ -11,12 +11,13 @@ use crate::support::backends;
 /// A bad request: method, path, content type, body, the status and what its detail says.
 type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
 
-/// A source whose KRs each say where to fetch from, with a credential of the source's.
-const PER_KR_URL_SOURCE: &str = r#"
+/// A source with a credential, whose KRs may add params but not move it.
+const HOOKS_SOURCE: &str = r#"
 [[sources]]
 name = "hooks"
 connector = "http_json"
 [sources.params]
+url = "http://127.0.0.1:9/hooks"
 value = "$.v"
 headers = { Authorization = "Bearer not-for-strangers" }
 "#;
@@ -27,7 +28,7 @@ async fn daemon(db: &backends::TestDb) -> Api {
         db,
         Options {
             source_url: "http://127.0.0.1:9/stats",
-            extra_config: PER_KR_URL_SOURCE,
+            extra_config: HOOKS_SOURCE,
         },
     )
     .await
@@ -287,7 +288,15 @@ async fn bad_input_gets_a_4xx_problem_and_stores_nothing() {
                 json_ct,
                 kr(json!({"source": {"use": "hooks", "params": {"url": "http://evil"}}})),
                 422,
-                "says where source `hooks` sends its requests",
+                "param `url` is set by source `hooks`'s config",
+            ),
+            (
+                "POST",
+                "/key-results",
+                json_ct,
+                kr(json!({"source": {"use": "hooks", "params": {"reduc": "sum"}}})),
+                422,
+                "unknown param `reduc`; did you mean `reduce`?",
             ),
             (
                 "POST",

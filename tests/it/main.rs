@@ -13,6 +13,7 @@ mod cli;
 mod connectors_native;
 mod connectors_sql_exec;
 mod demo;
+mod destinations;
 mod durability;
 mod e2e;
 mod health;

@@ -239,29 +239,23 @@ pub(super) fn check_key_result(
     enforce(check)
 }
 
-/// What OKR files may bind, minus what would let an API user send a
-/// source's credentials elsewhere: over the API, a KR neither overrides the
-/// source's own params nor sets one that says where requests go.
+/// What OKR files may bind, minus overriding the source's own params: over
+/// the API a KR may add params, not change what the operator configured.
+/// (Where requests go is checked by `check_binding` for every binding.)
 fn binding_problem(api: &ApiState, binding: &SourceRef) -> Result<(), String> {
-    let source = crate::binding::check_binding(binding, api.pipeline.sources())?;
-    let destination = source.connector.destination_params();
-    for k in binding.params.keys() {
-        if source.params.get(k).is_some() {
-            return Err(format!(
-                "param `{k}` is set by source `{}`'s config; a key result made over the API may \
-                 add params but not override the source's",
-                source.name
-            ));
-        }
-        if destination.contains(k) {
-            return Err(format!(
-                "param `{k}` says where source `{}` sends its requests (and credentials); only the \
-                 source's config sets it",
-                source.name
-            ));
-        }
+    if let Some(source) = api.pipeline.sources().get(&binding.source)
+        && let Some(k) = binding
+            .params
+            .keys()
+            .find(|k| source.params.get(k).is_some())
+    {
+        return Err(format!(
+            "param `{k}` is set by source `{}`'s config; a key result made over the API may \
+             add params but not override the source's",
+            source.name
+        ));
     }
-    Ok(())
+    crate::binding::check_binding(binding, api.pipeline.sources()).map(|_| ())
 }
 
 /// The audit record of a KR write.

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod extract;
 pub mod manifest;
+mod origins;
 mod pagination;
 pub mod render;
 pub mod request;
@@ -132,8 +133,16 @@ impl Connector for Declarative {
         self.manifest.secret_params()
     }
 
-    fn destination_params(&self) -> Vec<String> {
-        self.manifest.destination_params()
+    fn known_params(&self) -> Vec<String> {
+        self.manifest.params.keys().cloned().collect()
+    }
+
+    fn allowed_origins(&self, config: &Params) -> Result<Vec<String>, String> {
+        origins::allowed(&self.manifest, config)
+    }
+
+    fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
+        origins::request_urls(&self.manifest, params)
     }
 }
 

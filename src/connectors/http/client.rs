@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use super::body::{excerpt, read_body};
 use super::gate::{RateLimit, SourceGate};
+use super::origins::AllowedOrigins;
+use super::redirect;
 use super::retry::{self, DEFAULT_RETRIES, give_up, held_error, retry_delay, server_wait};
 use super::status::{is_rate_limit_403, is_success};
 use crate::connectors::{FetchError, Reason, Redactor};
@@ -58,17 +60,21 @@ pub struct SourcePolicy {
     /// Bound of one fetch (pages, retries, waits) when the caller sets no
     /// deadline with `HttpClient::with_deadline`.
     pub fetch_deadline: Duration,
+    /// Where the source's requests may go (see `origins`).
+    pub origins: AllowedOrigins,
 }
 
 impl SourcePolicy {
-    /// The defaults: `DEFAULT_RETRIES`, no rate limit, and the default
-    /// fetch deadline of a 10 s timeout.
+    /// The defaults: `DEFAULT_RETRIES`, no rate limit, the default fetch
+    /// deadline of a 10 s timeout, and any origin (a configured source
+    /// always gets its own, see `binding::build_sources`).
     pub fn new(source: impl Into<String>) -> SourcePolicy {
         SourcePolicy {
             source: source.into(),
             retries: DEFAULT_RETRIES,
             rate_limit: None,
             fetch_deadline: default_fetch_deadline(Duration::from_secs(10)),
+            origins: AllowedOrigins::unrestricted(),
         }
     }
 }
@@ -116,6 +122,8 @@ impl HttpClient {
         let client = reqwest::Client::builder()
             .user_agent(policy.user_agent.clone())
             .gzip(true)
+            .redirect(redirect::policy())
+            .referer(false)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(HttpClient {
@@ -209,6 +217,16 @@ impl HttpClient {
             )
         })?;
         let target = redactor.redact(&describe(request.method(), request.url()));
+        let origins = self.source.as_deref().map(|s| &s.policy.origins);
+        if let Err(refused) = origins
+            .unwrap_or(&AllowedOrigins::unrestricted())
+            .check(request.url())
+        {
+            return Err(FetchError::new(
+                Reason::Connect,
+                redactor.redact(&format!("{target}: not sent: {refused}")),
+            ));
+        }
         let Some(source) = self.source.as_deref() else {
             return self
                 .exchange(&client, request, timeout, None, &target, redactor)
@@ -284,6 +302,7 @@ impl HttpClient {
             Some(left) if left < timeout => (left, true),
             _ => (timeout, false),
         };
+        let url = request.url().clone();
         let exchange = async {
             let mut resp = client
                 .execute(request)
@@ -291,6 +310,9 @@ impl HttpClient {
                 .map_err(|e| transport_error(e, target, redactor))?;
             let status = resp.status().as_u16();
             let headers = std::mem::take(resp.headers_mut());
+            if let Some(e) = redirect::stopped_redirect(status, &headers, &url, target) {
+                return Err(e.redacted(redactor));
+            }
             let body = read_body(&mut resp, cap, is_success(status), target, redactor).await?;
             Ok(HttpResponse {
                 status,

@@ -11,13 +11,17 @@
 //! One job per file: `client` (the clients and sending a request), `retry`
 //! (what is retried, backoff, giving up, `Retry-After`), `status` (statuses
 //! as `Reason`s), `body` (the capped body reader, excerpts, error text),
-//! `request` (headers and URLs from params), `gate` (pause and rate limit)
-//! and `redact` (secrets out of everything printed).
+//! `request` (headers and URLs from params), `gate` (pause and rate limit),
+//! `origins` (where a source's requests may go), `redirect` (same-origin
+//! redirects only, no `Referer`) and `redact` (secrets out of everything
+//! printed).
 
 mod body;
 mod client;
 mod gate;
+mod origins;
 mod redact;
+mod redirect;
 mod request;
 mod retry;
 mod status;
@@ -28,8 +32,10 @@ pub use client::{
     default_fetch_deadline,
 };
 pub use gate::{Held, HoldCause, RateLimit, SourceGate};
+pub use origins::{AllowedOrigins, origin};
 pub use redact::Redactor;
 pub(crate) use redact::url_encode;
+pub use redirect::MAX_REDIRECTS;
 pub use request::{headers_from_params, parse_http_url};
 pub use retry::{
     DEFAULT_RETRIES, MAX_RETRIES, MAX_RETRY_AFTER, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,

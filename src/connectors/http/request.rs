@@ -32,6 +32,12 @@ pub fn headers_from_params(table: Option<&Map<String, Value>>) -> Result<HeaderM
 /// never quotes the URL: its query string may hold a credential.
 pub fn parse_http_url(raw: &str, param: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("param `{param}` is not a valid URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "param `{param}` holds userinfo (`…@host`): credentials go in the source's params \
+             (headers, secrets), never in the URL"
+        ));
+    }
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
         "http" | "https" => Err(format!("param `{param}` has no host")),
@@ -44,6 +50,22 @@ pub fn parse_http_url(raw: &str, param: &str) -> Result<Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_with_userinfo_are_refused_without_quoting_them() {
+        for raw in [
+            "http://u:s3cret@h/",
+            "http://127.0.0.1@127.0.0.1:9/",
+            "https://tok@h",
+        ] {
+            let e = parse_http_url(raw, "url").unwrap_err();
+            assert!(
+                e.contains("userinfo") && !e.contains("s3cret"),
+                "{raw}: {e}"
+            );
+        }
+        assert!(parse_http_url("https://h.example/a@b", "url").is_ok());
+    }
 
     #[test]
     fn header_params_are_validated_without_quoting_values() {

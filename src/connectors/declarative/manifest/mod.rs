@@ -255,36 +255,6 @@ impl Manifest {
         }
     }
 
-    /// The params that name where requests go: `url` and every `*_url`
-    /// (`base_url`, `taskrouter_base_url`), and the params their defaults
-    /// are made of (Zendesk's `subdomain`).
-    pub fn destination_params(&self) -> Vec<String> {
-        let is_url = |name: &str| name == "url" || name.ends_with("_url");
-        let mut out: Vec<String> = self.params.keys().filter(|n| is_url(n)).cloned().collect();
-        let defaults: Vec<String> = self
-            .params
-            .iter()
-            .filter(|(n, _)| is_url(n))
-            .filter_map(|(_, s)| {
-                s.default
-                    .as_ref()
-                    .and_then(|d| d.as_str())
-                    .map(str::to_string)
-            })
-            .collect();
-        for name in self.params.keys() {
-            let used = defaults.iter().any(|d| {
-                d.split("{{")
-                    .skip(1)
-                    .any(|expr| expr.split("}}").next().is_some_and(|e| e.trim() == name))
-            });
-            if used && !out.contains(name) {
-                out.push(name.clone());
-            }
-        }
-        out
-    }
-
     /// The params that must come from `{ env }` or `{ file }`.
     pub fn secret_params(&self) -> Vec<String> {
         self.params

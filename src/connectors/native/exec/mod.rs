@@ -141,6 +141,13 @@ impl Connector for Exec {
     fn source_only_params(&self) -> &'static [&'static str] {
         &["command", "args", "env", "working_dir"]
     }
+
+    fn known_params(&self) -> Vec<String> {
+        self.source_only_params()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
 }
 
 async fn run(spec: &Spec<'_>, timeout: Duration, redactor: &Redactor) -> Result<f64, FetchError> {

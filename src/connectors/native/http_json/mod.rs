@@ -94,8 +94,18 @@ impl Connector for HttpJson {
         Box::pin(async move { fetch(ctx).await.map_err(|e| e.redacted(ctx.redactor)) })
     }
 
-    fn destination_params(&self) -> Vec<String> {
-        vec!["url".into()]
+    fn known_params(&self) -> Vec<String> {
+        ["url", "method", "headers", "body", "value", "reduce"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn allowed_origins(&self, config: &Params) -> Result<Vec<String>, String> {
+        super::config_url_origin(config)
+    }
+
+    fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
+        super::request_url(params)
     }
 }
 

@@ -189,6 +189,12 @@ impl Connector for Sql {
     fn source_only_params(&self) -> &'static [&'static str] {
         &["url"]
     }
+
+    fn known_params(&self) -> Vec<String> {
+        ["url", "query", "max_connections"]
+            .map(String::from)
+            .to_vec()
+    }
 }
 
 impl Sql {

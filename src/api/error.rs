@@ -73,7 +73,12 @@ pub struct ApiError {
     status: StatusCode,
     /// Boxed: errors travel through every `Result` of a handler.
     problem: Box<Problem>,
+    /// Seconds for a `Retry-After` header (503 while the database is away).
+    retry_after: Option<u32>,
 }
+
+/// What a client waits before trying a write again while the database is away.
+const DATABASE_RETRY_AFTER_SECS: u32 = 5;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -92,7 +97,24 @@ impl ApiError {
                 state: None,
                 allowed: None,
             }),
+            retry_after: None,
         }
+    }
+
+    /// The database cannot be reached or is busy: nothing was written, and
+    /// the same request may succeed shortly (`Retry-After`).
+    pub fn database_unavailable() -> ApiError {
+        let mut e = ApiError::typed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database-unavailable",
+            "Database unavailable",
+            format!(
+                "the database is unavailable or busy; nothing was written, try again in \
+                 {DATABASE_RETRY_AFTER_SECS} seconds"
+            ),
+        );
+        e.retry_after = Some(DATABASE_RETRY_AFTER_SECS);
+        e
     }
 
     /// One of okrd's own problem kinds: `urn:okrd:problem:<kind>`.
@@ -205,6 +227,10 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownKeyResult(id) => ApiError::not_found("key result", &id),
             StoreError::Invalid(msg) => ApiError::unprocessable(msg),
             StoreError::Conflict(msg) => ApiError::conflict(msg),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "API request failed: the database is unavailable");
+                ApiError::database_unavailable()
+            }
             other => ApiError::internal(other),
         }
     }
@@ -216,6 +242,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

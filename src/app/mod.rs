@@ -215,6 +215,7 @@ pub async fn start(
         let _ = scheduler_task.await;
     });
     tasks.spawn(live.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
+    tasks.spawn(pipeline.clone().drain_backlog(work.clone()));
     memory::release_freed_memory();
     tasks.spawn(memory::trim_loop(work.clone()));
     let reloader = Arc::new(Reloader::new(ReloaderParts {

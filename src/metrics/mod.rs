@@ -1,9 +1,11 @@
 //! Everything okrd measures, in one home: the metric names (`names`), the
 //! domain gauges rendered from the snapshot (`domain`), source telemetry
 //! (`sources`) fed by fetch events that also log (`events`), and the
-//! scheduler's lag (`scheduler`). `/metrics` is `render`: the domain
+//! scheduler's lag (`scheduler`), and values waiting for the database
+//! (`backlog`). `/metrics` is `render`: the domain
 //! families, then the telemetry registry.
 
+mod backlog;
 mod domain;
 mod events;
 pub mod names;
@@ -13,6 +15,7 @@ mod sources;
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Registry};
 
+pub use backlog::BacklogTelemetry;
 pub use domain::render_domain;
 pub use events::{FetchFailed, FetchSucceeded, InternalEvent};
 pub use scheduler::SchedulerTelemetry;
@@ -27,6 +30,7 @@ pub struct Telemetry {
     registry: Registry,
     pub sources: SourceTelemetry,
     pub scheduler: SchedulerTelemetry,
+    pub backlog: BacklogTelemetry,
 }
 
 impl Default for Telemetry {
@@ -41,6 +45,7 @@ impl Telemetry {
         Telemetry {
             sources: SourceTelemetry::new(&registry),
             scheduler: SchedulerTelemetry::new(&registry),
+            backlog: BacklogTelemetry::new(&registry),
             registry,
         }
     }

@@ -16,4 +16,6 @@ pub const SOURCE_FETCH_FAILURES: &str = "okr_source_fetch_failures_total";
 pub const SOURCE_FETCH_DURATION: &str = "okr_source_fetch_duration_seconds";
 pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds";
 pub const SCHEDULER_LAG: &str = "okr_scheduler_lag_seconds";
+pub const CHECK_IN_BACKLOG: &str = "okr_check_in_backlog";
+pub const CHECK_IN_BACKLOG_DROPPED: &str = "okr_check_in_backlog_dropped_total";
 pub const BUILD_INFO: &str = "okr_build_info";

@@ -23,7 +23,7 @@ pub fn backoff_delay(base: Duration, max: Duration, failures: u32) -> Duration {
 ///   schedule's own pace).
 pub fn hold_off(outcome: &Outcome, failures: u32, config: &SchedulerConfig) -> Option<Duration> {
     match *outcome {
-        Outcome::Success => None,
+        Outcome::Success | Outcome::Deferred { .. } => None,
         Outcome::Failure {
             transient: true,
             retry_after,

@@ -58,6 +58,13 @@ pub enum Outcome {
         /// The source asked for a pause (e.g. `Retry-After`); always honoured.
         retry_after: Option<Duration>,
     },
+    /// The run could not finish for a reason that is not the source's (the
+    /// database was unavailable, or another replica's lease may yet
+    /// expire): run the same slot again after `retry_in`, unless the next
+    /// slot comes first. The binding's failures and backoff are untouched.
+    Deferred {
+        retry_in: Duration,
+    },
 }
 
 /// Tuning; see [`SchedulerConfig::default`] for the defaults.

@@ -207,6 +207,10 @@ impl State {
             Outcome::Failure { .. } => {
                 entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
             }
+            Outcome::Deferred { retry_in } => {
+                self.retry_slot(fire, add(now, retry_in));
+                return;
+            }
         }
         let hold = hold_off(&outcome, entry.consecutive_failures, &self.config);
         entry.not_before = hold.map(|d| add(now, d));
@@ -217,6 +221,30 @@ impl State {
                 self.replan(&fire.id, after, now);
             }
         }
+    }
+
+    /// Runs `fire`'s slot again at `run_at`, unless the binding's next
+    /// planned run comes first (that slot then takes over).
+    fn retry_slot(&mut self, fire: &Fire, run_at: DateTime<Utc>) {
+        let seq = self.next_counter();
+        let Some(entry) = self.entries.get_mut(&fire.id) else {
+            return;
+        };
+        if entry.planned.is_some_and(|p| p.run_at <= run_at) {
+            tracing::debug!(binding = %fire.id, slot = %fire.slot, "deferred slot dropped: the next slot comes first");
+            return;
+        }
+        tracing::debug!(binding = %fire.id, slot = %fire.slot, %run_at, "slot deferred");
+        entry.seq = seq;
+        entry.planned = Some(Planned {
+            slot: fire.slot,
+            run_at,
+        });
+        self.heap.push(Reverse(HeapItem {
+            run_at,
+            seq,
+            id: fire.id.clone(),
+        }));
     }
 
     /// The earliest time something is due, dropping stale heap items.

@@ -75,6 +75,41 @@ impl StoreError {
             StoreError::Constraint(_) | StoreError::UnknownKeyResult(_)
         )
     }
+
+    /// True when the database could not be reached or was busy, rather than
+    /// refusing this write: the same write may succeed in a few seconds. The
+    /// pipeline keeps such values for later and the API answers 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } | StoreError::NotReady(_) => true,
+            StoreError::Database(e) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// A driver error that says "not now" rather than "never".
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// SQLite: busy, locked, busy in recovery or on a snapshot. PostgreSQL:
+/// connection exceptions (class 08), the server shutting down or starting
+/// (57P01–57P03), too many connections, a read-only standby after failover.
+fn unavailable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "5" | "6" | "261" | "517" | "57P01" | "57P02" | "57P03" | "53300" | "25006"
+    ) || code.starts_with("08")
 }
 
 /// `url` with its password replaced by `***`, for logs and errors.

@@ -53,12 +53,20 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the database answers; either way the body says how many
+/// fetched values wait to be written (`okr_check_in_backlog`).
 async fn readyz(State(s): State<WebState>) -> Response {
+    let waiting = s.telemetry.backlog.waiting.get();
+    let backlog = match waiting {
+        0 => String::new(),
+        n => format!("backlog: {n} fetched values waiting to be written\n"),
+    };
     match s.store.ready().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(()) => (StatusCode::OK, format!("ready\n{backlog}")).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+            let body = format!("not ready: {e}\n{backlog}");
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
         }
     }
 }

@@ -16,6 +16,7 @@ mod demo;
 mod destinations;
 mod durability;
 mod e2e;
+mod faults;
 mod health;
 mod http_policy;
 mod okr_files;

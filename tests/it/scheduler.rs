@@ -439,6 +439,46 @@ async fn backoff_doubles_and_resets_on_success() {
     assert_eq!(s.skipped, 0, "backoff is not an overlap skip");
 }
 
+/// A run the database could not finish is the same slot again soon: no
+/// failure counted, no backoff, and dropped once the next slot is due first.
+#[tokio::test]
+async fn a_deferred_run_retries_its_own_slot_without_backing_off() {
+    let mut h = Harness::new(config());
+    h.set_bindings(vec![binding("kr", "* * * * *")]).await;
+    h.set_time(at(10, 1, 0)).await;
+    let held = h.next_job().await;
+    assert_eq!(held.job.slot, at(10, 1, 0));
+    let deferred = Outcome::Deferred {
+        retry_in: Duration::from_secs(4),
+    };
+    h.finish(held, deferred).await;
+    let s = h.status("kr");
+    assert_eq!(s.consecutive_failures, 0);
+    assert_eq!(s.not_before, None);
+    assert_eq!(s.next_slot, Some(at(10, 1, 0)), "the same slot");
+    assert_eq!(s.next_run, Some(at(10, 1, 4)));
+    h.set_time(at(10, 1, 3)).await;
+    assert!(h.running().is_empty());
+    h.set_time(at(10, 1, 4)).await;
+    let again = h.next_job().await;
+    assert_eq!(again.job.slot, at(10, 1, 0), "the deferred slot runs again");
+    // Deferred past the next slot: that slot takes over.
+    h.finish(
+        again,
+        Outcome::Deferred {
+            retry_in: Duration::from_secs(120),
+        },
+    )
+    .await;
+    let s = h.status("kr");
+    assert_eq!(s.next_slot, Some(at(10, 2, 0)));
+    assert_eq!(s.consecutive_failures, 0);
+    h.set_time(at(10, 2, 0)).await;
+    let next = h.next_job().await;
+    assert_eq!(next.job.slot, at(10, 2, 0));
+    h.finish(next, Outcome::Success).await;
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let mut h = Harness::new(config());

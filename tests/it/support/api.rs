@@ -87,6 +87,8 @@ pub struct Api {
     pub store: Store,
     /// The daemon's config file, for running the CLI against it.
     pub config: PathBuf,
+    /// The in-process daemon's clock (`start`); `None` for the binary.
+    pub clock: Option<Arc<ManualClock>>,
     daemon: Running,
     _dir: tempfile::TempDir,
 }
@@ -227,6 +229,7 @@ impl Prepared {
             tokens: self.tokens,
             store: self.store,
             config: self.config,
+            clock: None,
             daemon,
             _dir: self.dir,
         }
@@ -240,11 +243,14 @@ pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
     let daemon = Launch::serve(&prepared.config)
-        .clock(clock as Arc<dyn Clock>)
+        .clock(clock.clone() as Arc<dyn Clock>)
         .context(db.backend)
         .in_process()
         .await;
-    prepared.api(Running::InProcess(daemon))
+    Api {
+        clock: Some(clock),
+        ..prepared.api(Running::InProcess(daemon))
+    }
 }
 
 /// The same daemon as `start`, run by the `okrd serve` binary on the real

@@ -10,11 +10,13 @@ pub mod backends;
 pub mod daemon;
 
 /// The value of one sample of a `/metrics` exposition, by metric name and
-/// label fragments such as `key_result="x"`.
+/// label fragments such as `key_result="x"` (none for an unlabelled metric).
 pub fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
     metrics
         .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .filter(|l| {
+            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{' | b' '))
+        })
         .find(|l| labels.iter().all(|f| l.contains(f)))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())

@@ -1,12 +1,22 @@
 //! One scheduled fetch, end to end: lease → fetch → validate → idempotent
 //! check-in → live model → log. A failure never becomes a check-in: the KR
 //! keeps its last good value and the failure is counted with its reason.
+//!
+//! The database being away is not the source's fault: a lease that cannot
+//! be taken defers the slot a few seconds (no failure counted, no backoff),
+//! and a value that cannot be written waits in the `backlog` until it can.
+//! A success is counted once its value is written.
+
+mod backlog;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use rand::Rng as _;
+use tokio_util::sync::CancellationToken;
+
+pub use backlog::{BACKLOG_CAPACITY, Backlog, Pending};
 
 use crate::binding::{Binding, Sources, fetch_value};
 use crate::clock::Clock;
@@ -29,6 +39,8 @@ pub struct Pipeline {
     clock: Arc<dyn Clock>,
     /// Identifies this process in schedule leases.
     holder: String,
+    /// Fetched values waiting for the database.
+    backlog: Mutex<Backlog>,
 }
 
 pub struct PipelineParts {
@@ -54,6 +66,7 @@ impl Pipeline {
             redactor: parts.redactor,
             clock: parts.clock,
             holder,
+            backlog: Mutex::new(Backlog::new(BACKLOG_CAPACITY)),
         })
     }
 
@@ -123,11 +136,9 @@ impl Pipeline {
             // Another replica fetches this slot.
             Ok(false) => return Outcome::Success,
             Err(e) => {
-                tracing::warn!(key_result = %binding.key_result, error = %e, "cannot take the schedule lease; will retry");
-                return Outcome::Failure {
-                    transient: true,
-                    retry_after: None,
-                };
+                let retry_in = store_retry_delay();
+                tracing::warn!(key_result = %binding.key_result, error = %e, ?retry_in, "cannot take the schedule lease: the database is away; the slot runs again soon");
+                return Outcome::Deferred { retry_in };
             }
         }
         let started = Instant::now();
@@ -136,14 +147,15 @@ impl Pipeline {
         let now = self.clock.now();
         match result {
             Ok(value) => {
-                FetchSucceeded {
-                    source: &binding.source,
-                    key_result: &binding.key_result,
+                let pending = Pending {
+                    binding,
+                    value,
+                    observed_at: now,
+                    slot_ms,
                     took,
-                    at: now,
-                }
-                .emit(&self.telemetry.sources);
-                self.record(&binding, value, now, slot_ms).await
+                };
+                self.record(pending).await;
+                Outcome::Success
             }
             Err(err) => {
                 FetchFailed {
@@ -187,43 +199,149 @@ impl Pipeline {
         fetch_value(source, binding, &self.redactor, self.clock.now()).await
     }
 
-    async fn record(
-        &self,
-        binding: &Binding,
-        value: f64,
-        now: DateTime<Utc>,
-        slot_ms: i64,
-    ) -> Outcome {
-        let check_in = CheckIn {
-            key_result: binding.key_result.clone(),
-            value,
-            observed_at: now,
-            origin: Origin::source(&binding.source),
-            note: None,
-            confidence: None,
-            idempotency_key: Some(format!("{}@{}", binding.key_result, slot_ms)),
-        };
-        let write = CheckInWrite {
-            check_in,
-            is_override: false,
-            audit: None,
-            guard: None,
-        };
-        match self.writer.write(write).await.map(|(_, new)| new) {
-            Ok(true) => {
-                self.live.apply_value(&binding.key_result, value, now);
-                Outcome::Success
+    /// Writes a fetched value; once written, rolls it up and counts the
+    /// success. A value the database cannot take now waits in the backlog.
+    async fn record(&self, p: Pending) {
+        match self.writer.write(check_in_write(&p)).await {
+            Ok((_, new)) => self.written(&p, new),
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(key_result = %p.binding.key_result, error = %e, "cannot write the check-in now: the database is away; the value waits in memory and is written when it is back");
+                self.keep(vec![p], false);
             }
-            // This slot was already recorded (a restart or another replica).
-            Ok(false) => Outcome::Success,
             Err(e) => {
-                tracing::error!(key_result = %binding.key_result, error = %e, "cannot write check-in; the value is kept for the next try");
-                Outcome::Failure {
-                    transient: true,
-                    retry_after: None,
-                }
+                tracing::error!(key_result = %p.binding.key_result, error = %e, "the database refused the check-in; the value is dropped");
             }
         }
+    }
+
+    /// The value is stored (`new`: by this write, not an earlier one for
+    /// the same slot): the live model moves and the success counts.
+    fn written(&self, p: &Pending, new: bool) {
+        if new {
+            self.live
+                .apply_value(&p.binding.key_result, p.value, p.observed_at);
+        }
+        FetchSucceeded {
+            source: &p.binding.source,
+            key_result: &p.binding.key_result,
+            took: p.took,
+            at: p.observed_at,
+        }
+        .emit(&self.telemetry.sources);
+    }
+
+    /// Keeps values for a later write (`front`: they were taken from the
+    /// backlog and go back in their place).
+    fn keep(&self, values: Vec<Pending>, front: bool) {
+        let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = if front {
+            backlog.put_back(values)
+        } else {
+            values.into_iter().map(|p| backlog.push(p)).sum()
+        };
+        let t = &self.telemetry.backlog;
+        t.waiting.set(backlog.len() as i64);
+        if dropped > 0 {
+            t.dropped.inc_by(dropped as u64);
+            tracing::error!(
+                dropped,
+                waiting = backlog.len(),
+                "the backlog of unwritten values is full; the oldest values of a KR are dropped"
+            );
+        }
+    }
+
+    /// Values fetched but not yet written.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Writes the backlog whenever the database takes it, every few
+    /// seconds, until `stop`; then tries once more and says what is lost.
+    pub async fn drain_backlog(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(store_retry_delay()) => {}
+            }
+            self.drain_once().await;
+        }
+        self.drain_once().await;
+        let left = self.backlog_len();
+        if left > 0 {
+            tracing::error!(
+                values = left,
+                "stopping with fetched values the database never took; they are lost"
+            );
+        }
+    }
+
+    /// Writes what waits, oldest first, until done or the database fails
+    /// again. Returns how many were written.
+    pub async fn drain_once(&self) -> usize {
+        let mut written = 0;
+        loop {
+            let batch = {
+                let mut backlog = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+                let batch = backlog.take(DRAIN_BATCH);
+                self.telemetry.backlog.waiting.set(backlog.len() as i64);
+                batch
+            };
+            if batch.is_empty() {
+                return written;
+            }
+            let writes = batch.iter().map(|p| self.writer.write(check_in_write(p)));
+            let results = futures_util::future::join_all(writes).await;
+            let mut again = Vec::new();
+            for (p, result) in batch.into_iter().zip(results) {
+                match result {
+                    Ok((_, new)) => {
+                        self.written(&p, new);
+                        written += 1;
+                    }
+                    Err(e) if e.is_unavailable() => again.push(p),
+                    Err(e) => {
+                        tracing::error!(key_result = %p.binding.key_result, error = %e, "the database refused a waiting check-in; the value is dropped");
+                    }
+                }
+            }
+            if !again.is_empty() {
+                self.keep(again, true);
+                return written;
+            }
+            tracing::info!(
+                written,
+                waiting = self.backlog_len(),
+                "waiting values written"
+            );
+        }
+    }
+}
+
+/// Waiting values written per round.
+const DRAIN_BATCH: usize = 256;
+
+/// How long to wait before asking the database again: 2–5 s, random per
+/// call, so replicas that lost it together do not return in lockstep.
+fn store_retry_delay() -> Duration {
+    Duration::from_millis(rand::rng().random_range(2000..5000))
+}
+
+/// The check-in a fetched value becomes: one per KR and slot.
+fn check_in_write(p: &Pending) -> CheckInWrite {
+    CheckInWrite {
+        check_in: CheckIn {
+            key_result: p.binding.key_result.clone(),
+            value: p.value,
+            observed_at: p.observed_at,
+            origin: Origin::source(&p.binding.source),
+            note: None,
+            confidence: None,
+            idempotency_key: Some(format!("{}@{}", p.binding.key_result, p.slot_ms)),
+        },
+        is_override: false,
+        audit: None,
+        guard: None,
     }
 }
 
@@ -239,6 +357,8 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use chrono::Utc;
 
     use super::*;
     use crate::live::SharedSnapshot;

@@ -25,7 +25,7 @@ use crate::live::LiveModel;
 use crate::metrics::{FetchFailed, FetchSucceeded, InternalEvent, Telemetry};
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
-use crate::store::{Backend, CheckInWrite, CheckInWriter, Store, StoreError, StoredCheckIn};
+use crate::store::{Backend, CheckInWrite, CheckInWriter, Lease, Store, StoreError, StoredCheckIn};
 
 pub struct Pipeline {
     store: Store,
@@ -131,10 +131,17 @@ impl Pipeline {
             return Outcome::Success;
         };
         let slot_ms = job.slot.timestamp_millis();
-        match self.lease(&binding.key_result, slot_ms).await {
-            Ok(true) => {}
-            // Another replica fetches this slot.
-            Ok(false) => return Outcome::Success,
+        match self.lease(&binding, slot_ms).await {
+            Ok(Lease::Won) => {}
+            // Another replica fetched this slot, or a later one.
+            Ok(Lease::Done) => return Outcome::Success,
+            // Another replica is on it: look again once its lease expires,
+            // in case it died (a little later than the others, at random).
+            Ok(Lease::HeldUntil(expires_ms)) => {
+                let left = expires_ms.saturating_sub(self.clock.now().timestamp_millis());
+                let retry_in = Duration::from_millis(left.max(0) as u64) + store_retry_delay();
+                return Outcome::Deferred { retry_in };
+            }
             Err(e) => {
                 let retry_in = store_retry_delay();
                 tracing::warn!(key_result = %binding.key_result, error = %e, ?retry_in, "cannot take the schedule lease: the database is away; the slot runs again soon");
@@ -145,10 +152,10 @@ impl Pipeline {
         let result = self.fetch(&binding).await;
         let took = started.elapsed();
         let now = self.clock.now();
-        match result {
+        let outcome = match result {
             Ok(value) => {
                 let pending = Pending {
-                    binding,
+                    binding: binding.clone(),
                     value,
                     observed_at: now,
                     slot_ms,
@@ -171,21 +178,51 @@ impl Pipeline {
                     retry_after: err.retry_after,
                 }
             }
-        }
+        };
+        self.lease_done(&binding.key_result, slot_ms).await;
+        outcome
     }
 
     /// Claims a slot of a KR for this process. Only replicas sharing a
     /// PostgreSQL database can contend; SQLite serves one process, so there
     /// every slot is this process's (the check-in's idempotency key still
     /// records a slot once). Not writing the lease there halves the fsynced
-    /// commits per fetch, the bottleneck with 10,000 KRs a minute.
-    async fn lease(&self, key_result: &str, slot_ms: i64) -> Result<bool, StoreError> {
+    /// commits per fetch, the bottleneck with 10,000 KRs a minute. The lease
+    /// lasts the source's fetch deadline and a margin: a holder still alive
+    /// then has given up on the fetch.
+    async fn lease(&self, binding: &Binding, slot_ms: i64) -> Result<Lease, StoreError> {
         if self.store.backend() == Backend::Sqlite {
-            return Ok(true);
+            return Ok(Lease::Won);
         }
+        let deadline = self
+            .sources
+            .get(&binding.source)
+            .map_or(Duration::from_secs(60), |s| s.fetch_deadline);
         self.store
-            .try_lease(key_result, slot_ms, &self.holder)
+            .try_lease(
+                &binding.key_result,
+                slot_ms,
+                &self.holder,
+                deadline + LEASE_MARGIN,
+            )
             .await
+    }
+
+    /// This process is done with the slot, whatever came of it: no other
+    /// replica takes it over. If the database is away the lease simply
+    /// expires, and a replica that takes the slot over writes under the
+    /// same idempotency key, so nothing is recorded twice.
+    async fn lease_done(&self, key_result: &str, slot_ms: i64) {
+        if self.store.backend() == Backend::Sqlite {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .lease_done(key_result, slot_ms, &self.holder)
+            .await
+        {
+            tracing::debug!(key_result, error = %e, "cannot mark the slot done; its lease will expire");
+        }
     }
 
     /// Fetch and validate one value for a binding, writing nothing.
@@ -317,6 +354,9 @@ impl Pipeline {
         }
     }
 }
+
+/// How long a lease outlives its source's fetch deadline.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Waiting values written per round.
 const DRAIN_BATCH: usize = 256;

@@ -40,6 +40,7 @@ pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use check_in_writer::CheckInWriter;
 pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
 pub use error::{StoreError, redact_url};
+pub use leases::Lease;
 pub use model_tx::ModelTx;
 pub use okrs::{Current, EntityMeta, Stored};
 pub use reviews::{NewReview, Review};

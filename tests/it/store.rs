@@ -2,13 +2,14 @@
 //! PostgreSQL when `OKRD_TEST_POSTGRES_URL` is set.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use okrd::okr::{
     CheckIn, EntityKind, KeyResult, KrKind, Objective, OkrSet, Origin, Ownership, Period, Rollup,
     SourceRef, Team, WorkflowState,
 };
-use okrd::store::{Backend, Change, Store, StoreError};
+use okrd::store::{Backend, Change, Lease, Store, StoreError};
 use serde_json::json;
 
 use crate::support::backends;
@@ -918,6 +919,7 @@ async fn acknowledged_check_ins_survive_a_restart() {
 
 #[tokio::test]
 async fn a_slot_is_leased_exactly_once_under_concurrency() {
+    let minute = Duration::from_secs(60);
     for s in backends::stores().await {
         let b = s.backend;
         // Two pools: like two replicas.
@@ -928,37 +930,98 @@ async fn a_slot_is_leased_exactly_once_under_concurrency() {
                 let store = replicas[i % 2].clone();
                 tasks.push(tokio::spawn(async move {
                     store
-                        .try_lease("web/reset-calls", slot, &format!("replica-{i}"))
+                        .try_lease("web/reset-calls", slot, &format!("replica-{i}"), minute)
                         .await
                 }));
             }
             let mut won = 0;
             for t in tasks {
-                won += usize::from(t.await.unwrap().unwrap());
+                won += usize::from(t.await.unwrap().unwrap() == Lease::Won);
             }
             assert_eq!(won, 1, "{b}: slot {slot}");
         }
+        let lease = |binding: &'static str, slot: i64, holder: &'static str| {
+            let store = s.store.clone();
+            async move {
+                store
+                    .try_lease(binding, slot, holder, minute)
+                    .await
+                    .unwrap()
+            }
+        };
         assert!(
-            !s.try_lease("web/reset-calls", 120_000, "late")
-                .await
-                .unwrap(),
+            matches!(
+                lease("web/reset-calls", 120_000, "late").await,
+                Lease::HeldUntil(_)
+            ),
+            "{b}: the slot is held, unfinished"
+        );
+        assert_eq!(
+            lease("web/reset-calls", 60_000, "old").await,
+            Lease::Done,
             "{b}"
         );
-        assert!(
-            !s.try_lease("web/reset-calls", 60_000, "old").await.unwrap(),
+        assert_eq!(
+            lease("web/launch", 60_000, "other binding").await,
+            Lease::Won,
             "{b}"
         );
-        assert!(
-            s.try_lease("web/launch", 60_000, "other binding")
-                .await
-                .unwrap(),
+        assert_eq!(
+            lease("web/reset-calls", 180_000, "next").await,
+            Lease::Won,
             "{b}"
         );
-        assert!(
-            s.try_lease("web/reset-calls", 180_000, "next")
-                .await
-                .unwrap(),
+    }
+}
+
+/// A replica that died mid-slot leaves an unfinished lease: once it
+/// expires, another replica takes the slot over, exactly one of them. A
+/// slot its holder finished is never taken over.
+#[tokio::test]
+async fn an_expired_unfinished_lease_is_taken_over_once() {
+    for s in backends::stores().await {
+        let b = s.backend;
+        let replicas = [s.store.clone(), s.reconnect().await];
+        let short = Duration::from_millis(200);
+        assert_eq!(
+            s.try_lease("kr", 60_000, "dead", short).await.unwrap(),
+            Lease::Won,
             "{b}"
+        );
+        let held = s.try_lease("kr", 60_000, "alive", short).await.unwrap();
+        assert!(matches!(held, Lease::HeldUntil(_)), "{b}: {held:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let store = replicas[i % 2].clone();
+            tasks.push(tokio::spawn(async move {
+                let holder = format!("replica-{i}");
+                let got = store
+                    .try_lease("kr", 60_000, &holder, Duration::from_secs(60))
+                    .await;
+                (holder, got.unwrap())
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (holder, got) = t.await.unwrap();
+            if got == Lease::Won {
+                winners.push(holder);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{b}: {winners:?}");
+        // The new holder finishes: the slot is done for everyone, forever.
+        s.lease_done("kr", 60_000, &winners[0]).await.unwrap();
+        assert_eq!(
+            s.try_lease("kr", 60_000, "late", short).await.unwrap(),
+            Lease::Done,
+            "{b}"
+        );
+        // A dead holder marking done late changes nothing for the new one.
+        s.lease_done("kr", 60_000, "dead").await.unwrap();
+        assert_eq!(
+            s.try_lease("kr", 120_000, "next", short).await.unwrap(),
+            Lease::Won
         );
     }
 }

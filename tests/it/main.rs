@@ -21,5 +21,6 @@ mod okr_files;
 mod scheduler;
 mod scheduler_lag;
 mod secrets_in_logs;
+mod server_limits;
 mod shutdown;
 mod store;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fd_limit;
 use super::listener::{self, Limits};
+use crate::access::cache::ApiTokenCache;
 use crate::api::{ApiError, ApiState};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -88,6 +89,8 @@ pub fn router(parts: Parts<'_>) -> Router {
         store: parts.store.clone(),
         scheduler: parts.scheduler.clone(),
         clock: parts.clock.clone(),
+        tokens: Arc::new(ApiTokenCache::new(parts.store.clone())),
+        status_page: parts.settings.server.status_page,
     });
     let api = crate::api::router(ApiState::new(crate::api::ApiParts {
         settings: parts.settings,

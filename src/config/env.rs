@@ -21,6 +21,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "listen",
             "shutdown_grace",
             "anonymous_read",
+            "status_page",
             "max_connections",
             "header_read_timeout",
             "idle_timeout",

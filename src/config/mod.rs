@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub use crate::duration::{HumanDuration, parse_duration};
 pub use database_url::DatabaseUrl;
 pub use locations::ConfigLocations;
-pub use server::ServerSettings;
+pub use server::{ServerSettings, StatusPageMode};
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "okrd.toml";

@@ -1,6 +1,6 @@
 //! `[server]`: where the daemon listens, how it stops, and the limits that
 //! keep one HTTP server usable when clients are idle, slow or hostile
-//! (README "Server limits").
+//! (README "Server limits"), and who may read the status page.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +17,8 @@ pub struct ServerSettings {
     pub shutdown_grace: HumanDuration,
     /// Let requests without a token read the REST API (GET only).
     pub anonymous_read: bool,
+    /// Who may read `/`.
+    pub status_page: StatusPageMode,
     /// Open client connections at most; at the cap the oldest connection
     /// without a request in progress is closed for the new one.
     #[serde(deserialize_with = "at_least_one")]
@@ -40,12 +42,25 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9785)),
             shutdown_grace: HumanDuration(Duration::from_secs(10)),
             anonymous_read: false,
+            status_page: StatusPageMode::Private,
             max_connections: 1024,
             header_read_timeout: HumanDuration(Duration::from_secs(5)),
             idle_timeout: HumanDuration(Duration::from_secs(90)),
             request_timeout: HumanDuration(Duration::from_secs(30)),
         }
     }
+}
+
+/// Who may read the status page at `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusPageMode {
+    /// Readers with an API token only (a sign-in form, a cookie, or a bearer header).
+    Private,
+    /// Anyone; failure reasons are shown, their messages only to admins.
+    Public,
+    /// No status page: `/` answers 404.
+    Off,
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -77,8 +92,9 @@ mod tests {
     }
 
     #[test]
-    fn defaults_bound_every_wait() {
+    fn defaults_keep_the_page_private_and_bound_every_wait() {
         let s = parse("").unwrap();
+        assert_eq!(s.status_page, StatusPageMode::Private);
         assert_eq!(s.max_connections, 1024);
         assert_eq!(s.header_read_timeout.0, Duration::from_secs(5));
         assert_eq!(s.idle_timeout.0, Duration::from_secs(90));
@@ -88,21 +104,28 @@ mod tests {
     #[test]
     fn knobs_parse_like_the_other_durations() {
         let s = parse(
-            "max_connections = 64\nheader_read_timeout = \"2s\"\n\
+            "status_page = \"public\"\nmax_connections = 64\nheader_read_timeout = \"2s\"\n\
              idle_timeout = \"1m\"\nrequest_timeout = \"500ms\"\n",
         )
         .unwrap();
+        assert_eq!(s.status_page, StatusPageMode::Public);
         assert_eq!(s.max_connections, 64);
         assert_eq!(s.header_read_timeout.0, Duration::from_secs(2));
         assert_eq!(s.idle_timeout.0, Duration::from_secs(60));
         assert_eq!(s.request_timeout.0, Duration::from_millis(500));
+        assert_eq!(
+            parse("status_page = \"off\"").unwrap().status_page,
+            StatusPageMode::Off
+        );
     }
 
     #[test]
-    fn zero_values_are_refused_with_the_reason() {
+    fn zero_and_unknown_values_are_refused_with_the_reason() {
         let err = parse("max_connections = 0").unwrap_err();
         assert!(err.contains("at least 1"), "{err}");
         let err = parse("idle_timeout = \"0s\"").unwrap_err();
         assert!(err.contains("longer than 0s"), "{err}");
+        let err = parse("status_page = \"open\"").unwrap_err();
+        assert!(err.contains("private"), "{err}");
     }
 }

@@ -23,4 +23,5 @@ mod scheduler_lag;
 mod secrets_in_logs;
 mod server_limits;
 mod shutdown;
+mod status_page;
 mod store;

@@ -2,6 +2,9 @@
 //! together. `run` serves until `shutdown` is cancelled; tests call it with a
 //! listener on port 0.
 
+mod connection;
+mod fd_limit;
+mod listener;
 mod memory;
 mod server;
 
@@ -247,10 +250,7 @@ pub async fn start(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
-    let server_shutdown = shutdown.clone();
-    let server = axum::serve(listener, server::router(parts))
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-        .into_future();
+    let server = server::serve(listener, parts, shutdown.clone());
     let stop = Stop {
         grace: settings.server.shutdown_grace.0,
         shutdown,

@@ -15,7 +15,19 @@ const PREFIX: &str = "OKRD_";
 
 /// Sections and keys that env may set: the scalar and list settings, not `[[sources]]`.
 const KNOWN: &[(&str, &[&str])] = &[
-    ("server", &["listen", "shutdown_grace"]),
+    (
+        "server",
+        &[
+            "listen",
+            "shutdown_grace",
+            "anonymous_read",
+            "status_page",
+            "max_connections",
+            "header_read_timeout",
+            "idle_timeout",
+            "request_timeout",
+        ],
+    ),
     ("database", &["url", "max_connections", "refresh_interval"]),
     (
         "okrs",

@@ -8,8 +8,8 @@
 mod database_url;
 mod env;
 mod locations;
+mod server;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 pub use crate::duration::{HumanDuration, parse_duration};
 pub use database_url::DatabaseUrl;
 pub use locations::ConfigLocations;
+pub use server::{ServerSettings, StatusPageMode};
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "okrd.toml";
@@ -53,26 +54,6 @@ impl Default for Settings {
             sources: Vec::new(),
             base_dir: PathBuf::from("."),
             locations: ConfigLocations::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
-    pub listen: SocketAddr,
-    /// How long shutdown waits for running fetches and open requests.
-    pub shutdown_grace: HumanDuration,
-    /// Let requests without a token read the REST API (GET only).
-    pub anonymous_read: bool,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9785)),
-            shutdown_grace: HumanDuration(std::time::Duration::from_secs(10)),
-            anonymous_read: false,
         }
     }
 }

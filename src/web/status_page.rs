@@ -1,5 +1,8 @@
 //! `/`: the OKR tree with progress and status, for people. Plain HTML from
-//! the snapshot, refreshed by the browser every 10 s.
+//! the snapshot, refreshed by the browser every 10 s. A failing source shows
+//! its reason to every reader and what went wrong (the message, which may
+//! quote a command's stderr or a database's error) to admins only, as the
+//! API does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -13,30 +16,42 @@ use crate::okr::progress::expected_progress;
 use crate::okr::rollup::{KrState, ObjectiveState};
 use crate::scheduler::BindingStatus;
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}\
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}\
-.obj{margin:.8rem 0 .8rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
-.kr{display:grid;grid-template-columns:1fr 15rem 12rem 6rem;gap:.6rem;align-items:center;padding:.15rem 0}\
-.bar{background:#eee;height:.6rem;border-radius:.3rem;overflow:hidden}.bar span{display:block;height:100%;background:#4a7}\
-.st{font-size:.8rem;padding:.05rem .4rem;border-radius:.6rem;text-align:center}\
-.done{background:#cfe8ff}.on_track{background:#d4f2dc}.at_risk{background:#ffefc2}.off_track{background:#ffd6d1}.no_data{background:#eee}\
-table{border-collapse:collapse}td,th{padding:.2rem .8rem;text-align:left;border-bottom:1px solid #eee}\
-.muted{color:#777;font-size:.85rem}";
+use super::html::{self, esc};
+
+/// Who the page is rendered for.
+pub struct Viewer<'a> {
+    /// The signed-in reader's name and role; `None` for anonymous readers
+    /// of a public page.
+    pub signed_in: Option<(&'a str, &'a str)>,
+    /// Failure messages, not only their reasons (admins).
+    pub messages: bool,
+}
 
 pub fn render(
     s: &Snapshot,
     sources: &HashMap<String, SourceHealth>,
     schedule: &[BindingStatus],
     now: DateTime<Utc>,
+    viewer: &Viewer<'_>,
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
-        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=10>\
-         <title>okrd</title><style>{STYLE}</style></head><body><h1>OKRs</h1>\
-         <p class=muted>Updated {} · <a href=/metrics>/metrics</a></p>",
+        "<h1>OKRs</h1><p class=muted>Updated {} · <a href=/metrics>/metrics</a>",
         now.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    match viewer.signed_in {
+        Some((name, role)) => {
+            let _ = write!(
+                out,
+                " · signed in as {} ({}) <form class=inline method=post action=/sign-out>\
+                 <button>Sign out</button></form></p>",
+                esc(name),
+                esc(role)
+            );
+        }
+        None => out.push_str(" · <a href=/sign-in>Sign in</a></p>"),
+    }
     let mut krs_by_objective: HashMap<&str, Vec<&KrState>> = HashMap::new();
     for k in &s.key_results {
         krs_by_objective.entry(&k.objective).or_default().push(k);
@@ -75,7 +90,12 @@ pub fn render(
                 .last_success
                 .map_or("never".to_string(), |t| t.format("%H:%M:%S").to_string());
             let fail = h.last_failure.as_ref().map_or(String::new(), |f| {
-                format!("{} {}: {}", f.at.format("%H:%M:%S"), f.reason, f.message)
+                let at = f.at.format("%H:%M:%S");
+                if viewer.messages {
+                    format!("{at} {}: {}", f.reason, f.message)
+                } else {
+                    format!("{at} {}", f.reason)
+                }
             });
             let _ = write!(
                 out,
@@ -90,11 +110,11 @@ pub fn render(
     let running = schedule.iter().filter(|b| b.running).count();
     let _ = write!(
         out,
-        "<p class=muted>{} scheduled key results, {} fetching now.</p></body></html>",
+        "<p class=muted>{} scheduled key results, {} fetching now.</p>",
         schedule.len(),
         running
     );
-    out
+    html::document("okrd", &out, true)
 }
 
 fn objective(
@@ -189,17 +209,11 @@ fn num(v: f64) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::Reason;
+    use crate::metrics::FailureRecord;
     use crate::okr::rollup::RollupEngine;
     use crate::okr::*;
     use chrono::{NaiveDate, TimeZone};
@@ -256,11 +270,16 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let mut engine = RollupEngine::new(&set);
         engine.set_value("child", 4.0, now).unwrap();
+        let anonymous = Viewer {
+            signed_in: None,
+            messages: false,
+        };
         let page = render(
             &Snapshot::from_engine(&engine, now),
             &HashMap::new(),
             &[],
             now,
+            &anonymous,
         );
         assert!(page.contains("Grow &lt;b&gt;love&lt;/b&gt;"));
         assert!(page.contains("Parent &lt;script&gt;") && !page.contains("<script>"));
@@ -278,5 +297,43 @@ mod tests {
             page.contains("4 / 10"),
             "the parent's rolled-up value is shown"
         );
+    }
+
+    #[test]
+    fn failure_messages_are_for_admins_and_reasons_for_everyone() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+        let health = HashMap::from([(
+            "backlog".to_string(),
+            SourceHealth {
+                last_success: None,
+                last_failure: Some(FailureRecord {
+                    at: now,
+                    reason: Reason::Http5xx,
+                    message: "exit 1: ssh deploy@db01.internal: <denied>".into(),
+                }),
+            },
+        )]);
+        let engine = RollupEngine::new(&OkrSet::default());
+        let snapshot = Snapshot::from_engine(&engine, now);
+        let page = |viewer: &Viewer<'_>| render(&snapshot, &health, &[], now, viewer);
+
+        let anonymous = page(&Viewer {
+            signed_in: None,
+            messages: false,
+        });
+        assert!(anonymous.contains("12:00:00 http_5xx"), "{anonymous}");
+        assert!(!anonymous.contains("db01"), "{anonymous}");
+        assert!(anonymous.contains("href=/sign-in"));
+
+        let admin = page(&Viewer {
+            signed_in: Some(("ada <admin>", "admin")),
+            messages: true,
+        });
+        assert!(
+            admin.contains("http_5xx: exit 1: ssh deploy@db01.internal: &lt;denied&gt;"),
+            "{admin}"
+        );
+        assert!(admin.contains("signed in as ada &lt;admin&gt; (admin)"));
+        assert!(admin.contains("action=/sign-out"));
     }
 }

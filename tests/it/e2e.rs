@@ -173,6 +173,7 @@ async fn start_replica(
         r#"
 [server]
 anonymous_read = true
+status_page = "public"
 [database]
 url = "{db_url}"
 {database_extra}
@@ -446,7 +447,9 @@ async fn failing_sources_keep_the_last_good_value_and_count_each_reason() {
                 !m.contains(SECRET),
                 "{backend} {reason}: secret in /metrics"
             );
-            let page = reqwest::get(&d.base).await.unwrap().text().await.unwrap();
+            let page = reqwest::get(&d.base).await.unwrap();
+            assert_eq!(page.status(), 200, "{backend} {reason}: the status page");
+            let page = page.text().await.unwrap();
             assert!(
                 !page.contains(SECRET),
                 "{backend} {reason}: secret on the status page"

@@ -23,5 +23,7 @@ mod okr_files;
 mod scheduler;
 mod scheduler_lag;
 mod secrets_in_logs;
+mod server_limits;
 mod shutdown;
+mod status_page;
 mod store;

@@ -52,6 +52,8 @@ pub struct Launch {
     clock: Arc<dyn Clock>,
     /// Names the daemon in failure messages.
     context: String,
+    /// The binary's open-file limit (soft, hard), if not the test's.
+    fd_limit: Option<(u64, u64)>,
 }
 
 impl Launch {
@@ -69,6 +71,7 @@ impl Launch {
             env: Vec::new(),
             clock: Arc::new(SystemClock),
             context: "okrd serve".into(),
+            fd_limit: None,
         }
     }
 
@@ -82,6 +85,7 @@ impl Launch {
             env: Vec::new(),
             clock: Arc::new(SystemClock),
             context: format!("okrd {}", args.join(" ")),
+            fd_limit: None,
         }
     }
 
@@ -110,6 +114,14 @@ impl Launch {
     /// What failure messages call the daemon (e.g. its backend and run).
     pub fn context(mut self, context: impl Into<String>) -> Launch {
         self.context = context.into();
+        self
+    }
+
+    /// The binary's open-file limit, soft and hard (such as systemd's
+    /// default soft limit of 1,024), whatever the test process's is.
+    /// Binary only.
+    pub fn fd_limit(mut self, soft: u64, hard: u64) -> Launch {
+        self.fd_limit = Some((soft, hard));
         self
     }
 
@@ -183,6 +195,24 @@ impl Launch {
             cmd.env("OKRD_SERVER__LISTEN", "127.0.0.1:0");
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some((soft, hard)) = self.fd_limit {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: between fork and exec, setrlimit (async-signal-safe)
+            // on the child only.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("{}: cannot start okrd: {e}", self.context));

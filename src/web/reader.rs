@@ -1,0 +1,177 @@
+//! Who reads a page: the holder of the API token the request carries, in an
+//! `Authorization: Bearer` header (scripts) or in the session cookie the
+//! sign-in form sets (browsers). Tokens are checked like the API's
+//! (`access::cache`), so a revoked one stops opening pages within 5 s.
+//!
+//! The cookie holds the API token itself rather than a session of the
+//! daemon's own: it then survives restarts, works on every replica behind
+//! one address, and is revoked with the token. It is `HttpOnly` (no script
+//! reads it) and `SameSite=Strict` (no other site's page sends it), and
+//! the REST API never reads cookies, so it cannot be used to write.
+
+use axum::http::{HeaderMap, header};
+
+use crate::access::Principal;
+use crate::access::cache::ApiTokenCache;
+use crate::store::StoreError;
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "okrd_session";
+
+/// How long a browser keeps the session cookie: a week of reading the page
+/// without signing in again; revoking the token ends it at once.
+pub const SESSION_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Longer than any token `okrd token create` makes; anything longer is not
+/// looked up at all.
+const MAX_TOKEN_LEN: usize = 128;
+
+/// The reader's principal: `None` for anonymous readers and for tokens that
+/// are unknown, revoked or malformed.
+pub async fn identify(
+    tokens: &ApiTokenCache,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, StoreError> {
+    match presented_token(headers) {
+        Some(token) => check(tokens, token).await,
+        None => Ok(None),
+    }
+}
+
+/// `token`'s principal, if it is one.
+pub async fn check(tokens: &ApiTokenCache, token: &str) -> Result<Option<Principal>, StoreError> {
+    if !plausible(token) {
+        return Ok(None);
+    }
+    tokens.authenticate(token).await
+}
+
+/// A token has the shape `okrd token create` gives it: so a cookie or a
+/// form field of any size or content never reaches a lookup or a log.
+fn plausible(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The bearer token, else the session cookie's.
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    bearer.or_else(|| session_cookie(headers))
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+/// The `Set-Cookie` value that signs a browser in with `token`. `secure`
+/// when the request reached the proxy in front of okrd over HTTPS.
+pub fn session_cookie_for(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}"
+    )
+}
+
+/// The `Set-Cookie` value that signs a browser out.
+pub fn expired_session_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}")
+}
+
+/// Whether the browser talks HTTPS to the proxy in front of okrd (okrd
+/// itself serves plain HTTP): the proxy says so in `X-Forwarded-Proto` or
+/// `Forwarded`. A client that fakes it only keeps its own cookie from
+/// being sent over plain HTTP.
+pub fn came_over_https(headers: &HeaderMap) -> bool {
+    let first = |name: header::HeaderName| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(|v| {
+            v.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    };
+    if first(header::HeaderName::from_static("x-forwarded-proto")).as_deref() == Some("https") {
+        return true;
+    }
+    first(header::FORWARDED).is_some_and(|f| {
+        f.split(';')
+            .any(|part| part.trim().trim_matches('"') == "proto=https")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_bearer_header_wins_over_the_cookie() {
+        let h = headers(&[
+            (header::COOKIE, "theme=dark; okrd_session=okrd_c00kie_x"),
+            (header::AUTHORIZATION, "Bearer okrd_bearer_y"),
+        ]);
+        assert_eq!(presented_token(&h), Some("okrd_bearer_y"));
+        let h = headers(&[
+            (header::COOKIE, "theme=dark"),
+            (header::COOKIE, "okrd_session=okrd_c00kie_x; x=1"),
+        ]);
+        assert_eq!(presented_token(&h), Some("okrd_c00kie_x"));
+        assert_eq!(presented_token(&headers(&[])), None);
+    }
+
+    #[test]
+    fn only_token_shaped_values_are_looked_up() {
+        assert!(plausible("okrd_0a1b2c3d4e5f_AbC-dEf_123"));
+        assert!(!plausible(""));
+        assert!(!plausible("okrd_<script>"));
+        assert!(!plausible("a b"));
+        assert!(!plausible(&"a".repeat(MAX_TOKEN_LEN + 1)));
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_and_strict_and_secure_behind_https() {
+        let c = session_cookie_for("okrd_t", false);
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+            "{c}"
+        );
+        assert!(!c.contains("Secure"), "{c}");
+        let https = headers(&[(
+            header::HeaderName::from_static("x-forwarded-proto"),
+            "https",
+        )]);
+        assert!(came_over_https(&https));
+        assert!(came_over_https(&headers(&[(
+            header::FORWARDED,
+            "for=1.2.3.4;proto=https;by=x"
+        )])));
+        assert!(!came_over_https(&headers(&[])));
+        assert!(session_cookie_for("okrd_t", true).ends_with("; Secure"));
+        assert!(expired_session_cookie(false).contains("Max-Age=0"));
+    }
+}

@@ -22,4 +22,5 @@ mod scheduler;
 mod scheduler_lag;
 mod secrets_in_logs;
 mod shutdown;
+mod sql_readonly;
 mod store;

@@ -1,16 +1,18 @@
 //! `okrd check [FILE...]`: validate the config and OKR files without touching
-//! the database. Every problem is listed as `file:line: message`; exit 1 if
+//! okrd's database. Every problem is listed as `file:line: message`; exit 1 if
 //! any is an error. Secrets that are not set here are warnings, so the check
-//! can run in CI without production secrets.
+//! can run in CI without production secrets. The one connection it makes is
+//! to each `sql` source, to warn about a database user that can write.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::binding as sources;
 use crate::config::Settings;
+use crate::connectors::native::sql::user_rights as sql_rights;
 use crate::reload;
 
-pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
+pub async fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
 
@@ -25,6 +27,9 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
             None
         }
     };
+    if let Some(sources) = &sources {
+        warnings.extend(sql_user_warnings(sources).await);
+    }
 
     let files: Vec<PathBuf> = if files.is_empty() {
         settings.okr_files()
@@ -70,4 +75,23 @@ pub fn run(settings: &Settings, files: &[PathBuf]) -> ExitCode {
         eprintln!("{} problems found", errors.len());
         ExitCode::FAILURE
     }
+}
+
+/// What each `sql` source's database user may do beyond reading.
+async fn sql_user_warnings(sources: &sources::Sources) -> Vec<String> {
+    let mut sql: Vec<_> = sources
+        .values()
+        .filter(|s| s.connector_name == "sql")
+        .collect();
+    sql.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::new();
+    for source in sql {
+        let found = sql_rights::database_user_warnings(&source.params, source.timeout).await;
+        out.extend(
+            found
+                .into_iter()
+                .map(|w| format!("warning: source `{}`: {w}", source.name)),
+        );
+    }
+    out
 }

@@ -27,7 +27,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             match command {
                 Command::Serve => serve::run(settings).await,
                 Command::Apply { files, dry_run } => apply::run(settings, &files, dry_run).await,
-                Command::Check { files } => check::run(&settings, &files),
+                Command::Check { files } => check::run(&settings, &files).await,
                 Command::Migrate => migrate::run(settings).await,
                 Command::Source {
                     command: SourceCommand::Test { name, kr },

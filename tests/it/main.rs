@@ -25,5 +25,6 @@ mod scheduler_lag;
 mod secrets_in_logs;
 mod server_limits;
 mod shutdown;
+mod sql_readonly;
 mod status_page;
 mod store;

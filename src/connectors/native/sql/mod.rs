@@ -14,9 +14,14 @@
 //! params = { query = "SELECT count(*) FROM signups WHERE created_at >= '{{ period.start }}'" }
 //! ```
 //!
-//! Every fetch runs the query alone in a read-only transaction with a
+//! A query must first pass the guard (`guard.rs`): a SQL parser reads it as
+//! exactly one query calling no function that reaches past it (server
+//! files, programs, session locks), or it is refused before anything is
+//! sent, by `check_params` and again at every fetch on the rendered text.
+//! Then every fetch runs the query alone in a read-only transaction with a
 //! statement timeout (the source's `timeout`, less the time spent getting a
-//! connection), then rolls back:
+//! connection), rolls back and resets the session (PostgreSQL `DISCARD
+//! ALL`, MySQL/MariaDB `RELEASE_ALL_LOCKS()`):
 //! - PostgreSQL: `BEGIN READ ONLY`, `set_config('statement_timeout', …, true)`
 //!   (a query, so the transaction can no longer be switched to read-write);
 //! - MySQL/MariaDB: `SET SESSION max_statement_time` (MariaDB) or
@@ -40,10 +45,13 @@
 //! message starting "query rejected:".
 //!
 //! `url` is source-only: a KR binding cannot point the connector at another
-//! database. Give the connector a database user that may only read.
+//! database. Give the connector a database user that may only read;
+//! `okrd check` warns when it can write (`user_rights.rs`).
 
+mod guard;
 mod pool;
 mod run;
+pub mod user_rights;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +60,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::connectors::params::UNSET_SECRET_PLACEHOLDER;
+use crate::connectors::template::{TemplateContext, render_params};
 use crate::connectors::value::parse_number_redacted;
 use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 use pool::{ConnPool, Options};
@@ -166,10 +175,13 @@ impl Connector for Sql {
                 "url".into(),
                 Value::String("postgres://placeholder/db".into()),
             );
-            return Spec::from_params(&Params::new(rest)).map(|_| ());
+            let rest = Params::new(rest);
+            let spec = Spec::from_params(&rest)?;
+            return guard::check_query_any_backend(&example_query(spec.query)?);
         }
         let spec = Spec::from_params(params)?;
-        // Parsed, not connected: `okrd check` must work without the database.
+        guard::check_query(spec.backend, &example_query(spec.query)?)?;
+        // Parsed, not connected: startup must not wait for the database.
         Options::parse(spec.backend, spec.url)
             .map(|_| ())
             .map_err(|e| url_redactor(&Redactor::default(), spec.url).redact(&e))
@@ -177,8 +189,11 @@ impl Connector for Sql {
 
     fn fetch<'a>(&'a self, ctx: &'a FetchContext<'a>) -> BoxFuture<'a, Result<f64, FetchError>> {
         Box::pin(async move {
-            let spec = Spec::from_params(ctx.params)
-                .map_err(|m| FetchError::new(Reason::Parse, format!("invalid params: {m}")))?;
+            let invalid =
+                |m: String| FetchError::new(Reason::Parse, format!("invalid params: {m}"));
+            let spec = Spec::from_params(ctx.params).map_err(invalid)?;
+            // Again on the rendered text: it is what the database would run.
+            guard::check_query(spec.backend, spec.query).map_err(invalid)?;
             let redactor = url_redactor(ctx.redactor, spec.url);
             self.fetch_spec(&spec, ctx.timeout)
                 .await
@@ -255,6 +270,17 @@ impl Sql {
         *slot = Some(Arc::clone(&pool));
         Ok(pool)
     }
+}
+
+/// `query` with its templates rendered for the current quarter, as a fetch
+/// would render it: the guard checks SQL, not template syntax.
+fn example_query(query: &str) -> Result<String, String> {
+    let params = Params::new(serde_json::Map::from_iter([(
+        "query".to_string(),
+        Value::String(query.to_string()),
+    )]));
+    let rendered = render_params(&params, &TemplateContext::example(), &Redactor::default())?;
+    Ok(rendered.str("query").unwrap_or(query).to_string())
 }
 
 /// The number in the answer's one cell.

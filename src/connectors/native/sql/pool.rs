@@ -237,7 +237,8 @@ pub struct Lease<'p> {
 
 impl Lease<'_> {
     /// Run `query` read-only within `budget`. Also says whether the
-    /// connection is clean (the transaction rolled back) and may be reused.
+    /// connection is clean (the transaction rolled back, the session reset)
+    /// and may be reused.
     pub async fn run(
         &mut self,
         query: &str,

@@ -10,7 +10,7 @@ use futures_util::stream::{BoxStream, TryStreamExt};
 use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::postgres::{PgConnection, PgRow, PgValueFormat};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{AssertSqlSafe, Column, Executor, Row, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, Connection, Executor, Row, TypeInfo, ValueRef};
 
 use super::Backend;
 
@@ -53,7 +53,9 @@ fn millis(d: Duration) -> u128 {
     d.as_millis().max(1)
 }
 
-/// `BEGIN READ ONLY`, the statement timeout, the query, `ROLLBACK`.
+/// `BEGIN READ ONLY`, the statement timeout, the query, `ROLLBACK`, then
+/// the session reset. Also says whether the connection is clean (rolled
+/// back and reset) and may be reused.
 pub async fn postgres(
     c: &mut PgConnection,
     query: &str,
@@ -65,19 +67,36 @@ pub async fn postgres(
     let answer = async {
         // A SELECT rather than SET LOCAL: it takes the transaction's first
         // snapshot, after which `SET TRANSACTION READ WRITE` is refused.
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(millis(budget).to_string())
-            .execute(&mut *c)
-            .await?;
+        // Standard strings (no backslash escapes) are how the guard's
+        // parser read the query.
+        sqlx::query(
+            "SELECT set_config('statement_timeout', $1, true), \
+             set_config('standard_conforming_strings', 'on', true)",
+        )
+        .bind(millis(budget).to_string())
+        .execute(&mut *c)
+        .await?;
         let rows = sqlx::query(AssertSqlSafe(query.to_string())).fetch(&mut *c);
         one_cell(rows, postgres_cell).await
     }
     .await;
-    let clean = c.execute("ROLLBACK").await.is_ok();
+    let clean = c.execute("ROLLBACK").await.is_ok() && postgres_reset(c).await.is_ok();
     (answer, clean)
 }
 
-/// The statement timeout, a read-only session and transaction, the query, `ROLLBACK`.
+/// What a query may leave on the session past its rollback (session
+/// advisory locks, settings, prepared statements, temporary tables,
+/// `LISTEN`, a role) is dropped, as a new connection would be. Outside a
+/// transaction: `DISCARD ALL` cannot run in one.
+async fn postgres_reset(c: &mut PgConnection) -> Result<(), sqlx::Error> {
+    c.execute("DISCARD ALL").await?;
+    // It deallocated sqlx's prepared statements too: forget them here.
+    c.clear_cached_statements().await
+}
+
+/// The statement timeout, a read-only session and transaction, the query,
+/// `ROLLBACK`, then the user locks released. Also says whether the
+/// connection is clean and may be reused.
 pub async fn mysql(
     c: &mut MySqlConnection,
     query: &str,
@@ -92,7 +111,12 @@ pub async fn mysql(
         mysql_cell,
     )
     .await;
-    let clean = c.execute("ROLLBACK").await.is_ok();
+    // A user lock (`GET_LOCK`, e.g. from a stored function) is held by the
+    // session, not the transaction: release every one. Neither server has
+    // an SQL statement for a whole session reset; the next fetch sets the
+    // session up again anyway.
+    let clean =
+        c.execute("ROLLBACK").await.is_ok() && c.execute("DO RELEASE_ALL_LOCKS()").await.is_ok();
     (answer, clean)
 }
 
@@ -120,6 +144,8 @@ async fn mysql_session(
             Err(e) => return Err(e),
         },
     }
+    // Quotes and escapes as the guard's parser read them.
+    c.execute(AssertSqlSafe(mysql_sql_mode())).await?;
     // The session too: DDL commits implicitly, which ends a read-only
     // transaction and would run the statement read-write.
     c.execute("SET SESSION TRANSACTION READ ONLY").await?;
@@ -127,7 +153,34 @@ async fn mysql_session(
     Ok(())
 }
 
+/// `sql_mode` flags under which the server would read the query's quotes,
+/// escapes or grammar otherwise than the guard's parser did, so that a call
+/// the parser saw inside a string could run: NO_BACKSLASH_ESCAPES,
+/// ANSI_QUOTES, and the combination modes that include it.
+const MYSQL_MODES_DROPPED: &[&str] = &[
+    "NO_BACKSLASH_ESCAPES",
+    "ANSI_QUOTES",
+    "ANSI",
+    "DB2",
+    "MAXDB",
+    "MSSQL",
+    "ORACLE",
+    "POSTGRESQL",
+];
+
+/// The session's `sql_mode` less `MYSQL_MODES_DROPPED`, the rest kept:
+/// `SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(…(',' mode ','), ',FLAG,', ','))`.
+fn mysql_sql_mode() -> String {
+    let mut mode = "CONCAT(',', @@SESSION.sql_mode, ',')".to_string();
+    for flag in MYSQL_MODES_DROPPED {
+        mode = format!("REPLACE({mode}, ',{flag},', ',')");
+    }
+    format!("SET SESSION sql_mode = TRIM(BOTH ',' FROM {mode})")
+}
+
 /// A transaction on a read-only connection, interrupted at `deadline`.
+/// Nothing to reset after it: the guard refuses `ATTACH`, `PRAGMA` and
+/// `load_extension`, and `query_only` is switched on before every query.
 pub async fn sqlite(
     c: &mut SqliteConnection,
     query: &str,

@@ -106,8 +106,9 @@ fn token_endpoints(spec: &AuthSpec, vars: &Vars) -> Vec<String> {
 }
 
 /// The URLs one fetch with these (merged, rendered) params requests first:
-/// the request of the variant that applies, and the login request or the
-/// service-account token endpoint.
+/// the request of the variant that applies, and the login request. (A
+/// service account's token endpoint comes from the key in the config,
+/// which no KR sets, so it is allowed by construction.)
 pub fn request_urls(m: &Manifest, params: &Params) -> Result<Vec<String>, String> {
     let ctx = TemplateContext::example();
     let complete = complete_params(m, params.as_map(), &ctx)?;
@@ -118,30 +119,15 @@ pub fn request_urls(m: &Manifest, params: &Params) -> Result<Vec<String>, String
             .url
             .to_string(),
     ];
-    if let Some(spec) = select(&m.auth, &vars)? {
-        match spec.kind {
-            AuthKind::Login => {
-                if let Some(req) = &spec.request {
-                    urls.push(
-                        Built::from_spec(req, &vars, "auth.request")?
-                            .url
-                            .to_string(),
-                    );
-                }
-            }
-            AuthKind::GoogleServiceAccount => {
-                let key = spec
-                    .credentials
-                    .as_deref()
-                    .map(|t| vars.render(t, "auth.credentials"))
-                    .transpose()?
-                    .and_then(|text| ServiceAccountKey::from_json(&text).ok());
-                if let Some(key) = key {
-                    urls.push(key.token_uri().to_string());
-                }
-            }
-            _ => {}
-        }
+    if let Some(spec) = select(&m.auth, &vars)?
+        && spec.kind == AuthKind::Login
+        && let Some(req) = &spec.request
+    {
+        urls.push(
+            Built::from_spec(req, &vars, "auth.request")?
+                .url
+                .to_string(),
+        );
     }
     Ok(urls)
 }

@@ -90,6 +90,11 @@ pub fn origin(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// Does `url` carry userinfo (`user@host`, `user:password@host`)?
+pub(crate) fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
 /// An absolute http(s) URL with a host and no userinfo.
 fn check_shape(url: &Url) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
@@ -101,7 +106,7 @@ fn check_shape(url: &Url) -> Result<(), String> {
     if url.host().is_none() {
         return Err("the URL has no host".into());
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    if has_userinfo(url) {
         let host = url.host_str().unwrap_or_default();
         return Err(format!(
             "the URL to {host} holds userinfo (`…@{host}`); credentials belong in \

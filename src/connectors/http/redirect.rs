@@ -10,7 +10,7 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::redirect::{Attempt, Policy};
 
-use super::origins::origin;
+use super::origins::{has_userinfo, origin};
 use crate::connectors::{FetchError, Reason};
 
 /// Same-origin redirects followed in a row before giving up.
@@ -33,10 +33,6 @@ pub(super) fn policy() -> Policy {
             attempt.follow()
         }
     })
-}
-
-fn has_userinfo(url: &Url) -> bool {
-    !url.username().is_empty() || url.password().is_some()
 }
 
 /// The failure for a 3xx answer that reached the caller: a redirect the

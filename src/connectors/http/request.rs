@@ -32,7 +32,7 @@ pub fn headers_from_params(table: Option<&Map<String, Value>>) -> Result<HeaderM
 /// never quotes the URL: its query string may hold a credential.
 pub fn parse_http_url(raw: &str, param: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("param `{param}` is not a valid URL: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
+    if super::origins::has_userinfo(&url) {
         return Err(format!(
             "param `{param}` holds userinfo (`…@host`): credentials go in the source's params \
              (headers, secrets), never in the URL"

@@ -20,6 +20,7 @@ mod faults;
 mod health;
 mod http_policy;
 mod okr_files;
+mod redaction_surfaces;
 mod scheduler;
 mod scheduler_lag;
 mod secrets_in_logs;

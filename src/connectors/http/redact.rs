@@ -6,7 +6,9 @@
 //! back), or base64-encoded inside a basic-auth header built from it. A
 //! server that echoes a request back in its error quotes any of these.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -16,17 +18,33 @@ use serde_json::Value;
 use crate::connectors::FetchError;
 
 /// Replaces every known secret, in each of its forms, with `***`.
+///
+/// Clones share what `remember` learns, so a token minted by one fetch is
+/// redacted from whatever any holder of the redactor prints next.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Every form of every secret, longest first.
+    /// Every form of every configured secret, longest first.
     secrets: Vec<SecretString>,
+    /// Forms of tokens okrd minted at run time (login and token-exchange
+    /// answers), newest last; at most `MAX_REMEMBERED` tokens.
+    minted: Arc<Mutex<VecDeque<Vec<SecretString>>>>,
 }
 
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} secrets)", self.secrets.len())
+        write!(
+            f,
+            "Redactor({} secrets, {} minted)",
+            self.secrets.len(),
+            self.minted().len()
+        )
     }
 }
+
+/// Minted tokens remembered: a token lives an hour or so, a source mints one
+/// at a time, so this covers many sources' current and previous tokens
+/// while keeping redaction cheap.
+const MAX_REMEMBERED: usize = 64;
 
 /// Secrets shorter than this are not redacted: replacing "1" everywhere would
 /// garble messages while protecting nothing.
@@ -59,10 +77,7 @@ impl Redactor {
             }
         }
         for form in forms {
-            // In a query string, and inside JSON text (quotes, backslashes,
-            // newlines escaped).
-            let (encoded, escaped) = (url_encode(&form), json_escaped(&form));
-            for f in [form, encoded, escaped] {
+            for f in encodings(form) {
                 if !self.secrets.iter().any(|s| s.expose_secret() == f) {
                     self.secrets.push(SecretString::from(f));
                 }
@@ -73,65 +88,107 @@ impl Redactor {
             .sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
     }
 
+    /// Redacts `token`, minted at run time (a login or token-exchange
+    /// answer), from now on, in every clone of this redactor. Cheap when it
+    /// is already known, so callers may remember a token at every use.
+    pub fn remember(&self, token: &str) {
+        if token.len() < MIN_SECRET_LEN || self.is_secret(token) {
+            return;
+        }
+        let mut forms: Vec<SecretString> = encodings(token.to_string())
+            .map(SecretString::from)
+            .collect();
+        forms.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
+        let mut minted = self.minted();
+        if minted.len() == MAX_REMEMBERED {
+            minted.pop_front();
+        }
+        minted.push_back(forms);
+    }
+
+    fn minted(&self) -> std::sync::MutexGuard<'_, VecDeque<Vec<SecretString>>> {
+        self.minted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every form of every secret, configured then minted.
+    fn all_forms(&self) -> Vec<SecretString> {
+        let mut all = self.secrets.clone();
+        all.extend(self.minted().iter().flatten().cloned());
+        // Longest first, so a secret containing another is replaced whole.
+        all.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
+        all
+    }
+
     /// Is `text` exactly one of the secrets?
     pub fn is_secret(&self, text: &str) -> bool {
         self.secrets.iter().any(|s| s.expose_secret() == text)
+            || self
+                .minted()
+                .iter()
+                .flatten()
+                .any(|s| s.expose_secret() == text)
     }
 
     pub fn redact(&self, text: &str) -> String {
-        if self.secrets.is_empty() {
+        let secrets = self.all_forms();
+        if secrets.is_empty() {
             return text.to_string();
         }
         let mut out = text.to_string();
-        for s in &self.secrets {
+        for s in &secrets {
             let s = s.expose_secret();
             if out.contains(s) {
                 out = out.replace(s, "***");
             }
         }
-        self.redact_base64(&out)
+        redact_base64(&out, &secrets)
     }
+}
 
-    /// Replaces each base64 run that decodes to text holding a secret, such
-    /// as the `Basic base64(user:secret)` header a connector built.
-    fn redact_base64(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find(is_base64_char) {
-            out.push_str(&rest[..start]);
-            let run = &rest[start..];
-            let len = run.find(|c| !is_base64_char(c)).unwrap_or(run.len());
-            // Padding belongs to the run.
-            let len = len + run[len..].chars().take_while(|&c| c == '=').count();
-            let (candidate, after) = run.split_at(len);
-            if self.hides_a_secret(candidate) {
-                out.push_str("***");
-            } else {
-                out.push_str(candidate);
-            }
-            rest = after;
-        }
-        out.push_str(rest);
-        out
-    }
-
-    fn hides_a_secret(&self, candidate: &str) -> bool {
-        if candidate.len() < MIN_ENCODED_LEN {
-            return false;
-        }
-        let engine = if candidate.contains(['-', '_']) {
-            &URL_SAFE
+/// Replaces each base64 run that decodes to text holding a secret, such as
+/// the `Basic base64(user:secret)` header a connector built.
+fn redact_base64(text: &str, secrets: &[SecretString]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_base64_char) {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let len = run.find(|c| !is_base64_char(c)).unwrap_or(run.len());
+        // Padding belongs to the run.
+        let len = len + run[len..].chars().take_while(|&c| c == '=').count();
+        let (candidate, after) = run.split_at(len);
+        if hides_a_secret(candidate, secrets) {
+            out.push_str("***");
         } else {
-            &STANDARD
-        };
-        let Ok(bytes) = engine.decode(candidate) else {
-            return false;
-        };
-        let decoded = String::from_utf8_lossy(&bytes);
-        self.secrets
-            .iter()
-            .any(|s| decoded.contains(s.expose_secret()))
+            out.push_str(candidate);
+        }
+        rest = after;
     }
+    out.push_str(rest);
+    out
+}
+
+fn hides_a_secret(candidate: &str, secrets: &[SecretString]) -> bool {
+    if candidate.len() < MIN_ENCODED_LEN {
+        return false;
+    }
+    let engine = if candidate.contains(['-', '_']) {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
+    let Ok(bytes) = engine.decode(candidate) else {
+        return false;
+    };
+    let decoded = String::from_utf8_lossy(&bytes);
+    secrets.iter().any(|s| decoded.contains(s.expose_secret()))
+}
+
+/// A secret as written, in a query string, and inside JSON text (quotes,
+/// backslashes, newlines escaped).
+fn encodings(form: String) -> impl Iterator<Item = String> {
+    let (encoded, escaped) = (url_encode(&form), json_escaped(&form));
+    [form, encoded, escaped].into_iter()
 }
 
 /// Either padding or none: servers quote base64 both ways.
@@ -267,6 +324,32 @@ mod tests {
             "{}",
             k.redact(&alone)
         );
+    }
+
+    #[test]
+    fn a_minted_token_is_redacted_by_every_clone_from_then_on() {
+        let configured = redactor(&["pass/Wd+1aa="]);
+        let clone = configured.clone();
+        let minted = "eyJhbGciOi.mint/ed+tok==";
+        assert_eq!(clone.redact(minted), minted, "not known before it is minted");
+        configured.remember(minted);
+        configured.remember(minted);
+        for r in [&configured, &clone] {
+            assert_eq!(
+                r.redact(&format!("401 Bearer {minted} and pass/Wd+1aa=")),
+                "401 Bearer *** and ***"
+            );
+            assert_eq!(r.redact(&format!("t={}", url_encode(minted))), "t=***");
+            let b64 = general_purpose::STANDARD.encode(format!("u:{minted}"));
+            assert_eq!(r.redact(&format!("Basic {b64}")), "Basic ***");
+            assert!(r.is_secret(minted));
+        }
+        // Bounded: the oldest tokens are forgotten first.
+        for n in 0..MAX_REMEMBERED {
+            configured.remember(&format!("later-token-{n}"));
+        }
+        assert_eq!(configured.redact(minted), minted);
+        assert_eq!(configured.redact("later-token-7"), "***");
     }
 
     #[test]

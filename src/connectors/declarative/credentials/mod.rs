@@ -173,6 +173,7 @@ pub async fn credential(
                 cache,
             )
             .await?;
+            ctx.redactor.remember(&token);
             Credential::Header("Authorization".into(), format!("Bearer {token}"))
         }
     })
@@ -280,6 +281,9 @@ async fn login(
             Ok(MintedToken { token, expires_in })
         })
         .await?;
+    // At every use, not only at the mint: a reload builds a new redactor
+    // while the cache keeps its tokens.
+    ctx.redactor.remember(&token);
     let send_as = spec.send_as.as_deref().unwrap_or("bearer");
     Ok(if let Some(name) = send_as.strip_prefix("header:") {
         Credential::Header(name.to_string(), token.to_string())

@@ -5,10 +5,7 @@
 //! judge. Redirects to another origin are not followed, and no `Referer`
 //! is sent.
 
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Utc;
 use futures_util::StreamExt as _;
@@ -24,41 +21,7 @@ use okrd::okr::{KrKind, Period};
 
 use crate::support::api::{Options, kr_body, start};
 use crate::support::backends::sqlite_db;
-
-/// Counts every TCP connection made to it: the other host.
-struct Elsewhere {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl Elsewhere {
-    fn start() -> Elsewhere {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let seen = connections.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                seen.fetch_add(1, Ordering::SeqCst);
-                // Answer like an API would, so a request that got here "works".
-                if let Ok(mut s) = stream {
-                    let _ = s.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
-                    );
-                }
-            }
-        });
-        Elsewhere { port, connections }
-    }
-
-    fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
+use crate::support::elsewhere::Elsewhere;
 
 /// Values that try to move a request to `host` (`127.0.0.1:PORT`) from
 /// wherever a param lands: the host, userinfo, a path segment, a query.

@@ -152,9 +152,17 @@ async fn fail_every_source(api: &Api) {
         let mut seen = serde_json::Value::Null;
         for _ in 0..200 {
             let _ = api
-                .call("POST", &format!("/sources/{source}/run"), Some(&t.admin), None)
+                .call(
+                    "POST",
+                    &format!("/sources/{source}/run"),
+                    Some(&t.admin),
+                    None,
+                )
                 .await;
-            seen = api.get(&format!("/sources/{source}"), &t.admin).await.expect(200);
+            seen = api
+                .get(&format!("/sources/{source}"), &t.admin)
+                .await
+                .expect(200);
             if seen["last_failure"]["message"]
                 .as_str()
                 .is_some_and(|m| m.contains(REFUSED))
@@ -191,7 +199,10 @@ async fn source_test(api: &Api, source: &str) -> String {
 async fn derived_secrets_are_redacted_on_every_surface() {
     let db = backends::sqlite_db();
     let mock = mock().await;
-    let extra = format!("[server]\nstatus_page = \"private\"\n{}", config(&mock.uri()));
+    let extra = format!(
+        "[server]\nstatus_page = \"private\"\n{}",
+        config(&mock.uri())
+    );
     let url = format!("{}/web", mock.uri());
     let env = env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -331,7 +331,11 @@ mod tests {
         let configured = redactor(&["pass/Wd+1aa="]);
         let clone = configured.clone();
         let minted = "eyJhbGciOi.mint/ed+tok==";
-        assert_eq!(clone.redact(minted), minted, "not known before it is minted");
+        assert_eq!(
+            clone.redact(minted),
+            minted,
+            "not known before it is minted"
+        );
         configured.remember(minted);
         configured.remember(minted);
         for r in [&configured, &clone] {

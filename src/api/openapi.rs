@@ -33,7 +33,7 @@ use super::{audit, check_ins, key_results, objectives, periods, sources, teams, 
         sources::list, sources::one, sources::run,
         audit::list,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DatabaseUnavailable),
     tags(
         (name = "periods", description = "Time boxes, usually quarters"),
         (name = "teams", description = "Teams and their summaries"),
@@ -61,6 +61,51 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Any route can meet a database that is down or locked: 503 with
+/// `Retry-After`, and nothing written (see `api/error.rs`).
+struct DatabaseUnavailable;
+
+impl Modify for DatabaseUnavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, Type};
+        let response = ResponseBuilder::new()
+            .description(
+                "The database is unavailable (down, restarting or locked); nothing was \
+                 written. Retry after `Retry-After` seconds.",
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(utoipa::openapi::schema::Object::with_type(Type::Integer))
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            )
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("503".into())
+                    .or_insert_with(|| response.clone().into());
+            }
+        }
     }
 }
 

@@ -918,6 +918,12 @@ async fn the_openapi_document_describes_every_route() {
             responses.contains_key("401"),
             "{method} {path}: 401 undocumented"
         );
+        let unavailable = &responses["503"];
+        assert!(
+            unavailable["headers"]["Retry-After"].is_object()
+                && unavailable["content"]["application/problem+json"].is_object(),
+            "{method} {path}: 503 with Retry-After undocumented"
+        );
         for (status, r) in responses {
             assert!(
                 r["description"].as_str().is_some_and(|d| !d.is_empty()),

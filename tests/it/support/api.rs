@@ -7,7 +7,8 @@
 //! clock stands at 2026-11-16 00:00 UTC, half way through the quarter.
 //!
 //! `start` runs the daemon in-process on a manual clock; `start_binary`
-//! runs the same config in the shipped binary (real clock), for what only
+//! runs the same config in the shipped binary (real clock, so its period
+//! lasts to 2099 and the tests pass whatever the date), for what only
 //! the process shows: its log. Both through `support::daemon`.
 
 use std::path::{Path, PathBuf};
@@ -155,8 +156,8 @@ pub fn kr_body(id: &str, objective: &str, team: &str, owner: &str) -> Value {
 }
 
 /// Writes `okrs.toml` and `okrd.toml` into `dir`; returns the config's path.
-fn write_config(dir: &Path, db: &TestDb, opts: &Options<'_>) -> PathBuf {
-    std::fs::write(dir.join("okrs.toml"), OKRS).unwrap();
+fn write_config(dir: &Path, db: &TestDb, opts: &Options<'_>, okrs: &str) -> PathBuf {
+    std::fs::write(dir.join("okrs.toml"), okrs).unwrap();
     let config = format!(
         r#"
 [database]
@@ -195,9 +196,9 @@ struct Prepared {
     tokens: Tokens,
 }
 
-async fn prepare(db: &TestDb, opts: &Options<'_>) -> Prepared {
+async fn prepare(db: &TestDb, opts: &Options<'_>, okrs: &str) -> Prepared {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), db, opts);
+    let config = write_config(dir.path(), db, opts, okrs);
     let settings = okrd::config::load_with_env(Some(&config), &[]).unwrap();
     let store = okrd::app::open_store(&settings).await.unwrap();
     let tokens = Tokens {
@@ -238,7 +239,7 @@ impl Prepared {
 
 /// The daemon in-process, on a manual clock at 2026-11-16 00:00 UTC.
 pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
-    let prepared = prepare(db, &opts).await;
+    let prepared = prepare(db, &opts, OKRS).await;
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
     ));
@@ -257,7 +258,10 @@ pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
 /// clock, logging as text at info level (`env` may override, e.g.
 /// `OKRD_LOG__FORMAT`). `Api::log` reads what it wrote.
 pub async fn start_binary(db: &TestDb, opts: Options<'_>, env: &[(&str, &str)]) -> Api {
-    let prepared = prepare(db, &opts).await;
+    // On the real clock 2026-Q4 must not end: a KR whose period is over is
+    // not fetched, and these tests must pass whatever the date.
+    let lasting = OKRS.replace("end = \"2026-12-31\"", "end = \"2099-12-31\"");
+    let prepared = prepare(db, &opts, &lasting).await;
     let daemon = Launch::serve(&prepared.config)
         .envs(&[("OKRD_LOG__LEVEL", "info"), ("OKRD_LOG__FORMAT", "text")])
         .envs(env)

@@ -43,11 +43,12 @@ const KRS: usize = 20;
 const ANSWER_MS: u64 = 600;
 /// When, after a slot, the database goes down: its fetches are under way.
 const IN_FLIGHT_MS: i64 = 250;
-/// How long the database stays down, the replicas running: longer than
-/// their pools wait for a connection (10 s), so writes fail instead of
-/// waiting it out: fetched values wait in memory, API writes get 503.
-const DOWN: Duration = Duration::from_secs(12);
-const DOWN_MS: i64 = 12_000;
+/// How long the replicas' pools wait for a connection before a database
+/// call fails. The outage outlasts it twice: the writes of the slot the
+/// database goes down in fail (the values wait in memory, API writes get
+/// 503), and so do the leases of the next slot (it is deferred, not
+/// backed off).
+const POOL_WAIT_MS: i64 = 10_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_ride_out_a_postgres_restart_and_a_killed_replica() {
@@ -98,12 +99,13 @@ async fn three_replicas_ride_out_a_postgres_restart_and_a_killed_replica() {
     );
     drop(killed);
 
-    // Restart PostgreSQL while a slot's fetches are in flight, so their
-    // values cannot be written and wait in memory; down a few seconds.
-    let next_slot = (now_ms() / INTERVAL_MS + 1) * INTERVAL_MS;
-    sleep_until(next_slot + IN_FLIGHT_MS).await;
+    // Stop PostgreSQL while a slot's fetches are in flight, and start it
+    // again once the next slot's leases have failed too.
+    let slot = (now_ms() / INTERVAL_MS + 1) * INTERVAL_MS;
+    sleep_until(slot + IN_FLIGHT_MS).await;
     tokio::task::block_in_place(|| pg.stop());
-    tokio::time::sleep(DOWN).await;
+    let down = now_ms();
+    sleep_until(slot + INTERVAL_MS + POOL_WAIT_MS + 1_000).await;
     tokio::task::block_in_place(|| pg.start_again());
     let back = now_ms();
 
@@ -125,15 +127,9 @@ async fn three_replicas_ride_out_a_postgres_restart_and_a_killed_replica() {
         replicas[0].log_tail(),
         replicas[1].log_tail()
     );
-    // ...and the schedule goes on: the next slot after the return too.
-    let resumed = (back / INTERVAL_MS + 1) * INTERVAL_MS;
-    let due: Vec<(String, i64)> = (1..=KRS).map(|n| (kr_id(n), resumed)).collect();
-    let recorded = wait_recorded(&url, &due, resumed + INTERVAL_MS + SLACK_MS).await;
-    assert_eq!(recorded, due, "the first slot after the return");
-
     let posted = poster.stop().await;
     assert!(
-        posted.acked.iter().any(|a| a.at < back - DOWN_MS),
+        posted.acked.iter().any(|a| a.at < down),
         "no API check-in acknowledged before the outage: {posted:?}"
     );
     assert!(
@@ -156,7 +152,7 @@ async fn three_replicas_ride_out_a_postgres_restart_and_a_killed_replica() {
     .await;
     no_slot_twice(&rows);
     at_most_one_slot_missed(&rows);
-    some_value_waited_out_the_outage(&rows);
+    some_value_waited_out_the_outage(&rows, back - down);
     every_acknowledged_check_in_stored(&url, &posted.acked).await;
     for replica in replicas {
         let (status, log) = replica.stop().await;
@@ -395,10 +391,10 @@ fn no_slot_twice(rows: &[PgRow]) {
 }
 
 /// Between its first and last recorded slot, no KR misses more than one:
-/// the kill's slots are taken over (checked apart), and the restart costs
-/// at most the slot that comes while the outage's write is still waiting
-/// for the database (its pool waits 10 s for a connection; a binding's
-/// next slot is skipped while its job runs).
+/// the kill's slots are taken over (checked apart), and the outage costs
+/// at most the slot after the one it hit: skipped while that one's write
+/// still waits for the database, or deferred by a failed lease and
+/// overtaken by the next slot.
 fn at_most_one_slot_missed(rows: &[PgRow]) {
     let mut slots: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for r in rows {
@@ -422,15 +418,14 @@ fn at_most_one_slot_missed(rows: &[PgRow]) {
 
 /// A value fetched as the database went down was written once it was
 /// back, with the time it was observed: the backlog was used, and kept it.
-fn some_value_waited_out_the_outage(rows: &[PgRow]) {
+fn some_value_waited_out_the_outage(rows: &[PgRow], outage_ms: i64) {
     let waited = rows
         .iter()
         .map(|r| r.get::<i64, _>(3) - r.get::<i64, _>(2))
         .max()
         .unwrap_or(0);
-    let half_down = i64::try_from(DOWN.as_millis() / 2).unwrap();
     assert!(
-        waited > half_down,
+        waited > outage_ms / 2,
         "no fetched value waited for the database (longest {waited} ms): the test missed its moment"
     );
 }

@@ -80,13 +80,22 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, stop: CancellationToken)
 }
 
 /// All in one transaction; if anything in it fails, each check-in again
-/// on its own, so one bad check-in fails alone.
+/// on its own, so one bad check-in fails alone. Unless the database is
+/// away: then each would wait for it again (up to the pool's 10 s), one
+/// after the other, while everything queued behind waits too; all fail at
+/// once instead, to be kept for later or answered 503.
 async fn write_batch(store: &Store, batch: Vec<Job>) {
     let now = now_ms();
     match write_together(store, &batch, now).await {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(e) if batch.len() > 1 && e.is_unavailable() => {
+            let why = e.to_string();
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::NotReady(why.clone())));
             }
         }
         Err(_) if batch.len() > 1 => {

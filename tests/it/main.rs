@@ -17,6 +17,7 @@ mod destinations;
 mod durability;
 mod e2e;
 mod faults;
+mod faults_postgres;
 mod faults_redirect;
 mod health;
 mod http_policy;

@@ -1116,6 +1116,53 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
     }
 }
 
+/// A database that is away fails a batch of check-ins at once. Retrying
+/// each on its own (what a batch with one bad check-in needs) would wait
+/// for the database again per check-in, everything queued behind waiting
+/// too: here, the rest would still be waiting when the lock goes, and be
+/// written although the first was already refused.
+#[tokio::test]
+async fn a_batch_fails_at_once_while_the_database_is_away() {
+    use futures_util::StreamExt as _;
+    use okrd::store::CheckInWrite;
+    use sqlx::Connection as _;
+    let s = backends::TestStore::open(backends::sqlite_db()).await;
+    with_sample(&s).await;
+    let (writer, _) = s.check_in_writer(tokio_util::sync::CancellationToken::new());
+    // Another process holds the write lock past the 5 s busy timeout.
+    let mut lock = sqlx::SqliteConnection::connect(&s.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    // Queued together, before the writer runs: one batch.
+    let mut replies: futures_util::stream::FuturesUnordered<_> = (0..3)
+        .map(|i| {
+            let key = format!("reset-calls@{i}");
+            writer.write(CheckInWrite {
+                check_in: check_in("reset-calls", f64::from(i), 1_000, Some(&key)),
+                is_override: false,
+                audit: None,
+                guard: None,
+            })
+        })
+        .collect();
+    let first = replies.next().await.unwrap();
+    assert!(
+        first.as_ref().is_err_and(StoreError::is_unavailable),
+        "{first:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    drop(lock);
+    while let Some(reply) = replies.next().await {
+        assert!(
+            reply.as_ref().is_err_and(StoreError::is_unavailable),
+            "answered after the first was refused: {reply:?}"
+        );
+    }
+    assert!(s.latest_check_ins().await.unwrap().is_empty());
+}
+
 /// Every model write bumps the revision, so replicas see it even when
 /// row counts and timestamps cannot tell (a clock behind, the same millisecond).
 #[tokio::test]

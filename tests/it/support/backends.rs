@@ -71,21 +71,30 @@ pub fn backends_required() -> bool {
 
 /// A backend named by `env` is not configured: fail when backends are
 /// required, else tell the person running the tests, once per message.
-/// Written to the stderr handle itself: libtest hides `eprintln!` output of
-/// passing tests.
 pub fn skip_backend(env: &str, what: &str) {
+    skip(
+        &format!("{env} is not set, so the tests on {what} would not run"),
+        &format!("skipped {what}: set {env} to run these tests on it too"),
+    );
+}
+
+/// A test cannot run here because `missing`: fail when backends are
+/// required, else print `line` once. Written to the stderr handle itself:
+/// libtest hides `eprintln!` output of passing tests.
+pub fn skip(missing: &str, line: &str) {
     use std::collections::HashSet;
     use std::io::Write;
     use std::sync::Mutex;
     assert!(
         !backends_required(),
-        "{what} is required ({REQUIRE_ENV} is set) but {env} is not: \
-         the tests on {what} would be skipped"
+        "{REQUIRE_ENV} is set but a test would be skipped: {missing}"
     );
     static SAID: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-    let line = format!("skipped {what}: set {env} to run these tests on it too");
-    if said.get_or_insert_with(HashSet::new).insert(line.clone()) {
+    if said
+        .get_or_insert_with(HashSet::new)
+        .insert(line.to_string())
+    {
         let _ = writeln!(std::io::stderr(), "{line}");
     }
 }

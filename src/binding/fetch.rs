@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Binding, ConfiguredSource};
-use crate::connectors::template::{TemplateContext, render_params};
+use crate::connectors::template::{ParamError, TemplateContext, render_params};
 use crate::connectors::{FetchContext, FetchError, Params, Reason, Redactor, Trace};
 use crate::okr::value::check_value;
 
@@ -74,6 +74,8 @@ pub fn template_context(binding: &Binding, now: DateTime<Utc>) -> TemplateContex
 }
 
 /// A KR's params merged over its source's (the KR's win), templates rendered.
+/// A value or template too large to use fails as `invalid_value`; a template
+/// that does not render, as `parse`.
 pub fn params_for(
     source: &ConfiguredSource,
     binding: &Binding,
@@ -81,6 +83,11 @@ pub fn params_for(
     template: &TemplateContext,
 ) -> Result<Params, FetchError> {
     let merged = source.params.merged_with(&binding.params);
-    render_params(&merged, template, redactor)
-        .map_err(|e| FetchError::new(Reason::Parse, redactor.redact(&e)))
+    render_params(&merged, template, redactor).map_err(|e| {
+        let reason = match e {
+            ParamError::TooLarge(_) => Reason::InvalidValue,
+            ParamError::Template(_) => Reason::Parse,
+        };
+        FetchError::new(reason, redactor.redact(&e.to_string()))
+    })
 }

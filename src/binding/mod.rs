@@ -21,6 +21,8 @@ pub use source::{
 };
 
 use crate::config::Settings;
+use crate::connectors::Redactor;
+use crate::connectors::template;
 use crate::okr::file::LoadedOkrs;
 use crate::okr::{EntityKind, KrKind, OkrSet, Period, SourceRef, WorkflowState};
 use crate::scheduler::Entry;
@@ -150,8 +152,9 @@ pub fn plan(
 /// is configured, and the KR sets no param only the source's config may set
 /// (what `exec` runs, where `sql` connects), no secret (it would be stored
 /// with the KR and shown as plain text), no param the connector does not
-/// read, what the connector needs, and no request to an origin the
-/// source's config does not allow.
+/// read, no value or template too large (`template::check_params`), what
+/// the connector needs, and no request to an origin the source's config
+/// does not allow.
 pub fn check_binding<'s>(
     binding: &SourceRef,
     sources: &'s Sources,
@@ -190,6 +193,9 @@ pub fn check_binding<'s>(
     }
     let at_source = |e: String| format!("source `{}`: {e}", source.name);
     params::known(source.connector.as_ref(), binding.params.keys()).map_err(at_source)?;
+    // A KR sets no secret (refused above), so every leaf is checked.
+    let own = crate::connectors::Params::new(binding.params.clone());
+    template::check_params(&own, &Redactor::default()).map_err(|e| at_source(e.into()))?;
     let merged = source.params.merged_with(&binding.params);
     source.connector.check_params(&merged).map_err(at_source)?;
     params::stay_on_allowed_origins(source, &merged).map_err(at_source)?;

@@ -11,6 +11,7 @@ use crate::connectors::http::RateLimit;
 use crate::connectors::http::{AllowedOrigins, HttpClient, HttpPolicy, MAX_RETRIES, SourcePolicy};
 use crate::connectors::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
 use crate::connectors::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
+use crate::connectors::template::check_params;
 use crate::connectors::{Connector, Params, Redactor, registry};
 use crate::scheduler::cron::{Schedule, parse_timezone};
 
@@ -151,6 +152,10 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
             }
         };
         if let Err(e) = super::params::known(connector.as_ref(), params.as_map().keys()) {
+            problems.push(format!("{}{label}: {e}", at(".params")));
+            continue;
+        }
+        if let Err(e) = check_params(&params, &redactor) {
             problems.push(format!("{}{label}: {e}", at(".params")));
             continue;
         }

@@ -31,3 +31,4 @@ mod shutdown;
 mod sql_readonly;
 mod status_page;
 mod store;
+mod template_bounds;

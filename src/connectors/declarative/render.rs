@@ -8,7 +8,7 @@ use chrono::{NaiveDate, SecondsFormat};
 use minijinja::{Error, ErrorKind};
 use serde_json::{Map, Value};
 
-use crate::connectors::template::{ENV, TemplateContext, describe};
+use crate::connectors::template::{ENV, MAX_VALUE_BYTES, TemplateContext, describe};
 
 /// Whether `s` holds template syntax at all.
 pub fn is_template(s: &str) -> bool {
@@ -70,8 +70,11 @@ impl Vars {
         let tmpl = ENV
             .template_from_str(t)
             .map_err(|e| format!("{at}: invalid template: {}", describe(&e)))?;
-        tmpl.render(&self.value)
-            .map_err(|e| format!("{at}: {}", explain(&e, t)))
+        let out = tmpl
+            .render(&self.value)
+            .map_err(|e| format!("{at}: {}", explain(&e, t)))?;
+        within_limit(out.len(), at)?;
+        Ok(out)
     }
 
     /// Render a JSON value leaf by leaf; a string that is exactly one
@@ -110,7 +113,9 @@ impl Vars {
         if out.is_undefined() || out.is_none() {
             return Ok(Value::Null);
         }
-        serde_json::to_value(&out).map_err(|e| format!("{at}: {e}"))
+        let json = serde_json::to_value(&out).map_err(|e| format!("{at}: {e}"))?;
+        within_limit(json.to_string().len(), at)?;
+        Ok(json)
     }
 
     /// Whether a `when` expression holds.
@@ -123,6 +128,18 @@ impl Vars {
             .map(|v| v.is_true())
             .map_err(|e| format!("{at}: {}", explain(&e, expr)))
     }
+}
+
+/// A manifest is trusted code, but its templates see params a KR sets: what
+/// they render is held to the same limit as a param's value. Never quotes it.
+fn within_limit(len: usize, at: &str) -> Result<(), String> {
+    if len as u64 > MAX_VALUE_BYTES {
+        return Err(format!(
+            "{at}: the rendered value is longer than {} KiB",
+            MAX_VALUE_BYTES / 1024
+        ));
+    }
+    Ok(())
 }
 
 /// The inner expression of `"{{ expr }}"`, if that is the whole string.
@@ -240,6 +257,17 @@ mod tests {
         assert_eq!(r("{{ talk | after('.') }}"), "calls_waiting");
         assert_eq!(r("{{ range | urlencode }}"), "Sheet%201%21B2");
         assert_eq!(r("{{ 'a:b' | b64 }}"), "YTpi");
+    }
+
+    #[test]
+    fn rendered_values_are_held_to_the_param_limit() {
+        let long = "y".repeat(40 * 1024);
+        let v = vars(json!({ "q": long, "l": [long.clone(), long.clone()] }));
+        assert_eq!(v.render("{{ q }}", "t").unwrap().len(), 40 * 1024);
+        let e = v.render("{{ q }}{{ q }}", "request.url").unwrap_err();
+        assert_eq!(e, "request.url: the rendered value is longer than 64 KiB");
+        let e = v.eval("l", "body").unwrap_err();
+        assert!(e.ends_with("longer than 64 KiB"), "{e}");
     }
 
     #[test]

@@ -317,6 +317,14 @@ impl Api {
         }
     }
 
+    /// The binary daemon's (`start_binary`) process id.
+    pub fn pid(&self) -> u32 {
+        match &self.daemon {
+            Running::Binary(daemon) => daemon.pid(),
+            Running::InProcess(_) => panic!("an in-process daemon has no process of its own"),
+        }
+    }
+
     /// `method path` under `/api/v1`, with an optional token and JSON body.
     pub async fn call(
         &self,

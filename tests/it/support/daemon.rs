@@ -316,6 +316,11 @@ impl Binary {
         format!("http://{}", self.addr())
     }
 
+    /// Its process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn metrics(&self) -> String {
         metrics(&self.base()).await
     }

@@ -213,3 +213,77 @@ async fn a_bomb_written_into_the_store_fails_its_fetch_and_the_daemon_stays_smal
         api.stop().await;
     }
 }
+
+/// `okrd check` refuses an OKR file whose KR carries a template bomb, naming
+/// the KR and the param, before anything runs.
+#[test]
+fn okrd_check_fails_on_a_file_with_a_template_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("okrd.toml"),
+        r#"
+[okrs]
+files = ["okrs.toml"]
+
+[[sources]]
+name = "web"
+connector = "http_json"
+[sources.params]
+url = "http://127.0.0.1:9/stats"
+"#,
+    )
+    .unwrap();
+    for bomb in BOMBS {
+        let okrs = format!(
+            r#"
+[[periods]]
+id = "q"
+start = "2026-10-01"
+end = "2026-12-31"
+
+[[teams]]
+id = "acme"
+name = "Acme"
+
+[[objectives]]
+id = "opex"
+title = "Reduce cost of operations"
+period = "q"
+team = "acme"
+
+[[key_results]]
+id = "bomb"
+objective = "opex"
+team = "acme"
+owner = "dana@acme.example"
+title = "Visitors"
+kind = "increase"
+start = 0
+target = 100
+source = {{ use = "web", params = {{ value = "$.visitors", reduce = {bomb:?} }} }}
+"#
+        );
+        std::fs::write(dir.path().join("okrs.toml"), okrs).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrd"))
+            .current_dir(dir.path())
+            .env_remove("OKRD_CONFIG")
+            .env(
+                "OKRD_DATABASE__URL",
+                format!("sqlite://{}", dir.path().join("okrd.db").display()),
+            )
+            .args(["check", "--config", "okrd.toml"])
+            .output()
+            .expect("okrd runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{bomb}: okrd check passed:\n{text}");
+        assert!(
+            text.contains("bomb"),
+            "{bomb}: the KR is not named:\n{text}"
+        );
+        assert_refusal(&text, "reduce");
+    }
+}

@@ -2,6 +2,13 @@
 //! `cargo test --test it <module>::` for one file's tests. Shared helpers
 //! are in `support`. (`tests/scheduler_lag.rs` and `tests/too_large.rs`
 //! measure process-wide state and keep test binaries of their own.)
+//!
+//! The fault suite, each with nothing lost and every acknowledged check-in
+//! stored afterwards: `faults` (SQLite locked for 10 s), `faults_postgres`
+//! (a PostgreSQL restart under three replicas, one SIGKILLed),
+//! `server_limits` (2,000 idle and half-sent connections), `template_bounds`
+//! (a template bomb in a param) and `faults_redirect` (an upstream that
+//! redirects to another origin).
 
 mod support;
 

@@ -165,7 +165,8 @@ pub async fn start(
     let work = shutdown.child_token();
     // Stopped last, once nothing can hand it a check-in any more.
     let writer_stop = CancellationToken::new();
-    let (writer, writer_task) = store.check_in_writer(writer_stop.clone());
+    let (writer, writer_task) =
+        store.check_in_writer(writer_stop.clone(), settings.storage.heartbeat.0);
 
     let telemetry = Arc::new(Telemetry::new());
     for name in sources.keys() {

@@ -29,4 +29,5 @@ mod server_limits;
 mod shutdown;
 mod sql_readonly;
 mod status_page;
+mod storage_heartbeat;
 mod store;

@@ -5,11 +5,13 @@
 //! - `daemon`: the one way to start a daemon, in-process or as the binary.
 //! - `api`: a daemon with OKRs and tokens for every role, and a REST client.
 //! - `elsewhere`: a host no request may reach, counting connections.
+//! - `storage`: KRs and check-ins for the `[storage]` tests.
 
 pub mod api;
 pub mod backends;
 pub mod daemon;
 pub mod elsewhere;
+pub mod storage;
 
 /// The value of one sample of a `/metrics` exposition, by metric name and
 /// label fragments such as `key_result="x"` (none for an unlabelled metric).

@@ -19,13 +19,15 @@
 //! `okrs` (reading the model), `apply` (OKRs-as-code), `model_tx` (API
 //! writes), `check_ins` (and `check_in_writer`, their group commit, which
 //! applies the `heartbeat`),
-//! `leases`, `tokens`, `reviews`, `audit`.
+//! `compaction` (thinning old fetched check-ins), `leases`, `tokens`,
+//! `reviews`, `audit`.
 
 mod apply;
 mod audit;
 mod check_in_writer;
 mod check_ins;
 mod codec;
+mod compaction;
 mod error;
 mod heartbeat;
 mod leases;
@@ -41,6 +43,7 @@ pub use apply::{ApplyPlan, Change};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use check_in_writer::CheckInWriter;
 pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn, Written};
+pub use compaction::{Compacted, CompactionPlan, Compactor};
 pub use error::{StoreError, redact_url};
 pub use leases::Lease;
 pub use model_tx::ModelTx;

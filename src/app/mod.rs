@@ -24,8 +24,9 @@ use crate::metrics::Telemetry;
 use crate::okr::file::FileProblem;
 use crate::pipeline::{Pipeline, PipelineParts};
 use crate::reload::{self, Refresher, Reloader, ReloaderParts};
+use crate::scheduler::cron::parse_timezone;
 use crate::scheduler::{Runner, SchedulerConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{CompactionPlan, Compactor, Store, StoreError};
 
 /// Why the daemon could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +166,8 @@ pub async fn start(
     let work = shutdown.child_token();
     // Stopped last, once nothing can hand it a check-in any more.
     let writer_stop = CancellationToken::new();
-    let (writer, writer_task) = store.check_in_writer(writer_stop.clone());
+    let (writer, writer_task) =
+        store.check_in_writer(writer_stop.clone(), settings.storage.heartbeat.0);
 
     let telemetry = Arc::new(Telemetry::new());
     for name in sources.keys() {
@@ -219,6 +221,15 @@ pub async fn start(
     });
     tasks.spawn(live.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
     tasks.spawn(pipeline.clone().drain_backlog(work.clone()));
+    if let Some(compactor) = compactor(&settings, &store) {
+        let compacted = telemetry.storage.compacted.clone();
+        tasks.spawn(compactor.run_every(
+            settings.storage.compaction_interval.0,
+            clock.clone(),
+            work.clone(),
+            move |done| compacted.inc_by(done.removed),
+        ));
+    }
     memory::release_freed_memory();
     tasks.spawn(memory::trim_loop(work.clone()));
     let reloader = Arc::new(Reloader::new(ReloaderParts {
@@ -262,6 +273,22 @@ pub async fn start(
     };
     let stopped = tokio::spawn(stop.serve_until_stopped(server));
     Ok(Running { addr, stopped })
+}
+
+/// The background compaction `[storage]` asks for; none when
+/// `raw_retention` is 0.
+fn compactor(settings: &Settings, store: &Store) -> Option<Compactor> {
+    let storage = &settings.storage;
+    if storage.raw_retention.0.is_zero() {
+        return None;
+    }
+    let plan = CompactionPlan {
+        retention: storage.raw_retention.0,
+        batch: storage.compaction_batch,
+        // Checked with the sources at startup.
+        timezone: parse_timezone(&settings.scheduler.timezone).unwrap_or(chrono_tz::UTC),
+    };
+    Some(Compactor::new(store.clone(), plan))
 }
 
 /// What stopping the daemon takes, in order.

@@ -50,6 +50,15 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
     ("http", &["max_body_bytes"]),
     ("log", &["level", "format"]),
+    (
+        "storage",
+        &[
+            "heartbeat",
+            "raw_retention",
+            "compaction_interval",
+            "compaction_batch",
+        ],
+    ),
     ("connectors", &["dirs"]),
 ];
 

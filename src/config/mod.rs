@@ -9,6 +9,7 @@ mod database_url;
 mod env;
 mod locations;
 mod server;
+mod storage;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ pub use crate::duration::{HumanDuration, parse_duration};
 pub use database_url::DatabaseUrl;
 pub use locations::ConfigLocations;
 pub use server::{ServerSettings, StatusPageMode};
+pub use storage::{MAX_COMPACTION_BATCH, MIN_RAW_RETENTION, StorageSettings};
 
 /// The file read when neither `--config` nor `$OKRD_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "okrd.toml";
@@ -31,6 +33,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub storage: StorageSettings,
     pub connectors: ConnectorsSettings,
     pub sources: Vec<SourceSettings>,
     /// Directory of the config file; relative paths in it resolve from here.
@@ -50,6 +53,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            storage: StorageSettings::default(),
             connectors: ConnectorsSettings::default(),
             sources: Vec::new(),
             base_dir: PathBuf::from("."),
@@ -424,6 +428,23 @@ mod tests {
         assert_eq!(s.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.scheduler.max_concurrency, 7);
         assert_eq!(s.database.url.expose(), "postgres://u:pw@h/d");
+    }
+
+    #[test]
+    fn storage_knobs_can_be_set_from_the_environment() {
+        let vars = vec![
+            ("OKRD_STORAGE__HEARTBEAT".to_string(), "0s".to_string()),
+            (
+                "OKRD_STORAGE__COMPACTION_BATCH".to_string(),
+                "20".to_string(),
+            ),
+        ];
+        let s = parse_with_env("[storage]\nheartbeat = \"2h\"\n", "c.toml", &vars).unwrap();
+        assert!(s.storage.heartbeat.0.is_zero());
+        assert_eq!(s.storage.compaction_batch, 20);
+        let vars = vec![("OKRD_STORAGE__RAW_RETENTION".to_string(), "1d".to_string())];
+        let err = parse_with_env("", "c.toml", &vars).unwrap_err().to_string();
+        assert!(err.contains("at least 2d"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Everything okrd measures, in one home: the metric names (`names`), the
 //! domain gauges rendered from the snapshot (`domain`), source telemetry
 //! (`sources`) fed by fetch events that also log (`events`), and the
-//! scheduler's lag (`scheduler`), and values waiting for the database
-//! (`backlog`). `/metrics` is `render`: the domain
+//! scheduler's lag (`scheduler`), values waiting for the database
+//! (`backlog`), and what `[storage]` saves (`storage`). `/metrics` is `render`: the domain
 //! families, then the telemetry registry.
 
 mod backlog;
@@ -11,6 +11,7 @@ mod events;
 pub mod names;
 mod scheduler;
 mod sources;
+mod storage;
 
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Registry};
@@ -20,6 +21,7 @@ pub use domain::render_domain;
 pub use events::{FetchFailed, FetchSucceeded, InternalEvent};
 pub use scheduler::SchedulerTelemetry;
 pub use sources::{FailureRecord, SourceHealth, SourceTelemetry};
+pub use storage::StorageTelemetry;
 
 use crate::live::Snapshot;
 
@@ -31,6 +33,7 @@ pub struct Telemetry {
     pub sources: SourceTelemetry,
     pub scheduler: SchedulerTelemetry,
     pub backlog: BacklogTelemetry,
+    pub storage: StorageTelemetry,
 }
 
 impl Default for Telemetry {
@@ -46,6 +49,7 @@ impl Telemetry {
             sources: SourceTelemetry::new(&registry),
             scheduler: SchedulerTelemetry::new(&registry),
             backlog: BacklogTelemetry::new(&registry),
+            storage: StorageTelemetry::new(&registry),
             registry,
         }
     }

@@ -18,4 +18,6 @@ pub const SOURCE_LAST_SUCCESS: &str = "okr_source_last_success_timestamp_seconds
 pub const SCHEDULER_LAG: &str = "okr_scheduler_lag_seconds";
 pub const CHECK_IN_BACKLOG: &str = "okr_check_in_backlog";
 pub const CHECK_IN_BACKLOG_DROPPED: &str = "okr_check_in_backlog_dropped_total";
+pub const CHECK_INS_SKIPPED_UNCHANGED: &str = "okr_check_ins_skipped_unchanged_total";
+pub const CHECK_INS_COMPACTED: &str = "okr_check_ins_compacted_total";
 pub const BUILD_INFO: &str = "okr_build_info";

@@ -250,13 +250,21 @@ pub struct OkrSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin(pub String);
 
+/// How the origin of a fetched check-in starts.
+pub const SOURCE_PREFIX: &str = "source:";
+
 impl Origin {
     pub fn source(name: &str) -> Origin {
-        Origin(format!("source:{name}"))
+        Origin(format!("{SOURCE_PREFIX}{name}"))
     }
 
     pub fn manual(who: &str) -> Origin {
         Origin(format!("manual:{who}"))
+    }
+
+    /// Fetched from a source (not written by a person or over the API).
+    pub fn is_source(&self) -> bool {
+        self.0.starts_with(SOURCE_PREFIX)
     }
 }
 

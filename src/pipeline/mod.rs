@@ -25,7 +25,9 @@ use crate::live::LiveModel;
 use crate::metrics::{FetchFailed, FetchSucceeded, InternalEvent, Telemetry};
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
-use crate::store::{Backend, CheckInWrite, CheckInWriter, Lease, Store, StoreError, StoredCheckIn};
+use crate::store::{
+    Backend, CheckInWrite, CheckInWriter, Lease, Store, StoreError, StoredCheckIn, Written,
+};
 
 pub struct Pipeline {
     store: Store,
@@ -90,7 +92,7 @@ impl Pipeline {
         let task = tokio::spawn(async move {
             let (value, at) = (write.check_in.value, write.check_in.observed_at);
             let kr = write.check_in.key_result.clone();
-            let out = pipeline.writer.write(write).await?;
+            let out = pipeline.writer.write(write).await?.into_stored();
             if out.1 {
                 pipeline.live.apply_value(&kr, value, at);
             }
@@ -240,7 +242,7 @@ impl Pipeline {
     /// success. A value the database cannot take now waits in the backlog.
     async fn record(&self, p: Pending) {
         match self.writer.write(check_in_write(&p)).await {
-            Ok((_, new)) => self.written(&p, new),
+            Ok(written) => self.written(&p, &written),
             Err(e) if e.is_unavailable() => {
                 tracing::warn!(key_result = %p.binding.key_result, error = %e, "cannot write the check-in now: the database is away; the value waits in memory and is written when it is back");
                 self.keep(vec![p], false);
@@ -251,13 +253,22 @@ impl Pipeline {
         }
     }
 
-    /// The value is stored (`new`: by this write, not an earlier one for
-    /// the same slot): the live model moves and the success counts.
-    fn written(&self, p: &Pending, new: bool) {
-        if new {
-            self.live
-                .apply_value(&p.binding.key_result, p.value, p.observed_at);
+    /// The value is stored: the success counts, and the live model moves
+    /// unless an earlier write stored this slot. An unchanged value that
+    /// the heartbeat did not store still moves the KR's update time, so
+    /// the engine and `/metrics` see it fresh.
+    fn written(&self, p: &Pending, written: &Written) {
+        match written {
+            Written::New(_) => {}
+            Written::Existing(_) => return self.succeeded(p),
+            Written::Unchanged(_) => self.telemetry.storage.skipped_unchanged.inc(),
         }
+        self.live
+            .apply_value(&p.binding.key_result, p.value, p.observed_at);
+        self.succeeded(p);
+    }
+
+    fn succeeded(&self, p: &Pending) {
         FetchSucceeded {
             source: &p.binding.source,
             key_result: &p.binding.key_result,
@@ -332,8 +343,8 @@ impl Pipeline {
             let mut again = Vec::new();
             for (p, result) in batch.into_iter().zip(results) {
                 match result {
-                    Ok((_, new)) => {
-                        self.written(&p, new);
+                    Ok(outcome) => {
+                        self.written(&p, &outcome);
                         written += 1;
                     }
                     Err(e) if e.is_unavailable() => again.push(p),
@@ -438,7 +449,10 @@ target = 10
             .apply(&set, &crate::okr::Ownership::new())
             .await
             .unwrap();
-        let (writer, _) = store.check_in_writer(tokio_util::sync::CancellationToken::new());
+        let (writer, _) = store.check_in_writer(
+            tokio_util::sync::CancellationToken::new(),
+            Duration::from_secs(3600),
+        );
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
         let live = Arc::new(LiveModel::new(
             RollupEngine::new(&set),

@@ -4,13 +4,16 @@
 //! one fsync instead of each paying for its own, and on SQLite writers
 //! never fight over the write lock (whose busy handler sleeps in
 //! milliseconds). An idle writer commits a lone check-in at once, so
-//! nothing waits for a batch to fill.
+//! nothing waits for a batch to fill. The writer applies the `[storage]
+//! heartbeat` to fetched values (see `heartbeat`).
+
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::check_ins::{CheckInWrite, StoredCheckIn, insert_one};
+use super::check_ins::{CheckInWrite, Written, insert_one};
 use super::codec::now_ms;
 use super::{Backend, Store, StoreError};
 
@@ -19,7 +22,7 @@ const MAX_BATCH: usize = 256;
 /// Check-ins waiting for the writer before senders wait for room.
 const QUEUE: usize = 4096;
 
-type Reply = oneshot::Sender<Result<(StoredCheckIn, bool), StoreError>>;
+type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
 struct Job {
     write: CheckInWrite,
@@ -36,10 +39,16 @@ pub struct CheckInWriter {
 impl Store {
     /// Starts the writer task for this store (within a tokio runtime). It
     /// ends once every writer is dropped, or once `stop` is cancelled and
-    /// what was queued before is committed.
-    pub fn check_in_writer(&self, stop: CancellationToken) -> (CheckInWriter, JoinHandle<()>) {
+    /// what was queued before is committed. A fetched value equal to the
+    /// check-in before it is stored again only `heartbeat` after it (zero:
+    /// every time).
+    pub fn check_in_writer(
+        &self,
+        stop: CancellationToken,
+        heartbeat: Duration,
+    ) -> (CheckInWriter, JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(self.clone(), rx, stop));
+        let task = tokio::spawn(run(self.clone(), rx, stop, heartbeat));
         (CheckInWriter { jobs }, task)
     }
 }
@@ -47,8 +56,8 @@ impl Store {
 impl CheckInWriter {
     /// Appends `check_in` with its audit record; returns once committed. A
     /// reused idempotency key writes nothing and returns the check-in
-    /// stored then, with `false`.
-    pub async fn write(&self, write: CheckInWrite) -> Result<(StoredCheckIn, bool), StoreError> {
+    /// stored then; so does a fetched value the heartbeat makes redundant.
+    pub async fn write(&self, write: CheckInWrite) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job { write, reply };
         self.jobs
@@ -61,7 +70,12 @@ impl CheckInWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, stop: CancellationToken) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    stop: CancellationToken,
+    heartbeat: Duration,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let got = tokio::select! {
@@ -75,7 +89,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, stop: CancellationToken)
         if got == 0 {
             break;
         }
-        write_batch(&store, std::mem::take(&mut batch)).await;
+        write_batch(&store, std::mem::take(&mut batch), heartbeat).await;
     }
 }
 
@@ -84,9 +98,9 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, stop: CancellationToken)
 /// away: then each would wait for it again (up to the pool's 10 s), one
 /// after the other, while everything queued behind waits too; all fail at
 /// once instead, to be kept for later or answered 503.
-async fn write_batch(store: &Store, batch: Vec<Job>) {
+async fn write_batch(store: &Store, batch: Vec<Job>, heartbeat: Duration) {
     let now = now_ms();
-    match write_together(store, &batch, now).await {
+    match write_together(store, &batch, now, heartbeat).await {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(Ok(result));
@@ -100,7 +114,7 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
         }
         Err(_) if batch.len() > 1 => {
             for job in batch {
-                let result = write_together(store, std::slice::from_ref(&job), now)
+                let result = write_together(store, std::slice::from_ref(&job), now, heartbeat)
                     .await
                     .map(|mut r| r.remove(0));
                 let _ = job.reply.send(result);
@@ -118,7 +132,8 @@ async fn write_together(
     store: &Store,
     batch: &[Job],
     now: i64,
-) -> Result<Vec<(StoredCheckIn, bool)>, StoreError> {
+    heartbeat: Duration,
+) -> Result<Vec<Written>, StoreError> {
     // On SQLite, the write lock up front: guards read what the batch writes against.
     let mut tx = match store.backend {
         Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -126,7 +141,7 @@ async fn write_together(
     };
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
-        out.push(insert_one(&mut tx, &job.write, now, store.backend).await?);
+        out.push(insert_one(&mut tx, &job.write, now, heartbeat, store.backend).await?);
     }
     tx.commit().await?;
     Ok(out)

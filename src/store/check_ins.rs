@@ -11,8 +11,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
 
+use std::time::Duration;
+
 use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, from_ms, now_ms, to_ms};
+use super::heartbeat::standing_for;
 use super::{Backend, Store, StoreError};
 use crate::okr::{CheckIn, Origin, WorkflowState};
 
@@ -25,6 +28,28 @@ pub struct StoredCheckIn {
     pub recorded_at: DateTime<Utc>,
     /// A manual value on a KR bound to a source (it stands until the next fetch).
     pub is_override: bool,
+}
+
+/// What writing a check-in did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// Stored by this write.
+    New(StoredCheckIn),
+    /// Its idempotency key was used before: the check-in stored then.
+    Existing(StoredCheckIn),
+    /// A fetched value equal to the check-in before it, within the
+    /// heartbeat: nothing stored; that earlier check-in stands for it.
+    Unchanged(StoredCheckIn),
+}
+
+impl Written {
+    /// The check-in that stands for the write, and whether it is new.
+    pub fn into_stored(self) -> (StoredCheckIn, bool) {
+        match self {
+            Written::New(s) => (s, true),
+            Written::Existing(s) | Written::Unchanged(s) => (s, false),
+        }
+    }
 }
 
 /// A check-in to write, and what must still hold when it is written.
@@ -63,7 +88,7 @@ pub struct HistoryQuery {
     pub limit: u32,
 }
 
-const STORED_COLUMNS: &str = "id, key_result_id, value, observed_at, recorded_at, origin, note, \
+pub(super) const STORED_COLUMNS: &str = "id, key_result_id, value, observed_at, recorded_at, origin, note, \
                               confidence, idempotency_key, is_override";
 
 impl Store {
@@ -79,9 +104,9 @@ impl Store {
             guard: None,
         };
         let mut tx = self.pool.begin().await?;
-        let (_, new) = insert_one(&mut tx, &write, now_ms(), self.backend).await?;
+        let written = insert_one(&mut tx, &write, now_ms(), Duration::ZERO, self.backend).await?;
         tx.commit().await?;
-        Ok(new)
+        Ok(matches!(written, Written::New(_)))
     }
 
     /// The latest check-in of every KR that has one (greatest `observed_at`,
@@ -147,15 +172,17 @@ impl Store {
 
 /// Appends `c` (and its audit record, when it is new) on `conn`, inside the
 /// caller's transaction. With an idempotency key used before, writes nothing
-/// and returns the check-in stored then, with `false`.
+/// and returns the check-in stored then; a fetched value the `heartbeat`
+/// makes redundant is not written either (see `heartbeat`).
 /// `prepared`: keep the statement prepared. Only on SQLite: see
 /// `NULLABLE_DOUBLES` in mod.rs for PostgreSQL.
 pub(super) async fn insert_one(
     conn: &mut sqlx::AnyConnection,
     w: &CheckInWrite,
     now: i64,
+    heartbeat: Duration,
     backend: Backend,
-) -> Result<(StoredCheckIn, bool), StoreError> {
+) -> Result<Written, StoreError> {
     let c = &w.check_in;
     // Reparsing the statement for every row costs more than its fsync share.
     let prepared = backend == Backend::Sqlite;
@@ -165,6 +192,9 @@ pub(super) async fn insert_one(
     finite("value", &c.key_result, c.value)?;
     if let Some(confidence) = c.confidence {
         finite("confidence", &c.key_result, confidence)?;
+    }
+    if let Some(standing) = standing_for(conn, c, heartbeat, backend).await? {
+        return Ok(Written::Unchanged(standing));
     }
     let sql = format!(
         "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
@@ -196,12 +226,12 @@ pub(super) async fn insert_one(
             .bind(&c.idempotency_key)
             .fetch_one(&mut *conn)
             .await?;
-        return Ok((stored_check_in(&row)?, false));
+        return Ok(Written::Existing(stored_check_in(&row)?));
     };
     if let Some(audit) = &w.audit {
         insert_audit(conn, audit, now).await?;
     }
-    Ok((stored_check_in(&row)?, true))
+    Ok(Written::New(stored_check_in(&row)?))
 }
 
 /// `Conflict` unless the KR is still as a guarded check-in needs it. On
@@ -253,7 +283,7 @@ async fn check_guard(
     Ok(())
 }
 
-fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError> {
+pub(super) fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError> {
     let check_in = check_in(row)?;
     let recorded_at: i64 = row.try_get("recorded_at")?;
     let is_override: i64 = row.try_get("is_override")?;

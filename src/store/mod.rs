@@ -17,15 +17,19 @@
 //!
 //! One file per aggregate: `pool` (connecting), `migrate` (schema, readiness),
 //! `okrs` (reading the model), `apply` (OKRs-as-code), `model_tx` (API
-//! writes), `check_ins` (and `check_in_writer`, their group commit),
-//! `leases`, `tokens`, `reviews`, `audit`.
+//! writes), `check_ins` (and `check_in_writer`, their group commit, which
+//! applies the `heartbeat`),
+//! `compaction` (thinning old fetched check-ins), `leases`, `tokens`,
+//! `reviews`, `audit`.
 
 mod apply;
 mod audit;
 mod check_in_writer;
 mod check_ins;
 mod codec;
+mod compaction;
 mod error;
+mod heartbeat;
 mod leases;
 mod migrate;
 mod model_tx;
@@ -38,7 +42,8 @@ mod version;
 pub use apply::{ApplyPlan, Change};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use check_in_writer::CheckInWriter;
-pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
+pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn, Written};
+pub use compaction::{Compacted, CompactionPlan, Compactor};
 pub use error::{StoreError, redact_url};
 pub use leases::Lease;
 pub use model_tx::ModelTx;

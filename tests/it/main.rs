@@ -37,5 +37,7 @@ mod server_limits;
 mod shutdown;
 mod sql_readonly;
 mod status_page;
+mod storage_compaction;
+mod storage_heartbeat;
 mod store;
 mod template_bounds;

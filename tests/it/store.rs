@@ -1058,7 +1058,10 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
     for s in backends::stores().await {
         let b = s.backend;
         let mut set = with_sample(&s).await;
-        let (writer, _) = s.check_in_writer(tokio_util::sync::CancellationToken::new());
+        let (writer, _) = s.check_in_writer(
+            tokio_util::sync::CancellationToken::new(),
+            std::time::Duration::ZERO,
+        );
         let write = |kr: &str, guard: CheckInGuard| CheckInWrite {
             check_in: check_in(kr, 1.0, 1_000, None),
             is_override: false,
@@ -1077,7 +1080,8 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
         let (_, new) = writer
             .write(write("opex-total", member("acme")))
             .await
-            .unwrap();
+            .unwrap()
+            .into_stored();
         assert!(new, "{b}");
         refused(
             writer.write(write("opex-total", member("auth"))).await,
@@ -1090,7 +1094,8 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
         let (_, new) = writer
             .write(write("reset-calls", CheckInGuard::default()))
             .await
-            .unwrap();
+            .unwrap()
+            .into_stored();
         assert!(new, "{b}: leaders may override");
         // Sent back, then its objective archived (as the API writes them): no more check-ins.
         let mut tx = s.begin_model_tx().await.unwrap();
@@ -1128,7 +1133,10 @@ async fn a_batch_fails_at_once_while_the_database_is_away() {
     use sqlx::Connection as _;
     let s = backends::TestStore::open(backends::sqlite_db()).await;
     with_sample(&s).await;
-    let (writer, _) = s.check_in_writer(tokio_util::sync::CancellationToken::new());
+    let (writer, _) = s.check_in_writer(
+        tokio_util::sync::CancellationToken::new(),
+        std::time::Duration::ZERO,
+    );
     // Another process holds the write lock past the 5 s busy timeout.
     let mut lock = sqlx::SqliteConnection::connect(&s.url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")

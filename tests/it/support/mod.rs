@@ -6,12 +6,14 @@
 //! - `api`: a daemon with OKRs and tokens for every role, and a REST client.
 //! - `elsewhere`: a host no request may reach, counting connections.
 //! - `private_postgres`: a PostgreSQL cluster of the test's own, to restart.
+//! - `storage`: KRs and check-ins for the `[storage]` tests.
 
 pub mod api;
 pub mod backends;
 pub mod daemon;
 pub mod elsewhere;
 pub mod private_postgres;
+pub mod storage;
 
 /// The value of one sample of a `/metrics` exposition, by metric name and
 /// label fragments such as `key_result="x"` (none for an unlabelled metric).

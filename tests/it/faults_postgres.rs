@@ -230,6 +230,9 @@ max_krs_per_owner_per_period = {max}
 [scheduler]
 jitter = "0s"
 max_concurrency = 32
+# Every fetched slot leaves its row, though the mock's value never changes.
+[storage]
+heartbeat = "0s"
 
 [[sources]]
 name = "web"

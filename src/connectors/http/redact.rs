@@ -130,10 +130,11 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let secrets = self.all_forms();
-        if secrets.is_empty() {
+        // Most sources hold no secret: nothing to copy or sort for them.
+        if self.secrets.is_empty() && self.minted().is_empty() {
             return text.to_string();
         }
+        let secrets = self.all_forms();
         let mut out = text.to_string();
         for s in &secrets {
             let s = s.expose_secret();

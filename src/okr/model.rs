@@ -252,10 +252,17 @@ pub struct Origin(pub String);
 
 /// How the origin of a fetched check-in starts.
 pub const SOURCE_PREFIX: &str = "source:";
+/// How the origin of a backfilled check-in (a past day fetched later) starts.
+pub const BACKFILL_PREFIX: &str = "backfill:";
 
 impl Origin {
     pub fn source(name: &str) -> Origin {
         Origin(format!("{SOURCE_PREFIX}{name}"))
+    }
+
+    /// A past day's value fetched from `name` after the fact (`okrd backfill`).
+    pub fn backfill(name: &str) -> Origin {
+        Origin(format!("{BACKFILL_PREFIX}{name}"))
     }
 
     pub fn manual(who: &str) -> Origin {
@@ -265,6 +272,11 @@ impl Origin {
     /// Fetched from a source (not written by a person or over the API).
     pub fn is_source(&self) -> bool {
         self.0.starts_with(SOURCE_PREFIX)
+    }
+
+    /// Fetched for a past day by a backfill.
+    pub fn is_backfill(&self) -> bool {
+        self.0.starts_with(BACKFILL_PREFIX)
     }
 }
 

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 
+use super::history::{History, local_day};
 use super::model::{KrKind, Period, Rollup, Status};
 use super::progress;
 
@@ -140,6 +142,11 @@ pub struct RollupEngine {
     topo: Arc<Topology>,
     krs: Vec<KrState>,
     own: Vec<Own>,
+    /// Each KR's counted values by local day (shared with snapshots until
+    /// the next value of that KR copies it).
+    history: Vec<Arc<History>>,
+    /// Where days start and end for `history`: the scheduler's time zone.
+    timezone: Tz,
     objectives: Vec<ObjectiveState>,
     teams: Vec<TeamState>,
     /// Objective and team trees (sums of weighted progress).
@@ -182,6 +189,39 @@ impl KrState {
 }
 
 impl RollupEngine {
+    /// Days of the history (and so of forecasts and sustain windows) are
+    /// days in `tz`. Set before any value is recorded.
+    pub fn with_timezone(mut self, tz: Tz) -> RollupEngine {
+        self.timezone = tz;
+        self
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// Records counted values (any order, older ones too) into the KRs'
+    /// histories only; unknown ids are skipped. The current value is
+    /// `load_values`' job.
+    pub fn load_history<'a>(
+        &mut self,
+        values: impl IntoIterator<Item = (&'a str, f64, DateTime<Utc>)>,
+    ) {
+        for (id, value, at) in values {
+            if let Some(&i) = self.topo.kr_index.get(id) {
+                self.record_history(i as usize, value, at);
+            }
+        }
+    }
+
+    /// A KR's counted values by day (empty for a KR with none yet).
+    pub fn history(&self, kr: &str) -> Option<&History> {
+        self.topo
+            .kr_index
+            .get(kr)
+            .map(|&i| &*self.history[i as usize])
+    }
+
     /// Records many latest values (unknown ids are skipped), then recomputes everything once.
     pub fn load_values<'a>(
         &mut self,
@@ -254,6 +294,7 @@ impl RollupEngine {
             return Err(UnknownKeyResult(kr.to_owned()));
         };
         let i = i as usize;
+        self.record_history(i, value, at);
         if !self.record(i, value, at) || self.topo.kr_links[i].mode.is_some() {
             return Ok(());
         }
@@ -358,6 +399,11 @@ impl RollupEngine {
             .get(kr.period_ix as usize)
             .map_or(0.0, |p| progress::expected_progress(p, now));
         kr.status(expected, now)
+    }
+
+    fn record_history(&mut self, i: usize, value: f64, at: DateTime<Utc>) {
+        let day = local_day(self.timezone, at);
+        Arc::make_mut(&mut self.history[i]).record(day, value, at);
     }
 
     /// Stores a KR's own value unless it is older than the current one.

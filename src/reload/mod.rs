@@ -21,6 +21,7 @@ use crate::live::{LiveModel, SnapshotIndex, latest_values, set_of};
 use crate::okr::rollup::RollupEngine;
 use crate::pipeline::Pipeline;
 use crate::scheduler::SchedulerHandle;
+use crate::scheduler::cron::parse_timezone;
 use crate::store::{ModelVersion, Store, StoreError};
 
 pub struct Reloader {
@@ -109,7 +110,20 @@ pub async fn load_model(
 ) -> Result<(RollupEngine, BindingPlan, SnapshotIndex), StoreError> {
     let current = store.load_current().await?;
     let set = set_of(&current);
-    let mut engine = RollupEngine::new(&set);
+    let mut engine = RollupEngine::new(&set)
+        .with_timezone(parse_timezone(&settings.scheduler.timezone).unwrap_or(chrono_tz::UTC));
+    // The history forecasts and sustain windows read: every counted value
+    // since the earliest period starts (the latest values come next).
+    // A day early: local days east of UTC start before the UTC one.
+    if let Some(since) = set.periods.iter().map(|p| p.start_instant()).min() {
+        let since = since - chrono::TimeDelta::days(1);
+        let values = store.counted_values_since(since).await?;
+        engine.load_history(
+            values
+                .iter()
+                .map(|v| (v.key_result.as_str(), v.value, v.observed_at)),
+        );
+    }
     let latest = store.latest_check_ins().await?;
     engine.load_values(
         latest

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, from_ms, now_ms, to_ms};
 use super::heartbeat::standing_for;
+use super::history::COUNTED;
 use super::{Backend, Store, StoreError};
 use crate::okr::{CheckIn, Origin, WorkflowState};
 
@@ -114,14 +115,15 @@ impl Store {
     pub async fn latest_check_ins(&self) -> Result<Vec<CheckIn>, StoreError> {
         // One index probe per KR on (key_result_id, observed_at DESC, id DESC)
         // instead of scanning the whole history.
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT c.key_result_id, c.value, c.observed_at, c.origin, c.note, c.confidence, \
              c.idempotency_key FROM key_results k JOIN check_ins c ON c.id = \
-             (SELECT d.id FROM check_ins d WHERE d.key_result_id = k.id \
-             ORDER BY d.observed_at DESC, d.id DESC LIMIT 1)",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             (SELECT d.id FROM check_ins d WHERE d.key_result_id = k.id AND {COUNTED} \
+             ORDER BY d.observed_at DESC, d.id DESC LIMIT 1)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = rows.iter().map(check_in).collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.key_result.cmp(&b.key_result));
         Ok(out)

@@ -243,6 +243,8 @@ impl RollupEngine {
         let mut engine = RollupEngine {
             topo: Arc::new(topo),
             own: vec![Own::default(); krs.len()],
+            history: vec![Arc::default(); krs.len()],
+            timezone: chrono_tz::UTC,
             krs,
             objectives,
             teams,

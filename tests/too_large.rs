@@ -70,6 +70,7 @@ async fn a_50_mib_answer_is_too_large_without_being_held() {
         period: Period::quarter_of(Utc::now().date_naive()),
         schedule: String::new(),
         timezone: chrono_tz::UTC,
+        guard: Default::default(),
     };
     // Warm up the client, the server and the allocator on a small answer.
     let small = fetch_value(&sources["small"], &binding("small"), &redactor, Utc::now()).await;

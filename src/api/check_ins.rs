@@ -18,6 +18,7 @@ use super::extract::{ApiJson, ApiQuery, PathId};
 use super::input::{self, MAX_NOTE};
 use super::pagination::{self, Page, limit};
 use crate::access::{Principal, Role};
+use crate::okr::guard::Hold;
 use crate::okr::{CheckIn, Origin, Status, WorkflowState};
 use crate::store::{AuditEntry, CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn};
 
@@ -44,6 +45,12 @@ pub struct CheckInView {
     /// A manual value on a KR bound to a source: it stands until the next fetch.
     #[serde(rename = "override")]
     pub is_override: bool,
+    /// Where a fetched value stands with its KR's guard (README "Held
+    /// values"): `held` (waiting, not counted), `superseded`, `dismissed`
+    /// (never counted), `confirmed`, `accepted` (counted after a hold);
+    /// absent when the value counted as it came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 impl From<StoredCheckIn> for CheckInView {
@@ -60,6 +67,7 @@ impl From<StoredCheckIn> for CheckInView {
             note: c.note,
             confidence: c.confidence,
             is_override: s.is_override,
+            hold: s.hold,
         }
     }
 }
@@ -303,6 +311,8 @@ pub async fn create(
     let write = CheckInWrite {
         check_in,
         is_override,
+        // A person's value is never held.
+        hold: None,
         audit: Some(audit),
         guard: Some(guard),
     };

@@ -13,6 +13,7 @@ mod cache;
 mod check_ins;
 mod error;
 mod extract;
+mod holds;
 mod input;
 mod key_results;
 mod objectives;
@@ -177,6 +178,14 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/key-results/{id}/check-ins",
             get(check_ins::list).post(check_ins::create),
+        )
+        .route(
+            "/key-results/{id}/check-ins/{check_in}/accept",
+            post(holds::accept),
+        )
+        .route(
+            "/key-results/{id}/check-ins/{check_in}/dismiss",
+            post(holds::dismiss),
         )
         .route("/key-results/{id}/reviews", get(workflow::reviews))
         .route("/key-results/{id}/propose", post(workflow::propose))

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, check_ins, key_results, objectives, periods, sources, teams, workflow};
+use super::{audit, check_ins, holds, key_results, objectives, periods, sources, teams, workflow};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,7 +27,7 @@ use super::{audit, check_ins, key_results, objectives, periods, sources, teams, 
         teams::list, teams::one, teams::summary, teams::create, teams::update,
         objectives::list, objectives::one, objectives::tree, objectives::create, objectives::update,
         key_results::list, key_results::one, key_results::create, key_results::update,
-        check_ins::list, check_ins::create,
+        check_ins::list, check_ins::create, holds::accept, holds::dismiss,
         workflow::propose, workflow::approve, workflow::request_changes, workflow::reject,
         workflow::archive, workflow::reviews,
         sources::list, sources::one, sources::run,

@@ -100,8 +100,22 @@ pub struct KeyResultView<'a> {
     pub derived: bool,
     /// KRs that name this one as parent.
     pub children: &'a [String],
+    /// The newest fetched value held outside the KR's guard (README "Held
+    /// values"), waiting to be confirmed, accepted or dismissed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldView>,
     #[serde(flatten)]
     pub meta: MetaView<'a>,
+}
+
+/// A held value: accept or dismiss it at
+/// `/key-results/{id}/check-ins/{check_in}/accept | dismiss`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HeldView {
+    pub check_in: i64,
+    pub value: f64,
+    #[serde(serialize_with = "super::time::ms")]
+    pub observed_at: DateTime<Utc>,
 }
 
 /// A KR's source binding, as in OKR files.
@@ -355,6 +369,11 @@ impl<'a> Views<'a> {
             last_update,
             derived,
             children: links.map_or(NONE, |l| l.children.as_slice()),
+            held: self.snapshot.held.get(&kr.id).map(|h| HeldView {
+                check_in: h.check_in,
+                value: h.value,
+                observed_at: h.observed_at,
+            }),
             meta: (&k.meta).into(),
         }
     }

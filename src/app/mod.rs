@@ -180,6 +180,7 @@ pub async fn start(
         SharedSnapshot::default(),
         clock.clone(),
     ));
+    live.refresh_held(&store).await?;
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         writer,

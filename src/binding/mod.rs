@@ -24,6 +24,7 @@ use crate::config::Settings;
 use crate::connectors::Redactor;
 use crate::connectors::template;
 use crate::okr::file::LoadedOkrs;
+use crate::okr::guard;
 use crate::okr::{EntityKind, KrKind, OkrSet, Period, SourceRef, WorkflowState};
 use crate::scheduler::Entry;
 use crate::scheduler::cron::{Schedule, parse_timezone};
@@ -39,6 +40,9 @@ pub struct Binding {
     pub schedule: String,
     /// The scheduler's time zone, for `{{ today }}`.
     pub timezone: chrono_tz::Tz,
+    /// What a fetched value must look like to count: the KR's guard over
+    /// its source's, defaults filled in.
+    pub guard: guard::Resolved,
 }
 
 /// A KR that cannot be bound to its source.
@@ -139,6 +143,7 @@ pub fn plan(
             period: (*period).clone(),
             schedule: expr,
             timezone: tz,
+            guard: guard::Resolved::from(source.guard),
         });
     }
     BindingPlan {

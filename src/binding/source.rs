@@ -13,6 +13,7 @@ use crate::connectors::params::UNSET_SECRET_PLACEHOLDER as PLACEHOLDER;
 use crate::connectors::params::{SecretSource, SystemSecrets, resolve_secrets, secret_ref};
 use crate::connectors::template::check_params;
 use crate::connectors::{Connector, Params, Redactor, registry};
+use crate::okr::guard::Guard;
 use crate::scheduler::cron::{Schedule, parse_timezone};
 
 /// A configured `[[sources]]` entry, secrets resolved.
@@ -29,6 +30,8 @@ pub struct ConfiguredSource {
     /// The source's client: the shared pool with this source's gate
     /// (`Retry-After` pause, rate limit) and retries.
     pub http: HttpClient,
+    /// `[sources.guard]`: under each KR's own guard.
+    pub guard: Guard,
 }
 
 /// Configured sources by name.
@@ -129,6 +132,9 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                 at(".fetch_deadline")
             ));
         }
+        if let Some(e) = s.guard.problem() {
+            problems.push(format!("{}{label}: {e}", at(".guard")));
+        }
         if s.retries > MAX_RETRIES {
             problems.push(format!(
                 "{}{label}: retries must be between 0 and {MAX_RETRIES}, not {}",
@@ -186,6 +192,7 @@ pub fn build_sources(settings: &Settings, secrets: &dyn SecretSource) -> BuiltSo
                     fetch_deadline: s.fetch_deadline(),
                     origins,
                 }),
+                guard: s.guard,
             }),
         );
     }

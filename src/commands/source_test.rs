@@ -42,6 +42,7 @@ pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
             period: Period::quarter_of(Utc::now().date_naive()),
             schedule: String::new(),
             timezone: timezone(&settings),
+            guard: Default::default(),
         },
         Some(id) => match find_binding(&settings, id).await {
             Ok(b) if b.source == name => Binding {
@@ -170,6 +171,7 @@ fn binding_of(set: &OkrSet, id: &str) -> Result<Binding, String> {
         period,
         schedule: b.schedule.clone().unwrap_or_default(),
         timezone: chrono_tz::UTC,
+        guard: Default::default(),
     })
 }
 

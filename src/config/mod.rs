@@ -196,6 +196,10 @@ pub struct SourceSettings {
     /// Connector params; secrets as `{ env = "NAME" }` or `{ file = "PATH" }`.
     #[serde(default)]
     pub params: toml::Table,
+    /// What fetched values of the source's KRs must look like to count
+    /// (`[sources.guard]`); a KR's own guard wins field by field.
+    #[serde(default)]
+    pub guard: crate::okr::guard::Guard,
 }
 
 fn default_timeout() -> HumanDuration {

@@ -7,6 +7,7 @@
 mod index;
 mod snapshot;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,13 +21,15 @@ pub use snapshot::{SharedSnapshot, Snapshot};
 
 use crate::clock::Clock;
 use crate::okr::rollup::RollupEngine;
-use crate::store::{Store, StoreError};
+use crate::store::{HeldValue, Store, StoreError};
 
 /// The rollup engine and the snapshot index it was built with, kept together
 /// so a snapshot never pairs one model's states with another's index.
 struct Engine {
     rollup: RollupEngine,
     index: Arc<SnapshotIndex>,
+    /// Each KR's newest held value (copied on write; snapshots share it).
+    held: Arc<HashMap<String, HeldValue>>,
     /// Bumped on every change to either.
     generation: u64,
 }
@@ -56,6 +59,7 @@ impl LiveModel {
             engine: Mutex::new(Engine {
                 rollup: engine,
                 index,
+                held: Arc::default(),
                 generation: 1,
             }),
             changed_generation: AtomicU64::new(1),
@@ -75,6 +79,36 @@ impl LiveModel {
         if engine.rollup.set_value(kr, value, at).is_ok() {
             self.bump(&mut engine);
         }
+    }
+
+    /// A KR's newest held value changed (`None`: nothing held any more).
+    pub fn set_held(&self, kr: &str, held: Option<HeldValue>) {
+        let mut engine = self.lock();
+        let map = Arc::make_mut(&mut engine.held);
+        let changed = match held {
+            Some(h) => map.insert(kr.to_string(), h.clone()).as_ref() != Some(&h),
+            None => map.remove(kr).is_some(),
+        };
+        if changed {
+            self.bump(&mut engine);
+        }
+    }
+
+    /// A KR's newest held value, if it has one.
+    pub fn held(&self, kr: &str) -> Option<HeldValue> {
+        self.lock().held.get(kr).cloned()
+    }
+
+    /// Replaces every held value with what the database holds (at start,
+    /// and on PostgreSQL to see what other replicas held or resolved).
+    pub async fn refresh_held(&self, store: &Store) -> Result<(), StoreError> {
+        let held: HashMap<String, HeldValue> = store.held_values().await?.into_iter().collect();
+        let mut engine = self.lock();
+        if *engine.held != held {
+            engine.held = Arc::new(held);
+            self.bump(&mut engine);
+        }
+        Ok(())
     }
 
     /// Reads the engine and the snapshot index as they are now, under the
@@ -105,10 +139,17 @@ impl LiveModel {
     /// other replicas sharing the database. Returns how many KRs moved.
     pub async fn refresh_values(&self, store: &Store) -> Result<usize, StoreError> {
         let latest = store.latest_check_ins().await?;
+        let moved = self.take_in(&latest);
+        self.refresh_held(store).await?;
+        Ok(moved)
+    }
+
+    /// `refresh_values` under the lock: the latest check-ins that are newer.
+    fn take_in(&self, latest: &[crate::okr::CheckIn]) -> usize {
         let mut engine = self.lock();
         let rollup = &mut engine.rollup;
         let mut moved = 0;
-        for c in &latest {
+        for c in latest {
             let newer = rollup
                 .key_result(&c.key_result)
                 .is_some_and(|k| k.last_update.is_none_or(|t| t < c.observed_at));
@@ -123,7 +164,7 @@ impl LiveModel {
         if moved > 0 {
             self.bump(&mut engine);
         }
-        Ok(moved)
+        moved
     }
 
     /// Swap in a rebuilt model (OKRs changed in the database) and its index.
@@ -141,12 +182,15 @@ impl LiveModel {
     pub fn publish(&self) {
         let (snapshot, generation) = {
             let engine = self.lock();
-            let snapshot = Snapshot::new(
-                &engine.rollup,
-                engine.index.clone(),
-                engine.generation,
-                self.clock.now(),
-            );
+            let snapshot = Snapshot {
+                held: engine.held.clone(),
+                ..Snapshot::new(
+                    &engine.rollup,
+                    engine.index.clone(),
+                    engine.generation,
+                    self.clock.now(),
+                )
+            };
             (snapshot, engine.generation)
         };
         // Two publishers racing: the later generation wins.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::okr::Period;
 use crate::okr::rollup::{KrState, ObjectiveState, RollupEngine, TeamState};
+use crate::store::HeldValue;
 
 use super::SnapshotIndex;
 
@@ -26,6 +27,8 @@ pub struct Snapshot {
     pub index: Arc<SnapshotIndex>,
     /// Counts the changes folded in: a later snapshot has a greater one.
     pub version: u64,
+    /// Each KR's newest held value (README "Held values").
+    pub held: Arc<HashMap<String, HeldValue>>,
 }
 
 impl Snapshot {
@@ -52,6 +55,7 @@ impl Snapshot {
                 .map(|p| (p.id.clone(), p.clone()))
                 .collect(),
             built_at: Some(now),
+            held: Arc::default(),
         }
     }
 }

@@ -133,6 +133,17 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
     }
     header(
         out,
+        names::KR_HELD,
+        "1 while a fetched value of the key result is held outside its guard, else 0 (KRs with a source).",
+    );
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if k.source.is_some() {
+            let held = s.held.contains_key(&k.id);
+            sample(out, names::KR_HELD, l, if held { 1.0 } else { 0.0 });
+        }
+    }
+    header(
+        out,
         names::OBJECTIVE_PROGRESS,
         "Progress of an objective: weighted mean of its key results and child objectives.",
     );

@@ -9,6 +9,7 @@ pub const KR_EXPECTED: &str = "okr_key_result_expected_progress_ratio";
 pub const KR_STATUS: &str = "okr_key_result_status";
 pub const KR_LAST_UPDATE: &str = "okr_key_result_last_update_timestamp_seconds";
 pub const KR_INFO: &str = "okr_key_result_info";
+pub const KR_HELD: &str = "okr_key_result_held";
 pub const OBJECTIVE_PROGRESS: &str = "okr_objective_progress_ratio";
 pub const TEAM_PROGRESS: &str = "okr_team_progress_ratio";
 pub const SOURCE_FETCHES: &str = "okr_source_fetches_total";

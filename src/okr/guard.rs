@@ -66,6 +66,52 @@ impl Guard {
     }
 }
 
+/// Where a fetched check-in stands with respect to the guard (`NULL` in
+/// the store: counted as fetched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// Outside the guard, waiting: it does not count.
+    Held,
+    /// A value inside the guard came after it: it never counted.
+    Superseded,
+    /// A leader or admin rejected it.
+    Dismissed,
+    /// The same level persisted for `confirm_after` fetches: it counts.
+    Confirmed,
+    /// A leader or admin accepted it: it counts.
+    Accepted,
+}
+
+impl Hold {
+    pub const ALL: [Hold; 5] = [
+        Hold::Held,
+        Hold::Superseded,
+        Hold::Dismissed,
+        Hold::Confirmed,
+        Hold::Accepted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::Held => "held",
+            Hold::Superseded => "superseded",
+            Hold::Dismissed => "dismissed",
+            Hold::Confirmed => "confirmed",
+            Hold::Accepted => "accepted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Hold> {
+        Hold::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+
+    /// The check-in counts as a KR value.
+    pub fn counts(self) -> bool {
+        matches!(self, Hold::Confirmed | Hold::Accepted)
+    }
+}
+
 /// A guard with its defaults filled in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resolved {
@@ -73,6 +119,12 @@ pub struct Resolved {
     pub max: Option<f64>,
     pub max_change: f64,
     pub confirm_after: u32,
+}
+
+impl Default for Resolved {
+    fn default() -> Resolved {
+        Resolved::from(Guard::default())
+    }
 }
 
 impl From<Guard> for Resolved {
@@ -235,6 +287,18 @@ mod tests {
         let s = increase(Some(150.0));
         assert!(g.same_level(&s, 900.0, 960.0));
         assert!(!g.same_level(&s, 900.0, 1001.0));
+    }
+
+    #[test]
+    fn hold_names_parse_back() {
+        for h in Hold::ALL {
+            assert_eq!(Hold::parse(h.as_str()), Some(h));
+            assert_eq!(serde_json::to_value(h).unwrap(), h.as_str());
+        }
+        assert_eq!(
+            Hold::ALL.map(Hold::counts),
+            [false, false, false, true, true]
+        );
     }
 
     #[test]

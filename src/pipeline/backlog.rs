@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::binding::Binding;
+use crate::okr::guard::Verdict;
 
 /// Values kept while the database is away: at ~300 bytes each, about 30 MiB.
 pub const BACKLOG_CAPACITY: usize = 100_000;
@@ -25,6 +26,8 @@ pub struct Pending {
     pub slot_ms: i64,
     /// How long the fetch took, for the success event once written.
     pub took: Duration,
+    /// What the KR's guard said of the value when it was fetched.
+    pub verdict: Verdict,
 }
 
 /// The waiting values, oldest first.
@@ -139,11 +142,13 @@ mod tests {
                 period: Period::quarter_of(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
                 schedule: "* * * * *".into(),
                 timezone: chrono_tz::UTC,
+                guard: Default::default(),
             }),
             value,
             observed_at: Utc::now(),
             slot_ms: value as i64,
             took: Duration::ZERO,
+            verdict: Verdict::Inside,
         }
     }
 

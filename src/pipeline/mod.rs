@@ -8,6 +8,7 @@
 //! A success is counted once its value is written.
 
 mod backlog;
+mod hold;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,6 +24,7 @@ use crate::clock::Clock;
 use crate::connectors::{FetchError, Reason, Redactor};
 use crate::live::LiveModel;
 use crate::metrics::{FetchFailed, FetchSucceeded, InternalEvent, Telemetry};
+use crate::okr::guard::{Hold, Verdict};
 use crate::okr::{CheckIn, Origin};
 use crate::scheduler::{Job, Outcome};
 use crate::store::{
@@ -157,6 +159,7 @@ impl Pipeline {
         let outcome = match result {
             Ok(value) => {
                 let pending = Pending {
+                    verdict: self.judge(&binding, value),
                     binding: binding.clone(),
                     value,
                     observed_at: now,
@@ -242,7 +245,7 @@ impl Pipeline {
     /// success. A value the database cannot take now waits in the backlog.
     async fn record(&self, p: Pending) {
         match self.writer.write(check_in_write(&p)).await {
-            Ok(written) => self.written(&p, &written),
+            Ok(written) => self.written(&p, &written).await,
             Err(e) if e.is_unavailable() => {
                 tracing::warn!(key_result = %p.binding.key_result, error = %e, "cannot write the check-in now: the database is away; the value waits in memory and is written when it is back");
                 self.keep(vec![p], false);
@@ -254,17 +257,22 @@ impl Pipeline {
     }
 
     /// The value is stored: the success counts, and the live model moves
-    /// unless an earlier write stored this slot. An unchanged value that
-    /// the heartbeat did not store still moves the KR's update time, so
-    /// the engine and `/metrics` see it fresh.
-    fn written(&self, p: &Pending, written: &Written) {
+    /// unless an earlier write stored this slot or the value is held. An
+    /// unchanged value that the heartbeat did not store still moves the
+    /// KR's update time, so the engine and `/metrics` see it fresh.
+    async fn written(&self, p: &Pending, written: &Written) {
         match written {
+            Written::New(stored) if p.verdict != Verdict::Inside => {
+                self.after_held(p, stored).await;
+                return self.succeeded(p);
+            }
             Written::New(_) => {}
             Written::Existing(_) => return self.succeeded(p),
             Written::Unchanged(_) => self.telemetry.storage.skipped_unchanged.inc(),
         }
         self.live
             .apply_value(&p.binding.key_result, p.value, p.observed_at);
+        self.after_counted(p).await;
         self.succeeded(p);
     }
 
@@ -344,7 +352,7 @@ impl Pipeline {
             for (p, result) in batch.into_iter().zip(results) {
                 match result {
                     Ok(outcome) => {
-                        self.written(&p, &outcome);
+                        self.written(&p, &outcome).await;
                         written += 1;
                     }
                     Err(e) if e.is_unavailable() => again.push(p),
@@ -391,6 +399,7 @@ fn check_in_write(p: &Pending) -> CheckInWrite {
             idempotency_key: Some(format!("{}@{}", p.binding.key_result, p.slot_ms)),
         },
         is_override: false,
+        hold: (p.verdict != Verdict::Inside).then_some(Hold::Held),
         audit: None,
         guard: None,
     }
@@ -496,6 +505,7 @@ target = 10
         let write = CheckInWrite {
             check_in,
             is_override: false,
+            hold: None,
             audit: Some(audit),
             guard: None,
         };

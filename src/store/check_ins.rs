@@ -18,6 +18,7 @@ use super::codec::{finite, from_ms, now_ms, to_ms};
 use super::heartbeat::standing_for;
 use super::history::COUNTED;
 use super::{Backend, Store, StoreError};
+use crate::okr::guard::Hold;
 use crate::okr::{CheckIn, Origin, WorkflowState};
 
 /// A check-in as stored, with its row id and bookkeeping.
@@ -29,6 +30,8 @@ pub struct StoredCheckIn {
     pub recorded_at: DateTime<Utc>,
     /// A manual value on a KR bound to a source (it stands until the next fetch).
     pub is_override: bool,
+    /// Where a fetched value stands with the guard; `None`: counted as fetched.
+    pub hold: Option<Hold>,
 }
 
 /// What writing a check-in did.
@@ -59,6 +62,8 @@ pub struct CheckInWrite {
     pub check_in: CheckIn,
     /// A manual value on a KR bound to a source.
     pub is_override: bool,
+    /// `Some(Hold::Held)` for a fetched value outside the KR's guard.
+    pub hold: Option<Hold>,
     /// Written with the check-in when it is new.
     pub audit: Option<AuditEntry>,
     /// For check-ins from people: checked again in the writing transaction,
@@ -90,7 +95,7 @@ pub struct HistoryQuery {
 }
 
 pub(super) const STORED_COLUMNS: &str = "id, key_result_id, value, observed_at, recorded_at, origin, note, \
-                              confidence, idempotency_key, is_override";
+                              confidence, idempotency_key, is_override, hold";
 
 impl Store {
     /// Appends `c` on its own (the daemon writes through its
@@ -101,6 +106,7 @@ impl Store {
         let write = CheckInWrite {
             check_in: c.clone(),
             is_override: false,
+            hold: None,
             audit: None,
             guard: None,
         };
@@ -195,12 +201,17 @@ pub(super) async fn insert_one(
     if let Some(confidence) = c.confidence {
         finite("confidence", &c.key_result, confidence)?;
     }
-    if let Some(standing) = standing_for(conn, c, heartbeat, backend).await? {
+    // A held value is always stored: it is what a person reviews, and its
+    // repetitions are what confirm a new level.
+    if w.hold.is_none()
+        && let Some(standing) = standing_for(conn, c, heartbeat, backend).await?
+    {
         return Ok(Written::Unchanged(standing));
     }
     let sql = format!(
         "INSERT INTO check_ins (key_result_id, value, observed_at, recorded_at, origin, note, \
-         confidence, idempotency_key, is_override) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         confidence, idempotency_key, is_override, hold) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING {STORED_COLUMNS}"
     );
     let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -213,6 +224,7 @@ pub(super) async fn insert_one(
         .bind(c.confidence)
         .bind(&c.idempotency_key)
         .bind(i64::from(w.is_override))
+        .bind(w.hold.map(Hold::as_str))
         .persistent(prepared)
         .fetch_optional(&mut *conn)
         .await
@@ -289,7 +301,9 @@ pub(super) fn stored_check_in(row: &AnyRow) -> Result<StoredCheckIn, StoreError>
     let check_in = check_in(row)?;
     let recorded_at: i64 = row.try_get("recorded_at")?;
     let is_override: i64 = row.try_get("is_override")?;
+    let hold: Option<String> = row.try_get("hold")?;
     Ok(StoredCheckIn {
+        hold: hold.as_deref().and_then(Hold::parse),
         id: row.try_get("id")?,
         recorded_at: from_ms(recorded_at, "check_ins.recorded_at", &check_in.key_result)?,
         is_override: is_override != 0,

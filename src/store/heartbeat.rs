@@ -1,5 +1,5 @@
-//! `[storage] heartbeat`: a fetched value equal to the KR's check-in just
-//! before it (any origin) is not stored again until the heartbeat has
+//! `[storage] heartbeat`: a fetched value equal to the KR's counted
+//! check-in just before it (any origin; held values do not count) is not stored again until the heartbeat has
 //! passed since that check-in; every change is stored. Decided from the
 //! stored history inside the writing transaction, so replicas agree, and
 //! by observation time, so a value written late from the backlog is
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::check_ins::{STORED_COLUMNS, StoredCheckIn, stored_check_in};
 use super::codec::to_ms;
+use super::history::COUNTED;
 use super::{Backend, StoreError};
 use crate::okr::CheckIn;
 
@@ -27,6 +28,7 @@ pub(super) async fn standing_for(
     let observed = to_ms(c.observed_at);
     let sql = format!(
         "SELECT {STORED_COLUMNS} FROM check_ins WHERE key_result_id = $1 AND observed_at <= $2 \
+         AND {COUNTED} \
          ORDER BY observed_at DESC, id DESC LIMIT 1"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -31,6 +31,7 @@ mod compaction;
 mod error;
 mod heartbeat;
 mod history;
+mod holds;
 mod leases;
 mod migrate;
 mod model_tx;
@@ -47,6 +48,7 @@ pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn, Wri
 pub use compaction::{Compacted, CompactionPlan, Compactor};
 pub use error::{StoreError, redact_url};
 pub use history::CountedValue;
+pub use holds::{HeldValue, Resolution};
 pub use leases::Lease;
 pub use model_tx::ModelTx;
 pub use okrs::{Current, EntityMeta, Stored};

@@ -323,6 +323,7 @@ fn binding(params: Value) -> Binding {
         period: Period::quarter_of(Utc::now().date_naive()),
         schedule: "* * * * *".into(),
         timezone: chrono_tz::UTC,
+        guard: Default::default(),
     }
 }
 

@@ -97,6 +97,7 @@ fn binding(kr: &str) -> Binding {
         period: Period::quarter_of(Utc::now().date_naive()),
         schedule: String::new(),
         timezone: chrono_tz::UTC,
+        guard: Default::default(),
     }
 }
 

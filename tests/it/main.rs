@@ -27,6 +27,7 @@ mod faults;
 mod faults_postgres;
 mod faults_redirect;
 mod health;
+mod held;
 mod http_policy;
 mod okr_files;
 mod redaction_surfaces;

@@ -30,6 +30,7 @@ async fn write(w: &CheckInWriter, c: CheckIn) -> Written {
     w.write(CheckInWrite {
         check_in: c,
         is_override: false,
+        hold: None,
         audit: None,
         guard: None,
     })

@@ -1065,6 +1065,7 @@ async fn guarded_check_ins_are_refused_when_their_kr_changed() {
         let write = |kr: &str, guard: CheckInGuard| CheckInWrite {
             check_in: check_in(kr, 1.0, 1_000, None),
             is_override: false,
+            hold: None,
             audit: None,
             guard: Some(guard),
         };
@@ -1150,6 +1151,7 @@ async fn a_batch_fails_at_once_while_the_database_is_away() {
             writer.write(CheckInWrite {
                 check_in: check_in("reset-calls", f64::from(i), 1_000, Some(&key)),
                 is_override: false,
+                hold: None,
                 audit: None,
                 guard: None,
             })

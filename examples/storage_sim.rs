@@ -134,6 +134,7 @@ fn fetched(i: usize, value: f64, at: DateTime<Utc>) -> CheckInWrite {
             confidence: None,
         },
         is_override: false,
+        hold: None,
         audit: None,
         guard: None,
     }

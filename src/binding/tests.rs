@@ -90,6 +90,7 @@ fn runtime(connector: Guarded) -> Sources {
         fetch_deadline: std::time::Duration::from_secs(33),
         schedule: None,
         http: http.for_source(SourcePolicy::new("runner")),
+        guard: Default::default(),
     };
     HashMap::from([("runner".to_string(), Arc::new(source))])
 }

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -39,9 +41,16 @@ pub const SECRET_FILES: [(&str, &str); 3] = [
     ("zendesk-api-token", ZENDESK_API_TOKEN),
 ];
 
+/// The scheduled Prometheus query that answers 0 once, as an exporter
+/// restarting with empty counters would: the daemon holds it (README "Held
+/// values"), and the next normal value supersedes it.
+const GLITCH_AT_QUERY: u32 = 3;
+
 #[derive(Clone)]
 struct Sim {
     started: Instant,
+    /// Scheduled (not backfill) failed-password queries answered so far.
+    failed_password_queries: Arc<AtomicU32>,
     /// Share of the demo period already elapsed: values are set around this
     /// pace so the demo shows a mix of on-track, at-risk and moving KRs.
     pace: f64,
@@ -101,6 +110,7 @@ pub async fn start(pace: f64, shutdown: CancellationToken) -> std::io::Result<St
     let addr = listener.local_addr()?;
     let sim = Sim {
         started: Instant::now(),
+        failed_password_queries: Arc::default(),
         pace,
     };
     let app = Router::new()
@@ -140,13 +150,25 @@ async fn prometheus_query(
 ) -> Response {
     let now = Utc::now().timestamp_millis() as f64 / 1000.0;
     match q.get("query").map(String::as_str) {
-        Some(query) if query.contains("auth_failed_password_attempts_total") => Json(json!({
-            "status": "success",
-            "data": {"resultType": "vector", "result": [
-                {"metric": {}, "value": [now, format!("{:.1}", sim.failed_passwords())]}
-            ]}
-        }))
-        .into_response(),
+        Some(query) if query.contains("auth_failed_password_attempts_total") => {
+            let nth = if q.contains_key("time") {
+                0
+            } else {
+                sim.failed_password_queries.fetch_add(1, Ordering::Relaxed) + 1
+            };
+            let value = if nth == GLITCH_AT_QUERY {
+                0.0
+            } else {
+                sim.failed_passwords()
+            };
+            Json(json!({
+                "status": "success",
+                "data": {"resultType": "vector", "result": [
+                    {"metric": {}, "value": [now, format!("{value:.1}")]}
+                ]}
+            }))
+            .into_response()
+        }
         Some(_) => Json(json!({
             "status": "success",
             "data": {"resultType": "vector", "result": []}

@@ -891,6 +891,8 @@ async fn the_openapi_document_describes_every_route() {
         ("patch", "/key-results/{id}"),
         ("get", "/key-results/{id}/check-ins"),
         ("post", "/key-results/{id}/check-ins"),
+        ("post", "/key-results/{id}/check-ins/{check_in}/accept"),
+        ("post", "/key-results/{id}/check-ins/{check_in}/dismiss"),
         ("get", "/key-results/{id}/reviews"),
         ("post", "/key-results/{id}/propose"),
         ("post", "/key-results/{id}/approve"),

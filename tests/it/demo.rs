@@ -34,6 +34,13 @@ async fn fetch(url: &str) -> Result<String, reqwest::Error> {
     reqwest::get(url).await?.text().await
 }
 
+/// A GET of the demo's API as JSON.
+async fn read(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let resp = client.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    resp.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn demo_krs_get_values_and_move() {
     // Stopped if the test fails before it stops it: SIGTERM (so it removes
@@ -196,6 +203,41 @@ async fn demo_krs_get_values_and_move() {
         .await
         .unwrap();
     assert_eq!(draft.status(), 201, "{}", draft.text().await.unwrap());
+
+    // The simulated exporter answers 0 once: held, never the KR's value,
+    // then superseded by the next normal value.
+    let glitch = Instant::now();
+    loop {
+        let page = read(
+            &client,
+            &format!("{api}/key-results/failed-passwords/check-ins?limit=100"),
+            &token,
+        )
+        .await;
+        let items = page["items"].as_array().unwrap();
+        let zero = items.iter().find(|c| c["value"] == 0.0);
+        if let Some(zero) = zero
+            && zero["hold"] == "superseded"
+        {
+            break;
+        }
+        if let Some(zero) = zero {
+            assert_eq!(zero["hold"], "held", "{zero}");
+        }
+        assert!(
+            glitch.elapsed() < Duration::from_secs(40),
+            "the glitch was not held and superseded: {page}\ndemo log:\n{}",
+            logged()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let kr = read(
+        &client,
+        &format!("{api}/key-results/failed-passwords"),
+        &token,
+    )
+    .await;
+    assert!(kr["value"].as_f64().unwrap() > 1000.0, "{kr}");
 
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
     let (status, _) = demo.stop().await;

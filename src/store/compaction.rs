@@ -2,7 +2,9 @@
 //! thinned to the last one of each day (in the scheduler's time zone) per
 //! KR, so a KR's history for charts survives while the table stays
 //! bounded. Check-ins from people and the API are never removed; fetched
-//! ones carry no audit record, so the audit log stays whole.
+//! ones carry no audit record, so the audit log stays whole. Nor are
+//! fetched check-ins the guard held (README "Held values"): they are few,
+//! and what people reviewed stays reviewable.
 //!
 //! A check-in is removed only when a newer fetched check-in of the same KR
 //! and day exists, so a KR's latest value always stays, a second run (or a
@@ -227,7 +229,8 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, observed_at FROM check_ins WHERE key_result_id = $1 \
-             AND origin LIKE $2 AND observed_at >= $3 AND (observed_at, id) < ($4, $5) \
+             AND origin LIKE $2 AND hold IS NULL AND observed_at >= $3 \
+             AND (observed_at, id) < ($4, $5) \
              ORDER BY observed_at DESC, id DESC LIMIT $6",
         )
         .bind(kr)

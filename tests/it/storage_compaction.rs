@@ -238,3 +238,32 @@ async fn the_background_task_runs_every_interval_until_stopped() {
         .expect("the task ends when stopped")
         .unwrap();
 }
+
+/// A held value is never thinned away, and it does not make the counted
+/// value of its day look older than the last: that one stays too.
+#[tokio::test]
+async fn held_values_and_the_counted_value_of_their_day_stay() {
+    backends::for_each_backend(|s: TestStore| async move {
+        let b = s.backend;
+        five_days(&s).await;
+        let (writer, _) = s.check_in_writer(CancellationToken::new(), Duration::ZERO);
+        writer
+            .write(okrd::store::CheckInWrite {
+                check_in: fetched("a", 1e9, hours(18)),
+                is_override: false,
+                hold: Some(okrd::okr::guard::Hold::Held),
+                audit: None,
+                guard: None,
+            })
+            .await
+            .unwrap();
+        let mut compactor = Compactor::new(s.reconnect().await, plan(1000, chrono_tz::UTC));
+        compactor.run(now()).await.unwrap();
+        assert_eq!(
+            hours_of(&s, "a").await,
+            [12, 18, 36, 60, 72, 84, 96, 108],
+            "{b}: day 0 keeps its last counted value (12 h) and the held one"
+        );
+    })
+    .await;
+}

@@ -33,6 +33,17 @@ impl Pipeline {
         }
     }
 
+    /// The KR's newest held value again, out of bounds: a tracker stuck at
+    /// 0 would otherwise store a row per fetch that compaction keeps, and
+    /// such a value never confirms by repetition anyway.
+    pub(super) fn repeats_held(&self, p: &Pending) -> bool {
+        p.verdict == Verdict::OutOfBounds
+            && self
+                .live
+                .held(&p.binding.key_result)
+                .is_some_and(|h| h.value == p.value)
+    }
+
     /// After a held value was stored: show it, and confirm its level when
     /// the run of held values sharing it is long enough.
     pub(super) async fn after_held(&self, p: &Pending, stored: &StoredCheckIn) {

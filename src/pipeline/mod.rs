@@ -244,6 +244,10 @@ impl Pipeline {
     /// Writes a fetched value; once written, rolls it up and counts the
     /// success. A value the database cannot take now waits in the backlog.
     async fn record(&self, p: Pending) {
+        if self.repeats_held(&p) {
+            self.telemetry.storage.skipped_unchanged.inc();
+            return self.succeeded(&p);
+        }
         match self.writer.write(check_in_write(&p)).await {
             Ok(written) => self.written(&p, &written).await,
             Err(e) if e.is_unavailable() => {

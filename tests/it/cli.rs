@@ -203,6 +203,28 @@ fn bad_config_is_reported_with_its_line() {
 }
 
 #[test]
+fn a_source_guard_that_cannot_hold_anything_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = "[okrs]\nfiles = [\"okrs.toml\"]\n[[sources]]\nname = \"x\"\nconnector = \"http_json\"\n\
+               [sources.params]\nurl = \"http://127.0.0.1:9/\"\nvalue = \"$.v\"\n\
+               [sources.guard]\nmin = 10\nmax = 1\nconfirm_after = 0\n";
+    std::fs::write(dir.path().join("okrd.toml"), cfg).unwrap();
+    std::fs::write(dir.path().join("okrs.toml"), GOOD).unwrap();
+    let out = okrd(dir.path(), &["check"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("source `x`: guard.min (10) is above guard.max (1)"),
+        "{err}"
+    );
+    // An unknown key in the table is named too.
+    let cfg = cfg.replace("confirm_after = 0", "max_step = 2");
+    std::fs::write(dir.path().join("okrd.toml"), cfg).unwrap();
+    let (_, err) = text(&okrd(dir.path(), &["check"]));
+    assert!(err.contains("max_step"), "{err}");
+}
+
+#[test]
 fn unknown_connector_and_missing_source_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = "[okrs]\nfiles = [\"okrs.toml\"]\n[[sources]]\nname = \"x\"\nconnector = \"nope\"\n";

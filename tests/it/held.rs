@@ -334,6 +334,19 @@ async fn a_glitch_is_held_until_dismissed_and_a_broken_tracker_never_moves_the_k
             .map(|a| a["action"].as_str().unwrap())
             .collect();
         assert_eq!(actions, ["check_in.accept", "check_in.dismiss"], "{b}");
+
+        // A person's value is never held, however far it jumps.
+        let manual = h
+            .api
+            .post(
+                "/key-results/visits/check-ins",
+                &h.api.tokens.leader,
+                json!({"value": 0, "note": "the site was down all day"}),
+            )
+            .await
+            .expect(201);
+        assert!(manual["check_in"].get("hold").is_none(), "{b}: {manual}");
+        h.kr_with_value(0.0).await;
         h.api.stop().await;
     }
 }

@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::sustain::{SustainView, sustain_view};
 use crate::live::Snapshot;
+use crate::okr::guard::Guard;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
 use crate::okr::{
@@ -100,6 +102,11 @@ pub struct KeyResultView<'a> {
     pub derived: bool,
     /// KRs that name this one as parent.
     pub children: &'a [String],
+    /// Sustain KRs: the rule and the windows so far.
+    #[serde(flatten)]
+    pub sustain: SustainView,
+    /// Bounds on believable fetched values (README "Held values").
+    pub guard: Option<Guard>,
     #[serde(flatten)]
     pub meta: MetaView<'a>,
 }
@@ -355,6 +362,8 @@ impl<'a> Views<'a> {
             last_update,
             derived,
             children: links.map_or(NONE, |l| l.children.as_slice()),
+            sustain: sustain_view(kr, self.engine_state(&kr.id)),
+            guard: kr.guard,
             meta: (&k.meta).into(),
         }
     }

@@ -63,6 +63,8 @@ fn expected_valid_set() -> OkrSet {
         rollup: None,
         source: None,
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     };
     OkrSet {
         periods: vec![Period {

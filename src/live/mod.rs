@@ -259,3 +259,81 @@ fn carry_over_values(old: &RollupEngine, new: &mut RollupEngine) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::okr::file::parse_str;
+
+    /// A sustain KR `nps` (at least 40 in 2 weeks from Monday 5 October),
+    /// days in UTC.
+    fn sustained() -> RollupEngine {
+        let okrs = r#"
+[[periods]]
+id = "p"
+start = "2026-10-05"
+end = "2026-10-18"
+[[teams]]
+id = "t"
+name = "T"
+[[objectives]]
+id = "o"
+title = "O"
+period = "p"
+team = "t"
+[[key_results]]
+id = "nps"
+objective = "o"
+team = "t"
+owner = "o@x"
+title = "NPS"
+kind = "sustain"
+target = 40
+comparison = "at_least"
+window = "week"
+required = 2
+"#;
+        let (set, _, problems) = parse_str("okrs.toml", okrs);
+        assert!(problems.is_empty(), "{problems:?}");
+        RollupEngine::new(&set)
+    }
+
+    #[tokio::test]
+    async fn the_publisher_wakes_when_a_window_closes() {
+        let wednesday = Utc.with_ymd_and_hms(2026, 10, 7, 12, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(wednesday));
+        let mut engine = sustained();
+        engine.set_value("nps", 50.0, wednesday).unwrap();
+        let live = Arc::new(LiveModel::new(
+            engine,
+            Arc::default(),
+            SharedSnapshot::default(),
+            clock.clone(),
+        ));
+        let progress = || live.snapshot().key_results[0].progress;
+        let shutdown = CancellationToken::new();
+        let publisher = tokio::spawn(
+            live.clone()
+                .publish_loop(Duration::from_millis(1), shutdown.clone()),
+        );
+        // The value came before the publisher started: publish it first.
+        live.fresh_snapshot();
+        assert_eq!(progress(), 0.0);
+        // Monday: the first week closed, with no new value and no reader.
+        clock.set(Utc.with_ymd_and_hms(2026, 10, 12, 0, 0, 0).unwrap());
+        let published = async {
+            while progress() == 0.0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), published)
+            .await
+            .expect("the publisher republishes when the week ends");
+        assert_eq!(progress(), 0.5);
+        shutdown.cancel();
+        publisher.await.unwrap();
+    }
+}

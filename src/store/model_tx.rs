@@ -99,7 +99,7 @@ impl ModelTx {
                 finite(what, &k.id, v)?;
             }
         }
-        Write::KeyResult(k.clone(), None)
+        Write::KeyResult(Box::new(k.clone()), None)
             .execute(&mut self.tx, self.now)
             .await?;
         let meta = self.meta(self.current.key_results.get(&k.id));

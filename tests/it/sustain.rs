@@ -399,7 +399,7 @@ fn a_rule_the_period_cannot_hold_is_reported_at_its_line() {
     let path = dir.path().join("okrs.toml");
     let okrs = format!("{OKRS}{NPS}").replace("required = 10", "required = 15");
     std::fs::write(&path, &okrs).unwrap();
-    let problems = load_files(&[path.clone()], &CheckContext::default()).unwrap_err();
+    let problems = load_files(std::slice::from_ref(&path), &CheckContext::default()).unwrap_err();
     let line = okrs.lines().position(|l| l == "required = 15").unwrap() + 1;
     let shown: Vec<String> = problems
         .iter()

@@ -146,7 +146,8 @@ pub(super) enum Write {
     Period(Period, Option<String>),
     Team(Team, Option<String>),
     Objective(Objective, Option<String>, Option<i64>),
-    KeyResult(KeyResult, Option<String>),
+    // Boxed: a KR is several times the size of the other rows.
+    KeyResult(Box<KeyResult>, Option<String>),
     ArchiveObjective(Id),
     ArchiveKeyResult(Id),
 }

@@ -124,7 +124,7 @@ pub(super) fn plan(
             f.0
         });
         if record(&mut plan, EntityKind::KeyResult, &k.id, fields) {
-            writes.push(Write::KeyResult(k, managed_by));
+            writes.push(Write::KeyResult(Box::new(k), managed_by));
         }
     }
 

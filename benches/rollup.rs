@@ -118,6 +118,8 @@ fn build_set() -> OkrSet {
                     params: Default::default(),
                 }),
                 state: WorkflowState::Approved,
+                sustain: None,
+                guard: None,
             });
         }
     }

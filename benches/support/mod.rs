@@ -63,6 +63,8 @@ pub fn model(krs: usize) -> OkrSet {
                 params: Default::default(),
             }),
             state: WorkflowState::Approved,
+            sustain: None,
+            guard: None,
         });
     }
     set

@@ -22,6 +22,7 @@ mod pagination;
 mod periods;
 mod rules;
 mod sources;
+mod sustain;
 mod teams;
 mod time;
 mod views;

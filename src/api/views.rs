@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::sustain::{SustainView, sustain_view};
 use crate::live::Snapshot;
+use crate::okr::guard::Guard;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
 use crate::okr::{
@@ -104,6 +106,11 @@ pub struct KeyResultView<'a> {
     /// values"), waiting to be confirmed, accepted or dismissed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<HeldView>,
+    /// Sustain KRs: the rule and the windows so far.
+    #[serde(flatten)]
+    pub sustain: SustainView,
+    /// Bounds on believable fetched values (README "Held values").
+    pub guard: Option<Guard>,
     #[serde(flatten)]
     pub meta: MetaView<'a>,
 }
@@ -374,6 +381,8 @@ impl<'a> Views<'a> {
                 value: h.value,
                 observed_at: h.observed_at,
             }),
+            sustain: sustain_view(kr, self.engine_state(&kr.id)),
+            guard: kr.guard,
             meta: (&k.meta).into(),
         }
     }

@@ -143,7 +143,7 @@ pub fn plan(
             period: (*period).clone(),
             schedule: expr,
             timezone: tz,
-            guard: guard::Resolved::from(source.guard),
+            guard: guard::Resolved::from(kr.guard.unwrap_or_default().over(source.guard)),
         });
     }
     BindingPlan {

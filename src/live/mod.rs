@@ -8,7 +8,7 @@ mod index;
 mod snapshot;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ pub struct LiveModel {
     changed_generation: AtomicU64,
     /// The generation of the snapshot published last.
     published_generation: AtomicU64,
+    /// When the engine's local day ends (unix ms; `i64::MAX`: no sustain
+    /// KRs), so reads advance the engine only when a window may close.
+    day_ends_ms: AtomicI64,
     /// Makes "is it newer, then store it" one step for racing publishers.
     publishing: Mutex<()>,
     snapshot: SharedSnapshot,
@@ -50,12 +53,14 @@ pub struct LiveModel {
 impl LiveModel {
     /// Starts from `engine` and its `index`, and publishes the first snapshot.
     pub fn new(
-        engine: RollupEngine,
+        mut engine: RollupEngine,
         index: Arc<SnapshotIndex>,
         snapshot: SharedSnapshot,
         clock: Arc<dyn Clock>,
     ) -> LiveModel {
+        engine.advance_to(clock.now());
         let live = LiveModel {
+            day_ends_ms: AtomicI64::new(day_ends_ms(&engine)),
             engine: Mutex::new(Engine {
                 rollup: engine,
                 index,
@@ -127,6 +132,7 @@ impl LiveModel {
     /// published one is behind. API reads use it so that a client sees its
     /// own writes; `/metrics` is fine with the coalesced one.
     pub fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        self.advance();
         if self.changed_generation.load(Ordering::Acquire)
             > self.published_generation.load(Ordering::Acquire)
         {
@@ -171,8 +177,11 @@ impl LiveModel {
     /// Values the running engine took in after the new one was read from
     /// the database carry over.
     pub fn replace(&self, mut rollup: RollupEngine, index: Arc<SnapshotIndex>) {
+        rollup.advance_to(self.clock.now());
         let mut engine = self.lock();
         carry_over_values(&engine.rollup, &mut rollup);
+        self.day_ends_ms
+            .store(day_ends_ms(&rollup), Ordering::Release);
         engine.rollup = rollup;
         engine.index = index;
         self.bump(&mut engine);
@@ -181,7 +190,12 @@ impl LiveModel {
     /// Build and swap in a new snapshot now.
     pub fn publish(&self) {
         let (snapshot, generation) = {
-            let engine = self.lock();
+            let mut engine = self.lock();
+            if engine.rollup.advance_to(self.clock.now()) {
+                self.mark_changed(&mut engine);
+                self.day_ends_ms
+                    .store(day_ends_ms(&engine.rollup), Ordering::Release);
+            }
             let snapshot = Snapshot {
                 held: engine.held.clone(),
                 ..Snapshot::new(
@@ -204,14 +218,25 @@ impl LiveModel {
 
     /// Publish snapshots after changes, at most every `min_interval`, until shutdown.
     /// Coalescing keeps a burst of 10,000 fetches from copying the model 10,000 times.
+    /// Also when a local day ends while sustain KRs are judged: their
+    /// windows close with the clock, without a new value.
     pub async fn publish_loop(
         self: Arc<Self>,
         min_interval: Duration,
         shutdown: CancellationToken,
     ) {
         loop {
+            let day_ends = self.read(|engine, _| engine.next_change());
+            let clock = self.clock.clone();
+            let day_ended = async move {
+                match day_ends {
+                    Some(t) => clock.sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.changed.notified() => {}
+                _ = day_ended => {}
                 _ = shutdown.cancelled() => break,
             }
             self.publish();
@@ -229,11 +254,38 @@ impl LiveModel {
 
     /// Marks a change under the lock and wakes the publisher.
     fn bump(&self, engine: &mut Engine) {
+        self.mark_changed(engine);
+        self.changed.notify_one();
+    }
+
+    /// Marks a change under the lock (the caller publishes it).
+    fn mark_changed(&self, engine: &mut Engine) {
         engine.generation += 1;
         self.changed_generation
             .store(engine.generation, Ordering::Release);
-        self.changed.notify_one();
     }
+
+    /// Moves the engine to the clock's time: sustain KRs' windows may have
+    /// closed since (cheap when the local day did not change).
+    fn advance(&self) {
+        let now = self.clock.now();
+        if now.timestamp_millis() < self.day_ends_ms.load(Ordering::Acquire) {
+            return;
+        }
+        let mut engine = self.lock();
+        if engine.rollup.advance_to(now) {
+            self.bump(&mut engine);
+        }
+        self.day_ends_ms
+            .store(day_ends_ms(&engine.rollup), Ordering::Release);
+    }
+}
+
+/// When `engine`'s local day ends, as unix ms (`i64::MAX`: never matters).
+fn day_ends_ms(engine: &RollupEngine) -> i64 {
+    engine
+        .next_change()
+        .map_or(i64::MAX, |t| t.timestamp_millis())
 }
 
 /// Values in `old` newer than what `new` holds for the same KR: check-ins
@@ -249,5 +301,83 @@ fn carry_over_values(old: &RollupEngine, new: &mut RollupEngine) {
         if newer {
             let _ = new.set_value(&k.id, value, at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::okr::file::parse_str;
+
+    /// A sustain KR `nps` (at least 40 in 2 weeks from Monday 5 October),
+    /// days in UTC.
+    fn sustained() -> RollupEngine {
+        let okrs = r#"
+[[periods]]
+id = "p"
+start = "2026-10-05"
+end = "2026-10-18"
+[[teams]]
+id = "t"
+name = "T"
+[[objectives]]
+id = "o"
+title = "O"
+period = "p"
+team = "t"
+[[key_results]]
+id = "nps"
+objective = "o"
+team = "t"
+owner = "o@x"
+title = "NPS"
+kind = "sustain"
+target = 40
+comparison = "at_least"
+window = "week"
+required = 2
+"#;
+        let (set, _, problems) = parse_str("okrs.toml", okrs);
+        assert!(problems.is_empty(), "{problems:?}");
+        RollupEngine::new(&set)
+    }
+
+    #[tokio::test]
+    async fn the_publisher_wakes_when_a_window_closes() {
+        let wednesday = Utc.with_ymd_and_hms(2026, 10, 7, 12, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(wednesday));
+        let mut engine = sustained();
+        engine.set_value("nps", 50.0, wednesday).unwrap();
+        let live = Arc::new(LiveModel::new(
+            engine,
+            Arc::default(),
+            SharedSnapshot::default(),
+            clock.clone(),
+        ));
+        let progress = || live.snapshot().key_results[0].progress;
+        let shutdown = CancellationToken::new();
+        let publisher = tokio::spawn(
+            live.clone()
+                .publish_loop(Duration::from_millis(1), shutdown.clone()),
+        );
+        // The value came before the publisher started: publish it first.
+        live.fresh_snapshot();
+        assert_eq!(progress(), 0.0);
+        // Monday: the first week closed, with no new value and no reader.
+        clock.set(Utc.with_ymd_and_hms(2026, 10, 12, 0, 0, 0).unwrap());
+        let published = async {
+            while progress() == 0.0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), published)
+            .await
+            .expect("the publisher republishes when the week ends");
+        assert_eq!(progress(), 0.5);
+        shutdown.cancel();
+        publisher.await.unwrap();
     }
 }

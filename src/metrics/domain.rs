@@ -131,6 +131,7 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         }
         sample(out, names::KR_INFO, &info, 1.0);
     }
+    sustain_families(s, &labels, out);
     header(
         out,
         names::KR_HELD,
@@ -180,6 +181,37 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         names::BUILD_INFO,
         env!("CARGO_PKG_VERSION")
     );
+}
+
+/// Sustain KRs only: closed windows that held the level, and how many must.
+fn sustain_families(s: &Snapshot, labels: &[String], out: &mut String) {
+    let sustained = || {
+        s.key_results
+            .iter()
+            .zip(labels)
+            .filter_map(|(k, l)| k.sustain.as_ref().map(|st| (st, l)))
+    };
+    header(
+        out,
+        names::KR_WINDOWS_SATISFIED,
+        "Closed windows of a sustain key result's period that held its level.",
+    );
+    for (st, l) in sustained() {
+        sample(out, names::KR_WINDOWS_SATISFIED, l, f64::from(st.satisfied));
+    }
+    header(
+        out,
+        names::KR_WINDOWS_REQUIRED,
+        "Windows of the period a sustain key result must hold its level in.",
+    );
+    for (st, l) in sustained() {
+        sample(
+            out,
+            names::KR_WINDOWS_REQUIRED,
+            l,
+            f64::from(st.rule.required),
+        );
+    }
 }
 
 fn header(out: &mut String, name: &str, help: &str) {

@@ -6,6 +6,7 @@ pub mod history;
 pub mod model;
 pub mod progress;
 pub mod rollup;
+pub mod sustain;
 pub mod validate;
 pub mod value;
 pub mod workflow;

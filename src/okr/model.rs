@@ -6,6 +6,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::guard::Guard;
+use super::sustain::Sustain;
+
 pub type Id = String;
 
 /// A time box, usually a quarter. `end` is the last day, inclusive.
@@ -79,15 +82,18 @@ pub enum KrKind {
     AtLeast,
     AtMost,
     Milestone,
+    /// Hold a level in enough windows of the period (README "Sustained key results").
+    Sustain,
 }
 
 impl KrKind {
-    pub const ALL: [KrKind; 5] = [
+    pub const ALL: [KrKind; 6] = [
         KrKind::Increase,
         KrKind::Decrease,
         KrKind::AtLeast,
         KrKind::AtMost,
         KrKind::Milestone,
+        KrKind::Sustain,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +103,7 @@ impl KrKind {
             KrKind::AtLeast => "at_least",
             KrKind::AtMost => "at_most",
             KrKind::Milestone => "milestone",
+            KrKind::Sustain => "sustain",
         }
     }
 
@@ -235,6 +242,10 @@ pub struct KeyResult {
     pub rollup: Option<Rollup>,
     pub source: Option<SourceRef>,
     pub state: WorkflowState,
+    /// The rule of a sustain KR; `None` for every other kind.
+    pub sustain: Option<Sustain>,
+    /// The KR's own guard against implausible fetched values (over its source's).
+    pub guard: Option<Guard>,
 }
 
 /// A whole OKR model: what one or more OKR files declare, or what the store holds.

@@ -37,6 +37,33 @@ pub fn progress(kind: KrKind, value: Option<f64>, start: Option<f64>, target: Op
                 0.0
             }
         }
+        // A value alone says nothing: windows do (`sustain_progress`).
+        KrKind::Sustain => 0.0,
+    }
+}
+
+/// Progress of a sustain KR: satisfied closed windows over `required`, at most 1.
+pub fn sustain_progress(satisfied: u32, required: u32) -> f64 {
+    clamp01(f64::from(satisfied) / f64::from(required.max(1)))
+}
+
+/// Status of a sustain KR from its windows: `done` once `satisfied` closed
+/// windows reach `required`; `off_track` once the `remaining` windows (the
+/// current one included) cannot make up the difference; `at_risk` when
+/// every one of them must be satisfied; otherwise `on_track`.
+pub fn sustain_status(has_value: bool, satisfied: u32, remaining: u32, required: u32) -> Status {
+    let required = required.max(1);
+    if satisfied >= required {
+        return Status::Done;
+    }
+    if !has_value {
+        return Status::NoData;
+    }
+    let reachable = u64::from(satisfied) + u64::from(remaining);
+    match reachable.cmp(&u64::from(required)) {
+        std::cmp::Ordering::Less => Status::OffTrack,
+        std::cmp::Ordering::Equal => Status::AtRisk,
+        std::cmp::Ordering::Greater => Status::OnTrack,
     }
 }
 
@@ -87,6 +114,15 @@ pub fn status(
                 Status::OnTrack
             } else {
                 Status::OffTrack
+            }
+        }
+        // Without its windows (a KR the engine does not judge, such as a
+        // draft): what its progress says.
+        KrKind::Sustain => {
+            if progress >= 1.0 {
+                Status::Done
+            } else {
+                Status::OnTrack
             }
         }
     }
@@ -245,6 +281,34 @@ mod tests {
         assert_eq!(pace_status(0.24, 0.5), Status::OffTrack);
         // Before the period starts nothing is expected, so any progress is on track.
         assert_eq!(pace_status(0.0, 0.0), Status::OnTrack);
+    }
+
+    #[test]
+    fn sustain_progress_counts_satisfied_closed_windows() {
+        assert_eq!(sustain_progress(0, 10), 0.0);
+        assert!((sustain_progress(3, 10) - 0.3).abs() < 1e-12);
+        assert_eq!(sustain_progress(12, 10), 1.0);
+        // A rule of 0 windows (refused by validation) does not divide by zero.
+        assert_eq!(sustain_progress(0, 0), 0.0);
+        assert_eq!(progress(KrKind::Sustain, Some(50.0), None, Some(40.0)), 0.0);
+    }
+
+    #[test]
+    fn sustain_status_follows_what_the_remaining_windows_can_reach() {
+        // 10 of 13 needed.
+        assert_eq!(sustain_status(false, 0, 13, 10), Status::NoData);
+        assert_eq!(sustain_status(true, 0, 13, 10), Status::OnTrack);
+        assert_eq!(sustain_status(true, 1, 12, 10), Status::OnTrack);
+        // 4 closed, 2 satisfied: 9 remain and 8 are needed.
+        assert_eq!(sustain_status(true, 2, 9, 10), Status::OnTrack);
+        // Every remaining window must hold.
+        assert_eq!(sustain_status(true, 2, 8, 10), Status::AtRisk);
+        // Out of reach.
+        assert_eq!(sustain_status(true, 2, 7, 10), Status::OffTrack);
+        assert_eq!(sustain_status(true, 9, 0, 10), Status::OffTrack);
+        // Enough: done, whatever remains, even with no value counted now.
+        assert_eq!(sustain_status(true, 10, 3, 10), Status::Done);
+        assert_eq!(sustain_status(false, 10, 0, 10), Status::Done);
     }
 
     #[test]

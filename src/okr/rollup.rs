@@ -17,10 +17,12 @@ use chrono_tz::Tz;
 use super::history::{History, local_day};
 use super::model::{KrKind, Period, Rollup, Status};
 use super::progress;
+use super::sustain::SustainState;
 
 mod build;
 mod children;
 mod graph;
+mod sustained;
 mod tree;
 
 #[cfg(test)]
@@ -63,6 +65,9 @@ pub struct KrState {
     pub progress: f64,
     pub has_data: bool,
     pub last_update: Option<DateTime<Utc>>,
+    /// A sustain KR's rule and windows at the engine's clock (`advance_to`);
+    /// `None` for other kinds and for a sustain KR derived from children.
+    pub sustain: Option<Arc<SustainState>>,
     period_ix: u32,
 }
 
@@ -132,6 +137,8 @@ struct Topology {
     obj_order: Vec<u32>,
     obj_index: HashMap<String, u32>,
     team_groups: Vec<Group>,
+    /// Some KR is judged by sustain windows: the clock can move progress.
+    sustained: bool,
 }
 
 /// The in-memory rollup of one [`OkrSet`](super::model::OkrSet). Clone it to
@@ -147,6 +154,9 @@ pub struct RollupEngine {
     history: Vec<Arc<History>>,
     /// Where days start and end for `history`: the scheduler's time zone.
     timezone: Tz,
+    /// The local day sustain windows are judged on (`advance_to`); `None`
+    /// until the engine is told the time: no window has started.
+    today: Option<NaiveDate>,
     objectives: Vec<ObjectiveState>,
     teams: Vec<TeamState>,
     /// Objective and team trees (sums of weighted progress).
@@ -175,6 +185,8 @@ impl KrState {
             } else {
                 Status::NoData
             }
+        } else if let Some(s) = &self.sustain {
+            s.status(self.has_data)
         } else {
             progress::status(
                 self.kind,
@@ -295,7 +307,10 @@ impl RollupEngine {
         };
         let i = i as usize;
         self.record_history(i, value, at);
-        if !self.record(i, value, at) || self.topo.kr_links[i].mode.is_some() {
+        let newer = self.record(i, value, at);
+        // An older value still changes a sustain KR's windows.
+        let judged = newer || self.krs[i].sustain.is_some();
+        if !judged || self.topo.kr_links[i].mode.is_some() {
             return Ok(());
         }
         self.touched.clear();
@@ -430,6 +445,9 @@ impl RollupEngine {
                 kr.has_data = own.value.is_some();
                 kr.last_update = own.at;
                 kr.progress = progress::progress(kr.kind, kr.value, kr.start, kr.target);
+                if kr.sustain.is_some() {
+                    self.refresh_sustain(i);
+                }
             }
             Some(mode) => {
                 let root = self.child_aggs.root(l.children).unwrap_or(EMPTY_AGG);

@@ -91,12 +91,15 @@ impl ModelTx {
             ("start", k.start),
             ("target", k.target),
             ("weight", Some(k.weight)),
+            ("guard.min", k.guard.and_then(|g| g.min)),
+            ("guard.max", k.guard.and_then(|g| g.max)),
+            ("guard.max_change", k.guard.and_then(|g| g.max_change)),
         ] {
             if let Some(v) = v {
                 finite(what, &k.id, v)?;
             }
         }
-        Write::KeyResult(k.clone(), None)
+        Write::KeyResult(Box::new(k.clone()), None)
             .execute(&mut self.tx, self.now)
             .await?;
         let meta = self.meta(self.current.key_results.get(&k.id));

@@ -155,7 +155,8 @@ pub(crate) async fn load_current(conn: &mut AnyConnection) -> Result<Current, St
     for row in sqlx::query(
         "SELECT id, objective_id, team_id, owner, title, description, kind, start_value, \
          target_value, due_date, unit, weight, parent_id, rollup, source_name, source_schedule, \
-         source_params, state, managed_by, created_at, updated_at FROM key_results",
+         source_params, state, sustain, guard, managed_by, created_at, updated_at \
+         FROM key_results",
     )
     .fetch_all(&mut *conn)
     .await?
@@ -221,6 +222,20 @@ fn key_result(row: &AnyRow) -> Result<KeyResult, StoreError> {
             .transpose()?,
         source,
         state: parse_enum(&state, WorkflowState::parse, "key_results.state", &id)?,
+        sustain: json_column(row, "sustain", "key_results.sustain", &id)?,
+        guard: json_column(row, "guard", "key_results.guard", &id)?,
         id,
     })
+}
+
+/// A nullable column of JSON text holding `T`.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    name: &str,
+    column: &'static str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = row.try_get(name)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column, id, t)))
+        .transpose()
 }

@@ -176,6 +176,16 @@ fn key_result(
         (None, _) if st == Status::NoData => "no data yet".to_string(),
         (None, _) => "from children".to_string(),
     };
+    // Sustain KRs: "3 of 10 weeks" held so far.
+    let value = match &k.sustain {
+        Some(w) => format!(
+            "{value} · {} of {} {}",
+            w.satisfied,
+            w.rule.required,
+            w.rule.window.plural()
+        ),
+        None => value,
+    };
     let _ = write!(
         out,
         "<div class=kr style='padding-left:{}rem'><span>{} <span class=muted>{} · {}</span></span><span>{}</span>\
@@ -236,6 +246,8 @@ mod tests {
             rollup: parent.is_none().then_some(Rollup::Sum),
             source: None,
             state: WorkflowState::Approved,
+            sustain: None,
+            guard: None,
         }
     }
 

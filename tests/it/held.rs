@@ -39,7 +39,7 @@ struct Held {
 impl Held {
     /// A daemon whose source `web` has `guard` and KR `visits` (increase
     /// 0 → 100, so a step over 100 is held by default) bound to it.
-    async fn start(db: &backends::TestDb, guard: &str) -> Held {
+    async fn start(db: &backends::TestDb, guard: &str, kr_guard: Value) -> Held {
         let upstream = MockServer::start().await;
         // What a fetch right after approval finds: a normal value.
         let value = Arc::new(AtomicU64::new(10f64.to_bits()));
@@ -60,6 +60,9 @@ impl Held {
         .await;
         let mut body = kr_body("visits", "reach", "growth", "kim@acme.example");
         body["source"] = json!({"use": "web"});
+        if !kr_guard.is_null() {
+            body["guard"] = kr_guard;
+        }
         api.approved_kr(&api.tokens.growth, body).await;
         let held = Held {
             api,
@@ -204,7 +207,7 @@ impl Held {
 #[tokio::test]
 async fn a_glitch_is_held_until_dismissed_and_a_broken_tracker_never_moves_the_kr() {
     for db in backends::databases().await {
-        let h = Held::start(&db, "min = 1").await;
+        let h = Held::start(&db, "min = 1", Value::Null).await;
         let b = h.api.backend;
         let first = h.fetch(40.0).await;
         assert!(first.get("hold").is_none(), "{b}: {first}");
@@ -353,8 +356,9 @@ async fn a_glitch_is_held_until_dismissed_and_a_broken_tracker_never_moves_the_k
 
 #[tokio::test]
 async fn a_real_change_of_level_is_confirmed_after_confirm_after_fetches() {
+    // The KR's own `confirm_after` (3) wins over its source's (5).
     for db in backends::databases().await {
-        let h = Held::start(&db, "confirm_after = 3").await;
+        let h = Held::start(&db, "confirm_after = 5", json!({"confirm_after": 3})).await;
         let b = h.api.backend;
         h.fetch(20.0).await;
         // Traffic really jumps: 150 more, then noise around the new level.

@@ -41,4 +41,5 @@ mod status_page;
 mod storage_compaction;
 mod storage_heartbeat;
 mod store;
+mod sustain;
 mod template_bounds;

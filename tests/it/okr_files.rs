@@ -63,6 +63,8 @@ fn expected_valid_set() -> OkrSet {
         rollup: None,
         source: None,
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     };
     OkrSet {
         periods: vec![Period {
@@ -289,7 +291,7 @@ fn every_mistake_is_reported_at_its_line() {
         "30: objective `grow`: period `2026-Q5` does not exist; did you mean `2026-Q4`?",
         "33: objective `half-done` is missing required key `team`",
         "50: unknown kind `incrase`; did you mean `increase`? expected one of: increase, decrease, \
-         at_least, at_most, milestone",
+         at_least, at_most, milestone, sustain",
         "51: `start` must be a number, found a string (\"1200\"); remove the quotes",
         "63: key result `heavy` has weight -1; `weight` is its share of the objective's progress and \
          must be a number greater than 0 (default 1)",

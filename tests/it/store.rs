@@ -42,6 +42,8 @@ fn kr(id: &str, objective: &str, team: &str) -> KeyResult {
         rollup: None,
         source: None,
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     }
 }
 

@@ -135,6 +135,8 @@ fn every_second(id: &str, params: Value) -> KeyResult {
             params: params.as_object().unwrap().clone(),
         }),
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     }
 }
 

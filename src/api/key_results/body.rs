@@ -12,6 +12,8 @@ use crate::api::input::{
     self, MAX_DESCRIPTION, MAX_OWNER, MAX_PARAMS_BYTES, MAX_SCHEDULE, MAX_TITLE, MAX_UNIT,
 };
 use crate::api::views::KeyResultView;
+use crate::okr::guard::Guard;
+use crate::okr::sustain::{Aggregate, Comparison, SustainFields, Window};
 use crate::okr::{KeyResult, KrKind, Rollup, SourceRef, WorkflowState};
 
 /// A KR's source binding, as in OKR files.
@@ -110,6 +112,19 @@ pub struct NewKeyResult {
     /// How a parent KR without a source derives its value from its children.
     pub rollup: Option<Rollup>,
     pub source: Option<SourceBindingBody>,
+    /// Sustain KRs (required for them, refused for the others): which side
+    /// of `target` a window's value must be on.
+    pub comparison: Option<Comparison>,
+    /// Sustain KRs: local days, weeks from Monday or calendar months, in
+    /// the scheduler's time zone.
+    pub window: Option<Window>,
+    /// Sustain KRs: how many windows of the period must hold the level.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub required: Option<u32>,
+    /// Sustain KRs: a window's value is its last one or the mean of its days [default: last].
+    pub aggregate: Option<Aggregate>,
+    /// Bounds on believable fetched values; set fields win over the source's guard.
+    pub guard: Option<Guard>,
 }
 
 /// Changes to a KR: members present are set, `null` clears an optional one.
@@ -163,6 +178,23 @@ pub struct KeyResultPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<SourceBindingBody>)]
     pub source: Option<Option<SourceBindingBody>>,
+    /// Sustain KRs. Changing `kind` away from `sustain` clears the four
+    /// sustain members.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Comparison>)]
+    pub comparison: Option<Option<Comparison>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Window>)]
+    pub window: Option<Option<Window>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub required: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Aggregate>)]
+    pub aggregate: Option<Option<Aggregate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Guard>)]
+    pub guard: Option<Option<Guard>>,
 }
 
 /// A KR after a write, with the warnings the rules raised.
@@ -176,6 +208,14 @@ pub struct KeyResultWritten<'a> {
 impl NewKeyResult {
     pub(super) fn into_model(self, author: &Principal) -> ApiResult<KeyResult> {
         input::id("id", &self.id)?;
+        let sustain = SustainFields {
+            comparison: self.comparison,
+            window: self.window,
+            required: self.required,
+            aggregate: self.aggregate,
+        }
+        .resolve(self.kind, &self.id)
+        .map_err(|(_, why)| ApiError::unprocessable(why))?;
         let kr = KeyResult {
             id: self.id,
             objective: self.objective,
@@ -193,6 +233,8 @@ impl NewKeyResult {
             rollup: self.rollup,
             source: self.source.map(SourceBindingBody::into_model).transpose()?,
             state: WorkflowState::Draft,
+            sustain,
+            guard: self.guard,
         };
         check_fields(&kr)?;
         Ok(kr)
@@ -201,6 +243,7 @@ impl NewKeyResult {
 
 impl KeyResultPatch {
     pub(super) fn apply(self, kr: &mut KeyResult) -> ApiResult<()> {
+        let mut sustain = SustainFields::of(kr.sustain);
         macro_rules! set {
             ($($field:ident),*) => {$(
                 if let Some(v) = self.$field {
@@ -226,6 +269,24 @@ impl KeyResultPatch {
         if let Some(source) = self.source {
             kr.source = source.map(SourceBindingBody::into_model).transpose()?;
         }
+        // The rule belonged to the kind it had.
+        if kr.kind != KrKind::Sustain {
+            sustain = SustainFields::default();
+        }
+        macro_rules! set_sustain {
+            ($($field:ident),*) => {$(
+                if let Some(v) = self.$field {
+                    sustain.$field = v;
+                }
+            )*};
+        }
+        set_sustain!(comparison, window, required, aggregate);
+        kr.sustain = sustain
+            .resolve(kr.kind, &kr.id)
+            .map_err(|(_, why)| ApiError::unprocessable(why))?;
+        if let Some(guard) = self.guard {
+            kr.guard = guard;
+        }
         check_fields(kr)
     }
 }
@@ -246,5 +307,9 @@ pub(super) fn check_fields(kr: &KeyResult) -> ApiResult<()> {
     input::opt_text("parent", kr.parent.as_deref(), MAX_TITLE, false)?;
     input::opt_number("start", kr.start)?;
     input::opt_number("target", kr.target)?;
+    if let Some(g) = &kr.guard {
+        input::opt_number("guard.min", g.min)?;
+        input::opt_number("guard.max", g.max)?;
+    }
     input::weight(kr.weight)
 }

@@ -30,6 +30,11 @@ const KR_KEYS: &[&str] = &[
     "parent",
     "rollup",
     "source",
+    "comparison",
+    "window",
+    "required",
+    "aggregate",
+    "guard",
 ];
 pub(super) const SOURCE_KEYS: &[&str] = &["use", "schedule", "params"];
 
@@ -103,6 +108,8 @@ impl<'a> Parser<'a> {
         let rollups: Vec<&str> = Rollup::ALL.iter().map(|r| r.as_str()).collect();
         let rollup = self.choice(&mut e, "rollup", &rollups, Rollup::parse);
         let source = self.source(&mut e);
+        let sustain = self.sustain(&mut e, kind, id.as_deref());
+        let guard = self.guard(&mut e);
         if self.finish(e, id.as_deref())
             && let (Some(id), Some(objective), Some(team), Some(owner), Some(title), Some(kind)) =
                 (id, objective, team, owner, title, kind)
@@ -124,6 +131,8 @@ impl<'a> Parser<'a> {
                 rollup,
                 source,
                 state: WorkflowState::Approved,
+                sustain,
+                guard,
             });
         }
     }

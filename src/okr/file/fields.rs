@@ -37,6 +37,11 @@ impl<'a> Parser<'a> {
         expected: &str,
     ) {
         e.ok = false;
+        self.type_error_at(key, v, expected);
+    }
+
+    /// Reports that `key` holds something else than `expected`.
+    fn type_error_at(&mut self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str) {
         let mut msg = format!(
             "`{key}` must be {expected}, found {}",
             describe(v.get_ref())
@@ -72,11 +77,17 @@ impl<'a> Parser<'a> {
 
     pub(super) fn number(&mut self, e: &mut Entry<'_, '_>, key: &str) -> Option<f64> {
         let v = self.value(e, key)?;
+        let n = self.number_at(v, key);
+        e.ok &= n.is_some();
+        n
+    }
+
+    /// The number `v` holds, reported under `key` when it is none.
+    pub(super) fn number_at(&mut self, v: &Spanned<DeValue<'_>>, key: &str) -> Option<f64> {
         match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Some(n as f64),
                 Err(_) => {
-                    e.ok = false;
                     self.error(
                         &v.span(),
                         format!("`{key}` is out of range for a 64-bit integer"),
@@ -87,16 +98,34 @@ impl<'a> Parser<'a> {
             DeValue::Float(f) => match f.as_str().parse::<f64>() {
                 Ok(x) => Some(x),
                 Err(_) => {
-                    e.ok = false;
                     self.error(&v.span(), format!("`{key}` is not a valid number"));
                     None
                 }
             },
             _ => {
-                self.type_error(e, key, v, "a number");
+                self.type_error_at(key, v, "a number");
                 None
             }
         }
+    }
+
+    /// A count (`required`, `confirm_after`): a whole number from 0 to
+    /// 2^32 − 1, reported under `key` when it is not.
+    pub(super) fn count_at(&mut self, v: &Spanned<DeValue<'_>>, key: &str) -> Option<u32> {
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::Float(_) => None,
+            _ => {
+                self.type_error_at(key, v, "a whole number");
+                return None;
+            }
+        };
+        let count = n.and_then(|n| u32::try_from(n).ok());
+        if count.is_none() {
+            let msg = format!("`{key}` must be a whole number from 0 to {}", u32::MAX);
+            self.error(&v.span(), msg);
+        }
+        count
     }
 
     pub(super) fn date(&mut self, e: &mut Entry<'_, '_>, key: &str) -> Option<NaiveDate> {

@@ -10,9 +10,11 @@
 mod entities;
 mod fields;
 mod findings;
+mod guard;
 mod locations;
 mod reader;
 mod source;
+mod sustain;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;

@@ -10,7 +10,8 @@ use super::tree::{Arena, Group};
 use super::{
     KrPlacement, KrState, ObjLinks, ObjectiveState, Own, RollupEngine, TeamState, Topology,
 };
-use crate::okr::model::{OkrSet, WorkflowState};
+use crate::okr::model::{KrKind, OkrSet, WorkflowState};
+use crate::okr::sustain::SustainState;
 
 fn ix(map: &HashMap<String, u32>, key: &str) -> u32 {
     map.get(key).copied().unwrap_or(NONE)
@@ -107,6 +108,10 @@ impl RollupEngine {
                 progress: 0.0,
                 has_data: false,
                 last_update: None,
+                sustain: kr
+                    .sustain
+                    .filter(|_| kr.kind == KrKind::Sustain)
+                    .map(|rule| Arc::new(SustainState::pending(rule))),
             });
         }
         let mut kr_parent: Vec<u32> = kr_parent_ids
@@ -131,6 +136,10 @@ impl RollupEngine {
         for (i, kr) in krs.iter_mut().enumerate() {
             let derived = child_count[i] > 0 && kr.source.is_none();
             kr.derived = derived;
+            // A parent judged by its children has no windows of its own.
+            if derived {
+                kr.sustain = None;
+            }
             let mode = derived.then(|| Mode::of(kr.rollup));
             let children = if derived {
                 child_aggs.alloc(child_count[i], EMPTY_AGG)
@@ -230,6 +239,7 @@ impl RollupEngine {
         let team_groups = team_members.iter().map(|&n| sums.alloc(n, 0.0)).collect();
 
         let topo = Topology {
+            sustained: krs.iter().any(|k| k.sustain.is_some()),
             periods: set.periods.clone(),
             period_index,
             kr_links,
@@ -245,6 +255,7 @@ impl RollupEngine {
             own: vec![Own::default(); krs.len()],
             history: vec![Arc::default(); krs.len()],
             timezone: chrono_tz::UTC,
+            today: None,
             krs,
             objectives,
             teams,

@@ -65,6 +65,8 @@ fn kr(id: &str, objective: &str) -> KeyResult {
         rollup: None,
         source: None,
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     }
 }
 
@@ -693,12 +695,14 @@ fn random_set(rng: &mut Rng) -> OkrSet {
     }
     let n_kr = 70;
     for i in 0..n_kr {
+        // Every kind but sustain, whose windows `sustained` tests.
         let kind = KrKind::ALL[rng.below(5) as usize];
         let (start, target) = match kind {
             KrKind::Increase => (Some(0.0), Some(100.0)),
             KrKind::Decrease => (Some(100.0), Some(20.0)),
             KrKind::AtLeast | KrKind::AtMost => (None, Some(50.0)),
             KrKind::Milestone => (None, Some(1.0)),
+            KrKind::Sustain => unreachable!("the random model holds no sustain KRs"),
         };
         let objective = if rng.chance(3) {
             "nope".to_string()
@@ -762,6 +766,7 @@ fn contract_progress(k: &KeyResult, value: Option<f64>) -> f64 {
         (KrKind::AtLeast | KrKind::AtMost, _, None) => 0.0,
         // Done is value 1; a rolled-up sum of milestones past 1 is done too.
         (KrKind::Milestone, _, _) => one_if(current >= 1.0),
+        (KrKind::Sustain, _, _) => unreachable!("the random model holds no sustain KRs"),
     }
 }
 

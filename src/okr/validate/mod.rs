@@ -12,6 +12,7 @@ mod cycles;
 mod limits;
 mod per_kind;
 mod references;
+mod sustain;
 mod team_support;
 mod values;
 
@@ -21,6 +22,7 @@ use super::model::{EntityKind, KeyResult, Objective, OkrSet, WorkflowState};
 
 #[cfg(test)]
 use cycles::find_cycles;
+pub use sustain::MAX_SUSTAIN_WINDOWS;
 pub use values::{MAX_YEAR, MIN_YEAR};
 
 /// Longest id accepted.
@@ -101,7 +103,8 @@ pub struct LimitBreach {
 
 /// The names of the rules, as [`Finding::rule`] gives them.
 pub mod rules {
-    /// Ids well-formed; required texts, finite numbers, positive weights.
+    /// Ids well-formed; required texts, finite numbers, positive weights;
+    /// a sustain rule that fits its period; a guard's own values.
     pub const VALID_VALUES: &str = "valid_values";
     pub const UNIQUE_IDS: &str = "unique_ids";
     /// Periods, teams, objectives, parents and sources referred to exist.
@@ -181,6 +184,7 @@ pub fn check(set: &OkrSet, ctx: &CheckContext) -> Vec<Finding> {
     let mut c = Checker::new(set, ctx);
     c.rule = rules::VALID_VALUES;
     c.ids_and_values();
+    c.sustain_and_guard();
     c.rule = rules::UNIQUE_IDS;
     c.duplicates();
     c.rule = rules::REFERENCES;

@@ -83,7 +83,7 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                KrKind::AtLeast | KrKind::AtMost => {
+                KrKind::AtLeast | KrKind::AtMost | KrKind::Sustain => {
                     if kr.target.is_none() {
                         let msg = format!(
                             "key result `{id}` of kind `{k}` needs a `target` (the threshold to hold)"
@@ -141,7 +141,12 @@ impl<'a> Checker<'a> {
             }
 
             if let Some(rollup) = kr.rollup {
-                if kr.source.is_some() {
+                if kr.kind == KrKind::Sustain {
+                    let msg = format!(
+                        "sustain key result `{id}` has `rollup`; a sustain key result judges                          its own values window by window and cannot take them from children,                          so remove `rollup`"
+                    );
+                    self.error(kind, i, Some("rollup"), msg);
+                } else if kr.source.is_some() {
                     let msg = format!(
                         "key result `{id}` has both `rollup` and a `source`; a KR with a source takes \
                          its own value, so remove one of them"

@@ -57,6 +57,8 @@ fn kr(id: &str, objective: &str, team: &str) -> KeyResult {
         rollup: None,
         source: None,
         state: WorkflowState::Approved,
+        sustain: None,
+        guard: None,
     }
 }
 
@@ -988,4 +990,134 @@ fn find_cycles_lists_each_cycle_once_from_its_lowest_member() {
     // 0 → 1 → 2 → 1 (cycle 1,2); 3 → 3; 4 → 0 (tail into the cycle); 5 → none
     let parents = [Some(1), Some(2), Some(1), Some(3), Some(0), None];
     assert_eq!(find_cycles(&parents), vec![vec![1, 2], vec![3]]);
+}
+
+/// `reset-calls` as a sustain KR: at least 40 in 10 of the quarter's 14 weeks.
+fn sustain_set() -> OkrSet {
+    use crate::okr::sustain::{Aggregate, Comparison, Sustain, Window};
+    let mut set = base();
+    let kr = &mut set.key_results[0];
+    kr.kind = KrKind::Sustain;
+    kr.start = None;
+    kr.target = Some(40.0);
+    kr.sustain = Some(Sustain {
+        comparison: Comparison::AtLeast,
+        window: Window::Week,
+        required: 10,
+        aggregate: Aggregate::Mean,
+    });
+    set
+}
+
+#[test]
+fn a_sustain_kr_fits_its_period() {
+    assert_eq!(run(&sustain_set()), vec![]);
+    let fields = |set: &OkrSet| -> Vec<(Option<&'static str>, String)> {
+        run(set).into_iter().map(|r| (r.4, r.5)).collect()
+    };
+    // The quarter (Thursday to Thursday) holds 14 weeks, 92 days, 3 months.
+    let mut set = sustain_set();
+    set.key_results[0].sustain.as_mut().unwrap().required = 14;
+    assert_eq!(run(&set), vec![]);
+    set.key_results[0].sustain.as_mut().unwrap().required = 15;
+    assert_eq!(
+        fields(&set),
+        vec![(
+            Some("required"),
+            "key result `reset-calls` requires 15 weeks but period `2026-Q4` (2026-10-01 to \
+             2026-12-31) holds only 14; lower `required`"
+                .to_string()
+        )]
+    );
+    set.key_results[0].sustain.as_mut().unwrap().required = 0;
+    assert_eq!(fields(&set)[0].0, Some("required"));
+    assert!(
+        fields(&set)[0].1.contains("at least 1"),
+        "{:?}",
+        fields(&set)
+    );
+    // A period of 8,000 years cut into days is too many windows to judge.
+    let mut set = sustain_set();
+    set.periods[0] = period("2026-Q4", "1990-01-01", "9990-12-31");
+    set.key_results[0].sustain.as_mut().unwrap().window = crate::okr::sustain::Window::Day;
+    let found = fields(&set);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, Some("window"));
+    assert!(found[0].1.contains("more than the 1000"), "{found:?}");
+}
+
+#[test]
+fn the_sustain_rule_belongs_to_sustain_krs_only() {
+    let mut set = sustain_set();
+    set.key_results[0].sustain = None;
+    assert_eq!(
+        run(&set),
+        vec![row(
+            E,
+            K,
+            "reset-calls",
+            0,
+            Some("window"),
+            "sustain key result `reset-calls` needs `comparison`, `window` and `required`"
+        )]
+    );
+    let mut set = sustain_set();
+    set.key_results[0].kind = KrKind::AtLeast;
+    assert_eq!(
+        run(&set),
+        vec![row(
+            E,
+            K,
+            "reset-calls",
+            0,
+            Some("window"),
+            "key result `reset-calls` is `at_least`: `comparison`, `window`, `required` and \
+             `aggregate` apply only to sustain key results"
+        )]
+    );
+    // Its target is the level to hold.
+    let mut set = sustain_set();
+    set.key_results[0].target = None;
+    let found = check(&set, &CheckContext::default());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, rules::MEASURABLE_TARGET);
+    assert!(found[0].message.contains("needs a `target`"));
+    // It judges its own values: no rollup from children.
+    let mut set = sustain_set();
+    set.key_results[0].rollup = Some(Rollup::Mean);
+    set.key_results.push(KeyResult {
+        parent: Some("reset-calls".into()),
+        ..kr("child", "reduce-opex", "auth")
+    });
+    let found = run(&set);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].4, Some("rollup"));
+}
+
+#[test]
+fn a_kr_s_guard_must_make_sense() {
+    use crate::okr::guard::Guard;
+    let mut set = base();
+    set.key_results[0].guard = Some(Guard {
+        min: Some(0.0),
+        max_change: Some(0.5),
+        ..Guard::default()
+    });
+    assert_eq!(run(&set), vec![]);
+    set.key_results[0].guard = Some(Guard {
+        min: Some(10.0),
+        max: Some(1.0),
+        ..Guard::default()
+    });
+    assert_eq!(
+        run(&set),
+        vec![row(
+            E,
+            K,
+            "reset-calls",
+            0,
+            Some("guard"),
+            "key result `reset-calls`: guard.min (10) is above guard.max (1)"
+        )]
+    );
 }

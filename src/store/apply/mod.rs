@@ -146,7 +146,8 @@ pub(super) enum Write {
     Period(Period, Option<String>),
     Team(Team, Option<String>),
     Objective(Objective, Option<String>, Option<i64>),
-    KeyResult(KeyResult, Option<String>),
+    // Boxed: a KR is several times the size of the other rows.
+    KeyResult(Box<KeyResult>, Option<String>),
     ArchiveObjective(Id),
     ArchiveKeyResult(Id),
 }
@@ -316,13 +317,16 @@ impl Write {
                         Some(serde_json::Value::Object(s.params.clone()).to_string()),
                     ),
                 };
+                let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
+                let sustain = json(k.sustain.map(|r| serde_json::json!(r)));
+                let guard = json(k.guard.map(|g| serde_json::json!(g)));
                 sqlx::query(
                     "INSERT INTO key_results (id, objective_id, team_id, owner, title, description, \
                      kind, start_value, target_value, due_date, unit, weight, parent_id, rollup, \
                      source_name, source_schedule, source_params, state, managed_by, created_at, \
-                     updated_at) \
+                     updated_at, sustain, guard) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $20) \
+                     $17, $18, $19, $20, $20, $21, $22) \
                      ON CONFLICT (id) DO UPDATE SET objective_id = excluded.objective_id, \
                      team_id = excluded.team_id, owner = excluded.owner, title = excluded.title, \
                      description = excluded.description, kind = excluded.kind, \
@@ -331,7 +335,8 @@ impl Write {
                      parent_id = excluded.parent_id, rollup = excluded.rollup, \
                      source_name = excluded.source_name, source_schedule = excluded.source_schedule, \
                      source_params = excluded.source_params, state = excluded.state, \
-                     managed_by = excluded.managed_by, updated_at = excluded.updated_at",
+                     managed_by = excluded.managed_by, updated_at = excluded.updated_at, \
+                     sustain = excluded.sustain, guard = excluded.guard",
                 )
                 .bind(&k.id)
                 .bind(&k.objective)
@@ -353,6 +358,8 @@ impl Write {
                 .bind(k.state.as_str())
                 .bind(managed_by)
                 .bind(now)
+                .bind(sustain)
+                .bind(guard)
                 // Binds nullable doubles: see `NULLABLE_DOUBLES` in mod.rs.
                 .persistent(false)
                 .execute(conn)

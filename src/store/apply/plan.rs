@@ -86,6 +86,9 @@ pub(super) fn plan(
             ("start", k.start),
             ("target", k.target),
             ("weight", Some(k.weight)),
+            ("guard.min", k.guard.and_then(|g| g.min)),
+            ("guard.max", k.guard.and_then(|g| g.max)),
+            ("guard.max_change", k.guard.and_then(|g| g.max_change)),
         ] {
             if let Some(v) = v {
                 finite(what, &k.id, v)?;
@@ -114,12 +117,14 @@ pub(super) fn plan(
             f.check("parent", c.parent != k.parent);
             f.check("rollup", c.rollup != k.rollup);
             f.check("source", c.source != k.source);
+            f.check("sustain", c.sustain != k.sustain);
+            f.check("guard", c.guard != k.guard);
             f.check("state", c.state != k.state);
             f.managed_by(cur, &managed_by);
             f.0
         });
         if record(&mut plan, EntityKind::KeyResult, &k.id, fields) {
-            writes.push(Write::KeyResult(k, managed_by));
+            writes.push(Write::KeyResult(Box::new(k), managed_by));
         }
     }
 

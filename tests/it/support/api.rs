@@ -239,12 +239,24 @@ impl Prepared {
 
 /// The daemon in-process, on a manual clock at 2026-11-16 00:00 UTC.
 pub async fn start(db: &TestDb, opts: Options<'_>) -> Api {
-    let prepared = prepare(db, &opts, OKRS).await;
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
-    ));
+    let at = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+    start_with(db, opts, OKRS, at, &[]).await
+}
+
+/// `start` with the OKR file `okrs`, the clock at `at` and `OKRD_*`
+/// overrides of the config (`env`, e.g. the scheduler's time zone).
+pub async fn start_with(
+    db: &TestDb,
+    opts: Options<'_>,
+    okrs: &str,
+    at: chrono::DateTime<Utc>,
+    env: &[(&str, &str)],
+) -> Api {
+    let prepared = prepare(db, &opts, okrs).await;
+    let clock = Arc::new(ManualClock::new(at));
     let daemon = Launch::serve(&prepared.config)
         .clock(clock.clone() as Arc<dyn Clock>)
+        .envs(env)
         .context(db.backend)
         .in_process()
         .await;

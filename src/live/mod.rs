@@ -81,6 +81,10 @@ impl LiveModel {
     /// Roll a new value up and mark the snapshot stale.
     pub fn apply_value(&self, kr: &str, value: f64, at: DateTime<Utc>) {
         let mut engine = self.lock();
+        // A sustain KR's windows are judged on today, not on a stale day.
+        if self.advance_locked(&mut engine) {
+            self.bump(&mut engine);
+        }
         if engine.rollup.set_value(kr, value, at).is_ok() {
             self.bump(&mut engine);
         }
@@ -191,10 +195,8 @@ impl LiveModel {
     pub fn publish(&self) {
         let (snapshot, generation) = {
             let mut engine = self.lock();
-            if engine.rollup.advance_to(self.clock.now()) {
+            if self.advance_locked(&mut engine) {
                 self.mark_changed(&mut engine);
-                self.day_ends_ms
-                    .store(day_ends_ms(&engine.rollup), Ordering::Release);
             }
             let snapshot = Snapshot {
                 held: engine.held.clone(),
@@ -268,16 +270,26 @@ impl LiveModel {
     /// Moves the engine to the clock's time: sustain KRs' windows may have
     /// closed since (cheap when the local day did not change).
     fn advance(&self) {
-        let now = self.clock.now();
-        if now.timestamp_millis() < self.day_ends_ms.load(Ordering::Acquire) {
+        if self.clock.now().timestamp_millis() < self.day_ends_ms.load(Ordering::Acquire) {
             return;
         }
         let mut engine = self.lock();
-        if engine.rollup.advance_to(now) {
+        if self.advance_locked(&mut engine) {
             self.bump(&mut engine);
         }
+    }
+
+    /// `advance` under the lock: true when the engine changed (the caller
+    /// marks it). Nothing but an atomic load until the local day ends.
+    fn advance_locked(&self, engine: &mut Engine) -> bool {
+        let now = self.clock.now();
+        if now.timestamp_millis() < self.day_ends_ms.load(Ordering::Acquire) {
+            return false;
+        }
+        let changed = engine.rollup.advance_to(now);
         self.day_ends_ms
             .store(day_ends_ms(&engine.rollup), Ordering::Release);
+        changed
     }
 }
 

@@ -2,8 +2,10 @@
 //! from an OKR file judged week by week in New York, where a week ends at
 //! Monday 04:00 UTC, with values checked in for past days; its windows in
 //! the API, its gauges in `/metrics`, "1 of 10 weeks" on the status page;
-//! one made over the API, whose bad fields answer 422 naming the field; and
-//! a KR's `guard` carried from the file and the API to the store and back.
+//! one made over the API, whose bad fields answer 422 naming the field; a
+//! KR's `guard` carried from the file and the API to the store and back; the
+//! rule and guard in `okrd apply`'s plan; `okrd check`'s line for a rule its
+//! period cannot hold.
 
 use chrono::{DateTime, TimeZone, Utc};
 use okrd::okr::file::load_files;
@@ -391,6 +393,51 @@ async fn guards_round_trip(api: &Api) {
         .await
         .expect(200);
     assert_eq!(kr["guard"], Value::Null, "{who}");
+}
+
+#[tokio::test]
+async fn the_rule_and_the_guard_are_stored_and_their_changes_planned() {
+    use okrd::okr::EntityKind;
+    use okrd::okr::file::parse_str;
+    use okrd::okr::sustain::Window;
+    let (set, _, problems) = parse_str("okrs.toml", &format!("{OKRS}{NPS}"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut ownership = okrd::okr::Ownership::new();
+    ownership.insert((EntityKind::KeyResult, "nps".into()), "okrs.toml".into());
+    for store in backends::stores().await {
+        let who = store.backend;
+        store.apply(&set, &ownership).await.unwrap();
+        let stored = store.load_okrs().await.unwrap();
+        let nps = |s: &okrd::okr::OkrSet| s.key_results.iter().find(|k| k.id == "nps").cloned();
+        assert_eq!(nps(&stored), nps(&set), "{who}: stored as declared");
+        let mut changed = set.clone();
+        let kr = changed
+            .key_results
+            .iter_mut()
+            .find(|k| k.id == "nps")
+            .unwrap();
+        kr.sustain.as_mut().unwrap().window = Window::Month;
+        kr.sustain.as_mut().unwrap().required = 2;
+        kr.guard.as_mut().unwrap().confirm_after = None;
+        let plan = store.plan_apply(&changed, &ownership).await.unwrap();
+        let fields: Vec<&str> = plan
+            .changed
+            .iter()
+            .flat_map(|c| c.fields.iter().map(String::as_str))
+            .collect();
+        assert_eq!(fields, ["sustain", "guard"], "{who}: {plan:?}");
+        store.apply(&changed, &ownership).await.unwrap();
+        let stored = store.load_okrs().await.unwrap();
+        assert_eq!(nps(&stored), nps(&changed), "{who}");
+        assert!(
+            store
+                .plan_apply(&changed, &ownership)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{who}"
+        );
+    }
 }
 
 #[test]

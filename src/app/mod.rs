@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backfill::{Backfill, Backfiller};
 use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -180,6 +181,15 @@ pub async fn start(
         SharedSnapshot::default(),
         clock.clone(),
     ));
+    let backfill = Backfiller::new(Backfill {
+        store: store.clone(),
+        writer: writer.clone(),
+        sources: sources.clone(),
+        redactor: redactor.clone(),
+        clock: clock.clone(),
+        live: Some(live.clone()),
+        telemetry: Some(telemetry.backfill.clone()),
+    });
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         writer,
@@ -194,6 +204,8 @@ pub async fn start(
         bindings = bound.len(),
         "key results loaded"
     );
+    // Every bound KR: days that have a check-in are skipped.
+    backfill.update(&bound);
     pipeline.set_bindings(bound);
 
     let runner: Runner = {
@@ -221,6 +233,7 @@ pub async fn start(
     });
     tasks.spawn(live.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
     tasks.spawn(pipeline.clone().drain_backlog(work.clone()));
+    tasks.spawn(backfill.clone().run(work.clone()));
     if let Some(compactor) = compactor(&settings, &store) {
         let compacted = telemetry.storage.compacted.clone();
         tasks.spawn(compactor.run_every(
@@ -238,6 +251,7 @@ pub async fn start(
         live: live.clone(),
         pipeline: pipeline.clone(),
         scheduler: scheduler.clone(),
+        backfill: Some(backfill),
         clock: clock.clone(),
         version,
     }));

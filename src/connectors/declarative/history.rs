@@ -105,7 +105,11 @@ request = {{ url = "{{{{ base_url }}}}/now" }}
         let day = |p: &Params, d| request_as_of(&m, p, &at(d)).unwrap();
         let default = params(json!({}));
         assert_ne!(day(&default, 5), day(&default, 6));
-        assert!(day(&default, 5).contains("2026-11-05"), "{}", day(&default, 5));
+        assert!(
+            day(&default, 5).contains("2026-11-05"),
+            "{}",
+            day(&default, 5)
+        );
         let pinned = params(json!({"range": "30d"}));
         assert_eq!(day(&pinned, 5), day(&pinned, 6));
     }

@@ -38,7 +38,10 @@ pub async fn run(
     {
         let mut names: Vec<_> = sources.keys().cloned().collect();
         names.sort();
-        eprintln!("no source named `{name}` (configured: {})", names.join(", "));
+        eprintln!(
+            "no source named `{name}` (configured: {})",
+            names.join(", ")
+        );
         return ExitCode::FAILURE;
     }
     let store = match app::open_store(&settings).await {
@@ -107,7 +110,10 @@ async fn chosen(
             None => format!("no key result `{id}` in the database"),
             Some(k) if k.source.is_none() => format!("key result `{id}` has no source"),
             Some(k) if source.is_some_and(|s| k.source.as_ref().is_some_and(|b| b.source != s)) => {
-                format!("key result `{id}` is not bound to source `{}`", source.unwrap_or(""))
+                format!(
+                    "key result `{id}` is not bound to source `{}`",
+                    source.unwrap_or("")
+                )
             }
             Some(k) => format!(
                 "key result `{id}` is {}: only approved key results are fetched",

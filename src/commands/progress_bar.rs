@@ -61,7 +61,9 @@ impl ProgressBar {
         if !self.tty {
             return;
         }
-        let filled = (self.done * WIDTH).checked_div(self.to_fetch).unwrap_or(WIDTH);
+        let filled = (self.done * WIDTH)
+            .checked_div(self.to_fetch)
+            .unwrap_or(WIDTH);
         eprint!(
             "\r\x1b[2K[{}/{}] {kr} [{}{}] {}/{} days",
             self.current,
@@ -93,7 +95,10 @@ impl Progress for ProgressBar {
     fn day(&mut self, binding: &Binding, day: NaiveDate, result: DayResult<'_>) {
         self.done += 1;
         if let DayResult::Failed(e) = result {
-            self.line(&format!("{} ({}): {day}: failed: {e}", binding.key_result, binding.source));
+            self.line(&format!(
+                "{} ({}): {day}: failed: {e}",
+                binding.key_result, binding.source
+            ));
         }
         self.draw(&binding.key_result);
     }

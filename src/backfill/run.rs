@@ -52,7 +52,8 @@ pub struct StopSignals {
 pub enum DayResult<'a> {
     /// Fetched and written.
     Written(f64),
-    /// Fetched, but a check-in for the day was written meanwhile.
+    /// Another process wrote the day's check-in meanwhile (a replica,
+    /// `okrd backfill` next to the daemon): nothing written.
     Existing,
     Failed(&'a FetchError),
 }
@@ -117,6 +118,21 @@ impl Backfill {
             if stop.after_day.is_cancelled() || stop.now.is_cancelled() {
                 report.stopped = Some(Stopped::Interrupted);
                 break;
+            }
+            // Another replica, or an `okrd backfill` next to the daemon,
+            // may have written it since: one index probe saves a request.
+            let written = self
+                .store
+                .days_with_check_ins(
+                    &binding.key_result,
+                    &binding.source,
+                    std::slice::from_ref(span),
+                )
+                .await?;
+            if !written.is_empty() {
+                report.already += 1;
+                progress.day(binding, span.day, DayResult::Existing);
+                continue;
             }
             let Some(result) = self.fetch_day(source, binding, span, stop).await else {
                 report.stopped = Some(Stopped::Interrupted);

@@ -522,7 +522,10 @@ async fn health_and_readiness() {
 /// Scheduled fetches the Prometheus mock answered: queries at or after the
 /// clock's start (`time=`), not the past days each replica backfills.
 async fn slot_fetches(prom: &MockServer) -> usize {
-    let start = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap().timestamp();
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 16, 0, 0, 0)
+        .unwrap()
+        .timestamp();
     let requests = prom.received_requests().await.unwrap_or_default();
     requests
         .iter()

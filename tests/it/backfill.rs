@@ -614,13 +614,35 @@ async fn connectors_that_answer_only_for_now_are_skipped_and_named() {
     for db in backends::databases().await {
         let b = db.backend;
         let server = MockServer::start().await;
-        let sources = format!(
-            "[[sources]]\nname = \"stats\"\nconnector = \"http_json\"\n\
-             [sources.params]\nurl = \"{}/stats\"\nvalue = \"$.n\"\n",
-            server.uri()
-        );
-        let now = Utc.with_ymd_and_hms(2026, 10, 6, 12, 0, 0).unwrap();
-        let e = Engine::new(&db, &sources, &kr("visits", "stats", "{}"), "UTC", now).await;
+        Mock::given(path("/daily"))
+            .respond_with(|r: &Request| {
+                let day = r.url.query_pairs().find(|(k, _)| k == "day").unwrap().1;
+                let n: f64 = day[8..].parse().unwrap();
+                ResponseTemplate::new(200).set_body_json(json!({ "n": n }))
+            })
+            .mount(&server)
+            .await;
+        let http = |name: &str, url: &str, extra: &str| {
+            format!(
+                "[[sources]]\nname = \"{name}\"\nconnector = \"http_json\"\n\
+                 [sources.params]\nurl = \"{}{url}\"\nvalue = \"$.n\"\n{extra}",
+                server.uri()
+            )
+        };
+        let sources = [
+            http("stats", "/stats", ""),
+            http("daily", "/daily?day={{ today }}", "history = true\n"),
+            http("flat", "/flat", "history = true\n"),
+        ]
+        .concat();
+        let krs = [
+            kr("visits", "stats", "{}"),
+            kr("daily-visits", "daily", "{}"),
+            kr("flat-visits", "flat", "{}"),
+        ]
+        .concat();
+        let now = Utc.with_ymd_and_hms(2026, 10, 4, 12, 0, 0).unwrap();
+        let e = Engine::new(&db, &sources, &krs, "UTC", now).await;
         match e.run("visits").await {
             KrOutcome::Skipped(skip @ Skip::PresentOnly { .. }) => assert_eq!(
                 skip.to_string(),
@@ -629,7 +651,35 @@ async fn connectors_that_answer_only_for_now_are_skipped_and_named() {
             ),
             other => panic!("{b}: {other:?}"),
         }
-        assert!(server.received_requests().await.unwrap().is_empty(), "{b}");
+        // `history = true` and a URL that follows the day: backfilled.
+        let report = ran(e.run("daily-visits").await);
+        assert_eq!(report.fetched, 3, "{b}: {report}");
+        let values: Vec<f64> = backfilled(&e.store, "daily-visits")
+            .await
+            .iter()
+            .map(|c| c.value)
+            .collect();
+        assert_eq!(values, vec![1.0, 2.0, 3.0], "{b}");
+        // `history = true` but a URL without a date: the same every day.
+        assert!(
+            matches!(
+                e.run("flat-visits").await,
+                KrOutcome::Skipped(Skip::SameEveryDay)
+            ),
+            "{b}"
+        );
+        let asked: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.url.path().to_string())
+            .collect();
+        assert_eq!(
+            asked,
+            ["/daily", "/daily", "/daily"],
+            "{b}: only the daily source was asked"
+        );
         assert!(backfilled(&e.store, "visits").await.is_empty(), "{b}");
         drop(e.dir);
     }

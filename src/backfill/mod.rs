@@ -7,7 +7,7 @@
 //!   at most the last year) and the moment each is fetched as of;
 //! - `run`: one KR: the days without a check-in fetched through the
 //!   source's client (its rate limit and retries), written, rolled up;
-//! - `worker`: the daemon's backfill task, fed by every reload;
+//! - `worker`: the daemon's backfill, a lane per source, fed by every reload;
 //! - `report`: what a KR's backfill came to.
 //!
 //! A connector that can only tell the present (`http_json`, `exec`, a

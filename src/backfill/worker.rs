@@ -1,20 +1,23 @@
-//! The daemon's backfill: one background task working through a queue of
-//! KRs, fed at startup (every bound KR: days that have a check-in cost
+//! The daemon's backfill: a lane per source, each working through a queue
+//! of KRs, fed at startup (every bound KR: days that have a check-in cost
 //! one index probe each) and by every reload (KRs bound for the first
 //! time, or whose source, params or period changed; API approvals and
 //! `okrd apply` reach the daemon as reloads).
 //!
-//! One KR, one day, one request at a time, across all sources: a backfill
-//! never has more than one request in flight, and before each it waits
+//! One KR, one day, one request at a time per source: a backfill never has
+//! more than one request in flight to a source, and before each it waits
 //! until the source's gate is idle (no `Retry-After` pause, the rate
 //! limiter's queue drained), so it only uses capacity the schedule left
-//! unused and a scheduled fetch never waits behind it.
+//! unused and a scheduled fetch never waits behind it. Lanes, not one
+//! queue for all: a source with a slow rate limit (Plausible's 600/hour
+//! is one past day every 6.7 s) must not hold the others' KRs for hours.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::report::{KrOutcome, Skip};
@@ -28,6 +31,7 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 pub struct Backfiller {
     engine: Backfill,
     state: Mutex<State>,
+    /// Wakes the lanes when KRs are queued.
     wake: Notify,
 }
 
@@ -35,14 +39,36 @@ pub struct Backfiller {
 struct State {
     /// The bindings in force, by KR.
     bound: HashMap<String, Arc<Binding>>,
+    /// The KRs to backfill, by source.
+    lanes: HashMap<String, Lane>,
+    /// Sources the log already named as answering only for now.
+    present_only: HashSet<String>,
+}
+
+/// One source's KRs.
+#[derive(Default)]
+struct Lane {
     /// KRs waiting, oldest request first.
     waiting: VecDeque<String>,
     /// The same KRs, so each waits once.
     queued: HashSet<String>,
     /// The KR being backfilled, and what stops it after its current day.
     running: Option<(String, CancellationToken)>,
-    /// Sources the log already named as answering only for now.
-    present_only: HashSet<String>,
+}
+
+impl Lane {
+    /// Queues `kr` (at the back, or `first`); false if it waits already.
+    fn queue(&mut self, kr: &str, first: bool) -> bool {
+        if !self.queued.insert(kr.to_string()) {
+            return false;
+        }
+        if first {
+            self.waiting.push_front(kr.to_string());
+        } else {
+            self.waiting.push_back(kr.to_string());
+        }
+        true
+    }
 }
 
 impl Backfiller {
@@ -62,24 +88,31 @@ impl Backfiller {
         let queued = self.lock().update(bound);
         if queued > 0 {
             tracing::debug!(key_results = queued, "key results queued for backfill");
-            self.wake.notify_one();
+            self.wake.notify_waiters();
         }
     }
 
-    /// KRs waiting for their backfill or in it.
-    pub fn pending(&self) -> usize {
-        let state = self.lock();
-        state.waiting.len() + usize::from(state.running.is_some())
+    /// Backfills queued KRs, a lane per configured source, until
+    /// `shutdown`, which also drops the fetches in flight (what was written
+    /// stays; the next start goes on from there).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut lanes = JoinSet::new();
+        for source in self.engine.sources.keys() {
+            lanes.spawn(self.clone().lane(source.clone(), shutdown.clone()));
+        }
+        while lanes.join_next().await.is_some() {}
     }
 
-    /// Backfills queued KRs one at a time until `shutdown`, which also
-    /// drops a fetch in flight (what was written stays; the next start
-    /// goes on from there).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// One source's KRs, one at a time.
+    async fn lane(self: Arc<Self>, source: String, shutdown: CancellationToken) {
         loop {
-            let Some((binding, after_day)) = self.next(&shutdown) else {
+            // Listening before looking: a KR queued in between still wakes us.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let Some((binding, after_day)) = self.next(&source, &shutdown) else {
                 tokio::select! {
-                    () = self.wake.notified() => continue,
+                    () = notified => continue,
                     () = shutdown.cancelled() => return,
                 }
             };
@@ -91,12 +124,12 @@ impl Backfiller {
                 .engine
                 .key_result(&binding, None, &stop, &mut Quiet)
                 .await;
-            self.lock().running = None;
+            self.lock().lanes.entry(source.clone()).or_default().running = None;
             match outcome {
                 Ok(outcome) => self.log(&binding, &outcome),
                 Err(e) => {
-                    tracing::warn!(key_result = %binding.key_result, source = %binding.source, error = %e, "backfill paused: the database is away; it goes on in a few seconds");
-                    self.retry_first(&binding.key_result);
+                    tracing::warn!(key_result = %binding.key_result, source = %source, error = %e, "backfill paused: the database is away; it goes on in a few seconds");
+                    self.queue_first(&source, &binding.key_result);
                     tokio::select! {
                         () = tokio::time::sleep(STORE_RETRY) => {}
                         () = shutdown.cancelled() => return,
@@ -106,23 +139,32 @@ impl Backfiller {
         }
     }
 
-    /// Puts `kr` back at the head of the queue.
-    fn retry_first(&self, kr: &str) {
+    /// Puts `kr` back at the head of `source`'s lane.
+    fn queue_first(&self, source: &str, kr: &str) {
         let mut state = self.lock();
-        if state.queued.insert(kr.to_string()) {
-            state.waiting.push_front(kr.to_string());
-        }
+        state
+            .lanes
+            .entry(source.to_string())
+            .or_default()
+            .queue(kr, true);
     }
 
-    /// The next KR still bound, marked running.
-    fn next(&self, shutdown: &CancellationToken) -> Option<(Arc<Binding>, CancellationToken)> {
+    /// The next KR of `source`'s lane still bound to it, marked running.
+    fn next(
+        &self,
+        source: &str,
+        shutdown: &CancellationToken,
+    ) -> Option<(Arc<Binding>, CancellationToken)> {
         let mut state = self.lock();
-        while let Some(kr) = state.waiting.pop_front() {
-            state.queued.remove(&kr);
-            if let Some(binding) = state.bound.get(&kr).cloned() {
+        let State { bound, lanes, .. } = &mut *state;
+        let lane = lanes.get_mut(source)?;
+        while let Some(kr) = lane.waiting.pop_front() {
+            lane.queued.remove(&kr);
+            // A KR moved to another source meanwhile waits in that lane.
+            if let Some(binding) = bound.get(&kr).filter(|b| b.source == source) {
                 let stop = shutdown.child_token();
-                state.running = Some((kr, stop.clone()));
-                return Some((binding, stop));
+                lane.running = Some((kr, stop.clone()));
+                return Some((binding.clone(), stop));
             }
         }
         None
@@ -172,13 +214,16 @@ impl State {
                 Some(old) if same => old.clone(),
                 _ => Arc::new(b.clone()),
             };
-            if !same && self.queued.insert(b.key_result.clone()) {
-                self.waiting.push_back(b.key_result.clone());
-                queued += 1;
+            if !same {
+                let lane = self.lanes.entry(b.source.clone()).or_default();
+                queued += usize::from(lane.queue(&b.key_result, false));
             }
             next.insert(b.key_result.clone(), binding);
         }
-        if let Some((kr, stop)) = &self.running {
+        for lane in self.lanes.values() {
+            let Some((kr, stop)) = &lane.running else {
+                continue;
+            };
             let unchanged = match (self.bound.get(kr), next.get(kr)) {
                 (Some(old), Some(new)) => Arc::ptr_eq(old, new),
                 _ => false,
@@ -217,17 +262,24 @@ mod tests {
         }
     }
 
+    fn waiting(state: &State, source: &str) -> Vec<String> {
+        state
+            .lanes
+            .get(source)
+            .map(|l| l.waiting.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn new_and_changed_bindings_are_queued_once() {
+    fn new_and_changed_bindings_are_queued_once_in_their_sources_lane() {
         let mut state = State::default();
         assert_eq!(state.update(&[binding("a", "s"), binding("b", "s")]), 2);
         // Still waiting: not queued twice.
         let mut b = binding("b", "s");
         b.params.insert("q".into(), json!("x"));
         assert_eq!(state.update(&[binding("a", "s"), b.clone()]), 0);
-        assert_eq!(state.waiting, ["a", "b"]);
-        state.waiting.clear();
-        state.queued.clear();
+        assert_eq!(waiting(&state, "s"), ["a", "b"]);
+        state.lanes.clear();
         // Done with both: only a change of what is fetched queues again,
         // not one of the schedule.
         let mut a = binding("a", "s");
@@ -236,24 +288,25 @@ mod tests {
         let mut b2 = b.clone();
         b2.period.end = b2.period.end.succ_opt().unwrap();
         assert_eq!(state.update(&[a, b2, binding("c", "t")]), 2);
-        assert_eq!(state.waiting, ["b", "c"]);
+        assert_eq!(waiting(&state, "s"), ["b"]);
+        assert_eq!(waiting(&state, "t"), ["c"]);
     }
 
     #[test]
     fn a_running_backfill_stops_when_its_binding_changes_or_goes() {
         let mut state = State::default();
         state.update(&[binding("a", "s"), binding("b", "s")]);
+        state.lanes.clear();
         let stop = CancellationToken::new();
-        state.waiting.retain(|k| k != "a");
-        state.queued.remove("a");
-        state.running = Some(("a".into(), stop.clone()));
+        state.lanes.entry("s".into()).or_default().running = Some(("a".into(), stop.clone()));
         state.update(&[binding("a", "s"), binding("b", "s")]);
         assert!(!stop.is_cancelled());
+        // Moved to another source: stopped here, queued in that lane.
         state.update(&[binding("a", "other"), binding("b", "s")]);
         assert!(stop.is_cancelled());
-        assert!(state.waiting.contains(&"a".to_string()));
+        assert_eq!(waiting(&state, "other"), ["a"]);
         let stop = CancellationToken::new();
-        state.running = Some(("b".into(), stop.clone()));
+        state.lanes.entry("s".into()).or_default().running = Some(("b".into(), stop.clone()));
         state.update(&[binding("a", "other")]);
         assert!(stop.is_cancelled(), "a KR no longer bound stops");
     }

@@ -595,6 +595,65 @@ async fn a_failing_source_stops_the_backfill_and_a_rerun_fills_the_rest() {
     }
 }
 
+#[tokio::test]
+async fn a_kr_moved_to_another_source_gets_its_days_again_from_it() {
+    for db in backends::databases().await {
+        let b = db.backend;
+        let (old, new) = (prometheus().await, prometheus().await);
+        let now = Utc.with_ymd_and_hms(2026, 10, 6, 12, 0, 0).unwrap();
+        let query = r#"{ query = "sum(signups_total)" }"#;
+        let first = Engine::new(
+            &db,
+            &prom_source(&old.uri()),
+            &kr("signups", "prom", query),
+            "UTC",
+            now,
+        )
+        .await;
+        assert_eq!(ran(first.run("signups").await).fetched, 5, "{b}");
+        // A person's value of Oct 3 stands for that day whatever the source.
+        let manual = CheckIn {
+            key_result: "signups".into(),
+            value: 7.0,
+            observed_at: Utc.with_ymd_and_hms(2026, 10, 3, 15, 0, 0).unwrap(),
+            origin: okrd::okr::Origin::manual("dana"),
+            note: None,
+            confidence: None,
+            idempotency_key: None,
+        };
+        assert!(first.store.insert_check_in(&manual).await.unwrap(), "{b}");
+        let sources = format!(
+            "{}{}",
+            prom_source(&old.uri()),
+            prom_source(&new.uri()).replace("name = \"prom\"", "name = \"prom2\"")
+        );
+        let second = Engine::new(&db, &sources, &kr("signups", "prom2", query), "UTC", now).await;
+        let report = ran(second.run("signups").await);
+        assert_eq!(
+            (report.days, report.already, report.fetched),
+            (5, 1, 4),
+            "{b}: {report}"
+        );
+        let from_new: Vec<CheckIn> = backfilled(&second.store, "signups")
+            .await
+            .into_iter()
+            .filter(|c| c.origin.0 == "backfill:prom2")
+            .collect();
+        assert_eq!(from_new.len(), 4, "{b}");
+        assert_eq!(
+            from_new[0].idempotency_key.as_deref(),
+            Some("signups@backfill:prom2:2026-10-01"),
+            "{b}"
+        );
+        assert_eq!(times_asked(&new).await.len(), 4, "{b}");
+        assert_eq!(
+            times_asked(&old).await.len(),
+            5,
+            "{b}: the old source is not asked again"
+        );
+    }
+}
+
 /// Matches instant queries at or after `time`.
 struct FromTime(i64);
 

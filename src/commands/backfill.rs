@@ -17,6 +17,7 @@ use crate::binding::{self, Binding};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::connectors::params::SystemSecrets;
+use crate::store::Store;
 
 pub async fn run(
     settings: Settings,
@@ -85,7 +86,7 @@ pub async fn run(
 /// The bindings to backfill: every approved KR with a source (its period
 /// over or not), or the one `--kr` names, or those of `--source`.
 async fn chosen(
-    store: &crate::store::Store,
+    store: &Store,
     sources: &binding::Sources,
     settings: &Settings,
     kr: Option<&str>,
@@ -103,25 +104,37 @@ async fn chosen(
     if let Some(id) = kr
         && bound.is_empty()
     {
-        if let Some(p) = plan.problems.iter().find(|p| p.key_result == id) {
-            return Err(format!("{p}; not backfilled"));
-        }
-        return Err(match set.key_results.iter().find(|k| k.id == id) {
-            None => format!("no key result `{id}` in the database"),
-            Some(k) if k.source.is_none() => format!("key result `{id}` has no source"),
-            Some(k) if source.is_some_and(|s| k.source.as_ref().is_some_and(|b| b.source != s)) => {
-                format!(
-                    "key result `{id}` is not bound to source `{}`",
-                    source.unwrap_or("")
-                )
-            }
-            Some(k) => format!(
-                "key result `{id}` is {}: only approved key results are fetched",
-                k.state.as_str()
-            ),
-        });
+        return Err(why_not_bound(&set, &plan.problems, id, source));
     }
     Ok(bound)
+}
+
+/// Why `--kr id` (with `--source`, if given) names no binding.
+fn why_not_bound(
+    set: &crate::okr::OkrSet,
+    problems: &[binding::BindingProblem],
+    id: &str,
+    source: Option<&str>,
+) -> String {
+    if let Some(p) = problems.iter().find(|p| p.key_result == id) {
+        return format!("{p}; not backfilled");
+    }
+    let Some(k) = set.key_results.iter().find(|k| k.id == id) else {
+        return format!("no key result `{id}` in the database");
+    };
+    match (&k.source, source) {
+        (None, _) => format!("key result `{id}` has no source"),
+        (Some(b), Some(s)) if b.source != s => {
+            format!(
+                "key result `{id}` is bound to source `{}`, not `{s}`",
+                b.source
+            )
+        }
+        _ => format!(
+            "key result `{id}` is {}: only approved key results are fetched",
+            k.state.as_str()
+        ),
+    }
 }
 
 /// Each KR in turn, a line for each; the exit code says whether every

@@ -61,20 +61,27 @@ impl ProgressBar {
         if !self.tty {
             return;
         }
-        let filled = (self.done * WIDTH)
+        eprint!("\r\x1b[2K{}", self.text(kr));
+        let _ = std::io::stderr().flush();
+        self.drawn = true;
+    }
+}
+
+impl ProgressBar {
+    /// The bar as drawn: which KR of how many, and its days done.
+    fn text(&self, kr: &str) -> String {
+        let filled = (self.done.min(self.to_fetch) * WIDTH)
             .checked_div(self.to_fetch)
             .unwrap_or(WIDTH);
-        eprint!(
-            "\r\x1b[2K[{}/{}] {kr} [{}{}] {}/{} days",
+        format!(
+            "[{}/{}] {kr} [{}{}] {}/{} days",
             self.current,
             self.key_results,
             "#".repeat(filled),
             "-".repeat(WIDTH - filled),
             self.done,
             self.to_fetch
-        );
-        let _ = std::io::stderr().flush();
-        self.drawn = true;
+        )
     }
 }
 
@@ -101,5 +108,31 @@ impl Progress for ProgressBar {
             ));
         }
         self.draw(&binding.key_result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_fills_with_the_days_done() {
+        let mut bar = ProgressBar::new(true, 3);
+        bar.next_key_result();
+        bar.to_fetch = 46;
+        bar.done = 23;
+        assert_eq!(
+            bar.text("signups"),
+            format!(
+                "[1/3] signups [{}{}] 23/46 days",
+                "#".repeat(15),
+                "-".repeat(15)
+            )
+        );
+        bar.next_key_result();
+        assert_eq!(
+            bar.text("nps"),
+            format!("[2/3] nps [{}] 0/0 days", "#".repeat(30))
+        );
     }
 }

@@ -925,8 +925,18 @@ async fn okrd_backfill_prints_plain_lines_and_goes_on_where_it_stopped() {
         assert_eq!(backfilled(&store, "signups").await.len(), 5, "{b}");
         store.close().await;
 
-        let (code, out, _) = okrd(&cfg, &["backfill", "--kr", "nope"]).await;
+        let (code, out, err) = okrd(&cfg, &["backfill", "--kr", "nope"]).await;
         assert_eq!(code, 1, "{b}\n{out}");
+        assert!(
+            err.contains("no key result `nope` in the database"),
+            "{b}: {err}"
+        );
+        let (code, _, err) = okrd(&cfg, &["backfill", "--kr", "visits", "--source", "prom"]).await;
+        assert_eq!(code, 1, "{b}");
+        assert!(
+            err.contains("is bound to source `stats`, not `prom`"),
+            "{b}: {err}"
+        );
         let (code, out, err) = okrd(&cfg, &["backfill", "--source", "nowhere"]).await;
         assert_eq!(code, 1, "{b}\n{out}");
         assert!(err.contains("no source named `nowhere`"), "{b}: {err}");

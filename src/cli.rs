@@ -44,6 +44,18 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Fetch the past days of bound key results' periods that have no value yet
+    Backfill {
+        /// Only this key result
+        #[arg(long, value_name = "ID")]
+        kr: Option<String>,
+        /// Only key results bound to this `[[sources]]` name
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Only days from this one on (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+    },
     /// Run database migrations
     Migrate,
     /// Work with configured sources

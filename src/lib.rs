@@ -7,6 +7,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod backfill;
 pub mod binding;
 pub mod cli;
 pub mod clock;

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backfill::{Backfill, Backfiller};
 use crate::binding::{self, BindingPlan};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -181,6 +182,15 @@ pub async fn start(
         clock.clone(),
     ));
     live.refresh_held(&store).await?;
+    let backfill = Backfiller::new(Backfill {
+        store: store.clone(),
+        writer: writer.clone(),
+        sources: sources.clone(),
+        redactor: redactor.clone(),
+        clock: clock.clone(),
+        live: Some(live.clone()),
+        telemetry: Some(telemetry.backfill.clone()),
+    });
     let pipeline = Pipeline::new(PipelineParts {
         store: store.clone(),
         writer,
@@ -195,6 +205,8 @@ pub async fn start(
         bindings = bound.len(),
         "key results loaded"
     );
+    // Every bound KR: days that have a check-in are skipped.
+    backfill.update(&bound);
     pipeline.set_bindings(bound);
 
     let runner: Runner = {
@@ -222,6 +234,7 @@ pub async fn start(
     });
     tasks.spawn(live.clone().publish_loop(PUBLISH_INTERVAL, work.clone()));
     tasks.spawn(pipeline.clone().drain_backlog(work.clone()));
+    tasks.spawn(backfill.clone().run(work.clone()));
     if let Some(compactor) = compactor(&settings, &store) {
         let compacted = telemetry.storage.compacted.clone();
         tasks.spawn(compactor.run_every(
@@ -239,6 +252,7 @@ pub async fn start(
         live: live.clone(),
         pipeline: pipeline.clone(),
         scheduler: scheduler.clone(),
+        backfill: Some(backfill),
         clock: clock.clone(),
         version,
     }));

@@ -1,8 +1,10 @@
 //! One file per subcommand. Each returns an exit code; errors are printed for people.
 
 mod apply;
+mod backfill;
 mod check;
 mod migrate;
+mod progress_bar;
 mod serve;
 mod source_test;
 mod token;
@@ -28,6 +30,9 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
                 Command::Serve => serve::run(settings).await,
                 Command::Apply { files, dry_run } => apply::run(settings, &files, dry_run).await,
                 Command::Check { files } => check::run(&settings, &files).await,
+                Command::Backfill { kr, source, from } => {
+                    backfill::run(settings, kr.as_deref(), source.as_deref(), from).await
+                }
                 Command::Migrate => migrate::run(settings).await,
                 Command::Source {
                     command: SourceCommand::Test { name, kr },

@@ -221,4 +221,27 @@ pub trait Connector: Send + Sync + 'static {
         let _ = params;
         Ok(Vec::new())
     }
+
+    /// Whether a fetch whose template time (`today`, `now`) is a past
+    /// moment answers the value as of that moment, so backfill may fetch
+    /// a KR's past days with these params (merged, not rendered). Most
+    /// APIs only tell the present (`http_json`, `exec`): false.
+    fn answers_for_past(&self, params: &Params) -> bool {
+        let _ = params;
+        false
+    }
+
+    /// What one fetch with `params` (merged and rendered for `template`)
+    /// asks for, as text; nothing is sent. Backfill compares it for a past
+    /// day and for now: a request that does not change with the day would
+    /// answer today's value for every past day. The default is the params
+    /// themselves, for connectors whose request is only its params.
+    fn request_as_of(
+        &self,
+        params: &Params,
+        template: &template::TemplateContext,
+    ) -> Result<String, String> {
+        let _ = template;
+        Ok(serde_json::Value::Object(params.as_map().clone()).to_string())
+    }
 }

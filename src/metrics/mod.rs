@@ -2,9 +2,11 @@
 //! domain gauges rendered from the snapshot (`domain`), source telemetry
 //! (`sources`) fed by fetch events that also log (`events`), and the
 //! scheduler's lag (`scheduler`), values waiting for the database
-//! (`backlog`), and what `[storage]` saves (`storage`). `/metrics` is `render`: the domain
+//! (`backlog`), what `[storage]` saves (`storage`), and past days fetched
+//! by backfill (`backfill`). `/metrics` is `render`: the domain
 //! families, then the telemetry registry.
 
+mod backfill;
 mod backlog;
 mod domain;
 mod events;
@@ -16,6 +18,7 @@ mod storage;
 use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Registry};
 
+pub use backfill::BackfillTelemetry;
 pub use backlog::BacklogTelemetry;
 pub use domain::render_domain;
 pub use events::{FetchFailed, FetchSucceeded, InternalEvent};
@@ -34,6 +37,7 @@ pub struct Telemetry {
     pub scheduler: SchedulerTelemetry,
     pub backlog: BacklogTelemetry,
     pub storage: StorageTelemetry,
+    pub backfill: BackfillTelemetry,
 }
 
 impl Default for Telemetry {
@@ -50,6 +54,7 @@ impl Telemetry {
             scheduler: SchedulerTelemetry::new(&registry),
             backlog: BacklogTelemetry::new(&registry),
             storage: StorageTelemetry::new(&registry),
+            backfill: BackfillTelemetry::new(&registry),
             registry,
         }
     }

@@ -175,8 +175,13 @@ impl Scale {
 }
 
 impl Resolved {
+    /// Below `min` or above `max`.
+    pub fn out_of_bounds(&self, value: f64) -> bool {
+        self.min.is_some_and(|m| value < m) || self.max.is_some_and(|m| value > m)
+    }
+
     pub fn judge(&self, scale: &Scale, value: f64) -> Verdict {
-        if self.min.is_some_and(|m| value < m) || self.max.is_some_and(|m| value > m) {
+        if self.out_of_bounds(value) {
             return Verdict::OutOfBounds;
         }
         match (scale.allowed_step(self.max_change), scale.last) {

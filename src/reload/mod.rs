@@ -1,6 +1,8 @@
 //! Reloading the OKR model into the running daemon: after an API write (so
 //! the writer reads what it wrote), and when another process changed it
-//! (`okrd apply`, another replica; see `refresh`). One rebuild at a time.
+//! (`okrd apply`, another replica; see `refresh`). One rebuild at a time;
+//! each hands the new bindings to the pipeline, the scheduler and the
+//! backfill (which fetches the past days of KRs new or rebound).
 //! Also what the model is checked against (`rules`) and how OKR files are
 //! read (`files`), shared by the daemon, the API and the commands.
 
@@ -14,6 +16,7 @@ use tokio::sync::Mutex;
 pub use files::{RuleContext, load_okr_files, load_okrs, rule_context};
 pub use refresh::Refresher;
 
+use crate::backfill::Backfiller;
 use crate::binding::{self, BindingPlan, Sources};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -30,6 +33,9 @@ pub struct Reloader {
     pub live: Arc<LiveModel>,
     pipeline: Arc<Pipeline>,
     scheduler: SchedulerHandle,
+    /// Told about every new binding set, to fetch the past days of KRs
+    /// that are new or changed.
+    backfill: Option<Arc<Backfiller>>,
     clock: Arc<dyn Clock>,
     /// The model version the running engine was built from.
     version: Mutex<ModelVersion>,
@@ -42,6 +48,7 @@ pub struct ReloaderParts {
     pub live: Arc<LiveModel>,
     pub pipeline: Arc<Pipeline>,
     pub scheduler: SchedulerHandle,
+    pub backfill: Option<Arc<Backfiller>>,
     pub clock: Arc<dyn Clock>,
     /// The version the running model was read at.
     pub version: ModelVersion,
@@ -55,6 +62,7 @@ impl Reloader {
             live: parts.live,
             pipeline: parts.pipeline,
             scheduler: parts.scheduler,
+            backfill: parts.backfill,
             clock: parts.clock,
             version: Mutex::new(parts.version),
         }
@@ -93,6 +101,9 @@ impl Reloader {
             "model rebuilt from the database"
         );
         self.live.replace(engine, Arc::new(index));
+        if let Some(backfill) = &self.backfill {
+            backfill.update(&plan.bound);
+        }
         self.pipeline.set_bindings(plan.bound);
         self.scheduler.set_bindings(plan.schedule);
         *version = new_version;

@@ -19,11 +19,12 @@
 //! `okrs` (reading the model), `apply` (OKRs-as-code), `model_tx` (API
 //! writes), `check_ins` (and `check_in_writer`, their group commit, which
 //! applies the `heartbeat`),
-//! `compaction` (thinning old fetched check-ins), `leases`, `tokens`,
-//! `reviews`, `audit`.
+//! `compaction` (thinning old fetched check-ins), `backfill` (the days a
+//! KR already has), `leases`, `tokens`, `reviews`, `audit`.
 
 mod apply;
 mod audit;
+mod backfill;
 mod check_in_writer;
 mod check_ins;
 mod codec;
@@ -43,6 +44,7 @@ mod version;
 
 pub use apply::{ApplyPlan, Change};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
+pub use backfill::DaySpan;
 pub use check_in_writer::CheckInWriter;
 pub use check_ins::{CheckInGuard, CheckInWrite, HistoryQuery, StoredCheckIn, Written};
 pub use compaction::{Compacted, CompactionPlan, Compactor};

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "metrics"],
     &["scheduler", "logging"],
     &["binding"],
-    &["pipeline"],
+    &["pipeline", "backfill"],
     &["reload"],
     &["api", "web"],
     &["app"],

@@ -21,7 +21,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use okrd::connectors::declarative::Catalog;
 use okrd::connectors::http::{HttpClient, HttpPolicy};
 use okrd::connectors::template::{TemplateContext, render_params};
-use okrd::connectors::{FetchContext, Params, Redactor};
+use okrd::connectors::{Connector, FetchContext, Params, Redactor};
 use okrd::okr::Period;
 
 /// Every catalog connector has a test below: adding a folder without one fails.
@@ -73,6 +73,11 @@ struct Case {
     value: Option<f64>,
     #[serde(default)]
     reason: Option<String>,
+    /// Whether these params answer for a past day (`history` in the
+    /// manifest): checked, and when true, the request must change a day
+    /// later (a backfill renders it for each past day's end).
+    #[serde(default)]
+    history: Option<bool>,
     #[serde(default)]
     exchange: Vec<Exchange>,
 }
@@ -265,6 +270,14 @@ async fn run_connector(connector: &str) {
     let catalog = Catalog::embedded().unwrap_or_else(|p| panic!("{}", p.join("\n")));
     let cases = load_cases(connector);
     assert!(!cases.is_empty(), "{connector}: tests.toml has no case");
+    let manifest = catalog.get(connector).expect("connector in the catalog");
+    let declares_history =
+        manifest.history || manifest.variants.iter().any(|v| v.history == Some(true));
+    assert!(
+        !declares_history || cases.iter().any(|c| c.history == Some(true)),
+        "{connector}: the manifest declares `history`, but no case has `history = true` \
+         (a fetch as of a past day's end, checking the request asks up to that day)"
+    );
     let mut failures = Vec::new();
     for case in &cases {
         match run_case(connector, case, &catalog).await {
@@ -304,6 +317,9 @@ async fn run_case(connector: &str, case: &Case, catalog: &Catalog) -> Result<(),
         key_result: "kr".into(),
     };
     let params = render_params(&merged, &template, &redactor)?;
+    if let Some(want) = case.history {
+        check_history(conn.as_ref(), &merged, &params, &template, &redactor, want)?;
+    }
     let http = HttpClient::new(HttpPolicy::default())?;
     let ctx = FetchContext {
         source: "test",
@@ -345,6 +361,37 @@ async fn run_case(connector: &str, case: &Case, catalog: &Catalog) -> Result<(),
         }
     }
     check_requests(&p, case, started).await
+}
+
+/// The connector answers for a past day exactly when the case says so;
+/// one that does asks for something else a day later.
+fn check_history(
+    conn: &dyn Connector,
+    merged: &Params,
+    params: &Params,
+    template: &TemplateContext,
+    redactor: &Redactor,
+    want: bool,
+) -> Result<(), String> {
+    let got = conn.answers_for_past(merged);
+    if got != want {
+        return Err(format!("answers_for_past: expected {want}, got {got}"));
+    }
+    if !want {
+        return Ok(());
+    }
+    let later = TemplateContext {
+        now: template.now + chrono::TimeDelta::days(1),
+        ..template.clone()
+    };
+    let later_params = render_params(merged, &later, redactor)?;
+    let today = conn.request_as_of(params, template)?;
+    if today == conn.request_as_of(&later_params, &later)? {
+        return Err(format!(
+            "the request is the same a day later, so it cannot answer for a past day: {today}"
+        ));
+    }
+    Ok(())
 }
 
 /// Values are numbers: equal up to floating-point rounding.

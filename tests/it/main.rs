@@ -15,6 +15,7 @@ mod support;
 mod api_input;
 mod api_workflow;
 mod architecture;
+mod backfill;
 mod catalog;
 mod cli;
 mod connectors_native;

@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod credentials;
 pub mod extract;
+mod history;
 pub mod manifest;
 mod origins;
 mod pagination;
@@ -53,6 +54,8 @@ struct Plan<'m> {
     request: &'m RequestSpec,
     pagination: Option<&'m PaginationSpec>,
     extract: &'m ExtractSpec,
+    /// The request answers for a past moment (`history`).
+    history: bool,
 }
 
 impl Connector for Declarative {
@@ -143,6 +146,14 @@ impl Connector for Declarative {
 
     fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
         origins::request_urls(&self.manifest, params)
+    }
+
+    fn answers_for_past(&self, params: &Params) -> bool {
+        history::answers_for_past(&self.manifest, params)
+    }
+
+    fn request_as_of(&self, params: &Params, template: &TemplateContext) -> Result<String, String> {
+        history::request_as_of(&self.manifest, params, template)
     }
 }
 
@@ -256,10 +267,12 @@ fn plan<'m>(m: &'m Manifest, vars: &Vars) -> Result<Plan<'m>, String> {
         Some(v) if v.request.is_some() || v.pagination.is_some() => v.pagination.as_ref(),
         _ => m.pagination.as_ref(),
     };
+    let history = variant.and_then(|v| v.history).unwrap_or(m.history);
     Ok(Plan {
         request,
         pagination,
         extract,
+        history,
     })
 }
 

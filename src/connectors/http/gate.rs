@@ -222,6 +222,26 @@ impl SourceGate {
         }
     }
 
+    /// When the source is idle as of `now`: no pause in force and the
+    /// limiter's queue drained, so a request could start with the whole
+    /// burst left. `None`: it is idle now.
+    pub fn busy_until(&self, now: Instant) -> Option<Instant> {
+        let state = self.lock();
+        let paused = state.not_before.filter(|t| *t > now);
+        let queued = state.next_free.filter(|t| *t > now);
+        paused.max(queued)
+    }
+
+    /// Waits until the source is idle (`busy_until`). Backfill waits for
+    /// this before each of its fetches and then takes one slot, so it uses
+    /// only capacity scheduled fetches left unused: they always find the
+    /// burst (less that one slot) free, and never queue behind a backfill.
+    pub async fn wait_idle(&self) {
+        while let Some(until) = self.busy_until(Instant::now()) {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -327,6 +347,22 @@ mod tests {
         assert_eq!(gate.reserve(t0, Some(t0 + 10 * S)), Ok(t0 + 3 * S));
         assert_eq!(gate.reserve(t0 + 4 * S, None), Ok(t0 + 4 * S));
         assert_eq!(gate.paused_until(t0 + 4 * S), None);
+    }
+
+    #[test]
+    fn idle_means_no_pause_and_a_drained_queue() {
+        let gate = SourceGate::new(Some(RateLimit::parse("600/hour").unwrap()));
+        let t0 = Instant::now();
+        assert_eq!(gate.busy_until(t0), None);
+        // One request (a backfill's) leaves the burst to the others...
+        gate.reserve(t0, None).unwrap();
+        assert_eq!(gate.reserve(t0, None), Ok(t0));
+        // ...but the next backfill waits until the queue has drained.
+        let interval = RateLimit::parse("600/hour").unwrap().interval();
+        assert_eq!(gate.busy_until(t0), Some(t0 + 2 * interval));
+        assert_eq!(gate.busy_until(t0 + 2 * interval), None);
+        gate.hold_until(t0 + 3600 * S);
+        assert_eq!(gate.busy_until(t0 + 2 * interval), Some(t0 + 3600 * S));
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub struct Manifest {
     pub rate_limit: Option<String>,
     #[serde(default)]
     pub exactly_one_of: Vec<Vec<String>>,
+    /// The request depends only on the params, the period and the date
+    /// variables (`today`, `now`, `now_ts`), so rendering it for a past
+    /// moment asks for the value as of then: backfill may use it.
+    #[serde(default)]
+    pub history: bool,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     #[serde(default)]
@@ -234,6 +239,10 @@ pub struct Condition {
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     pub when: String,
+    /// Whether this variant's request answers for a past moment (see
+    /// `Manifest::history`); unset, the manifest's.
+    #[serde(default)]
+    pub history: Option<bool>,
     #[serde(default)]
     pub request: Option<RequestSpec>,
     #[serde(default)]

@@ -12,6 +12,7 @@
 //! body = { metric = "open_tickets" }      # sent as JSON; POST/PUT only
 //! value = "$.results[*].count"            # RFC 9535 JSONPath
 //! reduce = "sum"                          # sum|mean|min|max|count|last, for several matches
+//! history = true                          # the URL or body bound the answer by {{ today }}/{{ now }}
 //! ```
 //!
 //! One match is the value; several need `reduce`; none is `no_data`, except
@@ -73,6 +74,9 @@ impl<'p> Spec<'p> {
         let path = JsonPath::parse(path_text)
             .map_err(|e| format!("param `value` is not a valid JSONPath (RFC 9535): {e}"))?;
         let reduce = Reduce::from_param(params.get("reduce"))?;
+        if params.get("history").is_some_and(|h| !h.is_boolean()) {
+            return Err("param `history` must be true or false".into());
+        }
         Ok(Spec {
             url,
             method,
@@ -95,9 +99,11 @@ impl Connector for HttpJson {
     }
 
     fn known_params(&self) -> Vec<String> {
-        ["url", "method", "headers", "body", "value", "reduce"]
-            .map(String::from)
-            .to_vec()
+        [
+            "url", "method", "headers", "body", "value", "reduce", "history",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn allowed_origins(&self, config: &Params) -> Result<Vec<String>, String> {
@@ -106,6 +112,13 @@ impl Connector for HttpJson {
 
     fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
         super::request_url(params)
+    }
+
+    /// Any API might answer for a past day, but only the config can say
+    /// so: `history = true`, with a URL or body that uses the date
+    /// variables (backfill still skips a request that is the same every day).
+    fn answers_for_past(&self, params: &Params) -> bool {
+        params.get("history") == Some(&Value::Bool(true))
     }
 }
 

@@ -12,7 +12,9 @@
 //! params = { query = "sum(increase(calls_total[7d]))", reduce = "sum" }
 //! ```
 //!
-//! `GET {url}/api/v1/query?query=…`. A vector with one series or a scalar is
+//! `GET {url}/api/v1/query?query=…&time=…`, an instant query at the fetch
+//! time (Unix seconds): a scheduled fetch asks for now, a backfill for the
+//! end of a past day. A vector with one series or a scalar is
 //! the value; several series need `reduce` (or aggregate in PromQL); an
 //! empty vector is `no_data`, whatever `reduce` says (as PromQL's own
 //! `count()` of nothing is nothing: write `count(x) or vector(0)` for 0).
@@ -23,6 +25,7 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use crate::connectors::http::{headers_from_params, parse_http_url};
+use crate::connectors::template::TemplateContext;
 use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
 use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
@@ -40,9 +43,17 @@ struct Spec {
 
 impl Spec {
     fn from_params(params: &Params) -> Result<Spec, String> {
+        Spec::at(params, None)
+    }
+
+    /// The query evaluated at `time` (Unix seconds), or at the server's now.
+    fn at(params: &Params, time: Option<i64>) -> Result<Spec, String> {
         let base = params.require_str("url")?;
         let query = params.require_str("query")?;
-        let url = query_url(base, query)?;
+        let mut url = query_url(base, query)?;
+        if let Some(time) = time {
+            url.query_pairs_mut().append_pair("time", &time.to_string());
+        }
         let headers = headers_from_params(params.table("headers")?)?;
         let reduce = Reduce::from_param(params.get("reduce"))?;
         Ok(Spec {
@@ -90,10 +101,20 @@ impl Connector for Prometheus {
     fn request_urls(&self, params: &Params) -> Result<Vec<String>, String> {
         super::request_url(params)
     }
+
+    /// An instant query at `time=` is the value then, as far back as the
+    /// server keeps samples.
+    fn answers_for_past(&self, _params: &Params) -> bool {
+        true
+    }
+
+    fn request_as_of(&self, params: &Params, template: &TemplateContext) -> Result<String, String> {
+        Spec::at(params, Some(template.now.timestamp())).map(|s| s.url.to_string())
+    }
 }
 
 async fn fetch(ctx: &FetchContext<'_>) -> Result<f64, FetchError> {
-    let spec = Spec::from_params(ctx.params)
+    let spec = Spec::at(ctx.params, Some(ctx.template.now.timestamp()))
         .map_err(|m| FetchError::new(Reason::Parse, format!("invalid params: {m}")))?;
     let req = ctx
         .http

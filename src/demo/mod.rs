@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{Role, token};
 use crate::okr::Period;
-use crate::okr::progress::expected_progress;
 use crate::store::AuditEntry;
 use crate::{app, config};
 
@@ -39,8 +38,7 @@ pub async fn run(listen: SocketAddr) -> ExitCode {
 
 async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> ExitCode {
     let period = Period::quarter_of(Utc::now().date_naive());
-    let pace = expected_progress(&period, Utc::now());
-    let sim = match simulator::start(pace, shutdown.clone()).await {
+    let sim = match simulator::start(&period, shutdown.clone()).await {
         Ok(url) => url,
         Err(e) => {
             eprintln!("cannot start the simulated sources: {e}");

@@ -18,9 +18,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+
+use crate::okr::Period;
+use crate::okr::progress::{expected_progress, expected_progress_between};
 
 /// The site the simulated Plausible knows (the demo config's `site_id`).
 pub const PLAUSIBLE_SITE_ID: &str = "acme.example";
@@ -49,6 +52,9 @@ const GLITCH_AT_QUERY: u32 = 3;
 #[derive(Clone)]
 struct Sim {
     started: Instant,
+    /// The demo period's first and last instants: a past day's values
+    /// (asked by backfill) follow the pace of that day.
+    period: (DateTime<Utc>, DateTime<Utc>),
     /// Scheduled (not backfill) failed-password queries answered so far.
     failed_password_queries: Arc<AtomicU32>,
     /// Share of the demo period already elapsed: values are set around this
@@ -72,6 +78,36 @@ impl Sim {
     fn reset_calls(&self) -> f64 {
         let t = self.t();
         Self::along(1200.0, 600.0, self.pace + 0.03 + 0.004 * t).round()
+    }
+
+    /// Share of the period elapsed at `t`.
+    fn pace_at(&self, t: DateTime<Utc>) -> f64 {
+        expected_progress_between(self.period.0, self.period.1, t)
+    }
+
+    /// Days since the period started at `t`, for a day-to-day wobble.
+    fn day_of(&self, t: DateTime<Utc>) -> f64 {
+        (t - self.period.0).num_days() as f64
+    }
+
+    /// Failed passwords as of a past instant (backfill): behind that day's
+    /// pace by the same share as now, with a day-to-day wobble, so the
+    /// history trends towards today's value and a forecast has a slope.
+    fn failed_passwords_at(&self, t: DateTime<Utc>) -> f64 {
+        let wobble = 0.015 * (self.day_of(t) * 0.9).sin();
+        Self::along(50_000.0, 25_000.0, self.pace_at(t) - 0.18 + wobble)
+    }
+
+    /// The NPS survey as of a past instant: answers grow by day, the
+    /// promoter share swings week to week around the target of 30, so some
+    /// weeks of the sustain KR hold the level and some do not.
+    fn survey_at(&self, t: DateTime<Utc>) -> (u64, u64, u64) {
+        let day = self.day_of(t).max(0.0);
+        let answers = 20 + (day * 2.0) as u64;
+        let n = answers as f64;
+        let promoters = (n * (0.455 + 0.05 * (day / 4.0).sin())).round() as u64;
+        let detractors = (n * 0.15).round() as u64;
+        (promoters, answers - promoters - detractors, detractors)
     }
 
     /// Failed passwords: well behind pace (at risk), wobbling as real weekly data does.
@@ -103,13 +139,15 @@ impl Sim {
     }
 }
 
-/// Serve the simulator until `shutdown`; returns its base URL. `pace` is the
-/// share of the demo period elapsed.
-pub async fn start(pace: f64, shutdown: CancellationToken) -> std::io::Result<String> {
+/// Serve the simulator until `shutdown`; returns its base URL. Values
+/// follow the pace of `period` (now, and on a past day asked for).
+pub async fn start(period: &Period, shutdown: CancellationToken) -> std::io::Result<String> {
+    let pace = expected_progress(period, Utc::now());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let sim = Sim {
         started: Instant::now(),
+        period: (period.start_instant(), period.end_instant()),
         failed_password_queries: Arc::default(),
         pace,
     };
@@ -151,15 +189,23 @@ async fn prometheus_query(
     let now = Utc::now().timestamp_millis() as f64 / 1000.0;
     match q.get("query").map(String::as_str) {
         Some(query) if query.contains("auth_failed_password_attempts_total") => {
-            let nth = if q.contains_key("time") {
-                0
-            } else {
-                sim.failed_password_queries.fetch_add(1, Ordering::Relaxed) + 1
-            };
-            let value = if nth == GLITCH_AT_QUERY {
-                0.0
-            } else {
-                sim.failed_passwords()
+            // A query for a past moment (backfill) answers that moment's
+            // value; scheduled queries ask for about now.
+            let past = q
+                .get("time")
+                .and_then(|t| t.parse::<f64>().ok())
+                .and_then(|t| DateTime::from_timestamp_millis((t * 1000.0) as i64))
+                .filter(|t| *t < Utc::now() - Duration::minutes(10));
+            let value = match past {
+                Some(t) => sim.failed_passwords_at(t),
+                None => {
+                    let nth = sim.failed_password_queries.fetch_add(1, Ordering::Relaxed) + 1;
+                    if nth == GLITCH_AT_QUERY {
+                        0.0
+                    } else {
+                        sim.failed_passwords()
+                    }
+                }
             };
             Json(json!({
                 "status": "success",
@@ -283,7 +329,11 @@ fn plausible_date_range(asked: &Value) -> Option<Value> {
 
 /// Delighted: `GET /v1/metrics.json` with the project's API key as the Basic
 /// user and an empty password; NPS and the counts behind it.
-async fn delighted_metrics(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+async fn delighted_metrics(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if authorization(&headers) != Some(basic(DELIGHTED_API_KEY, "").as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -291,7 +341,16 @@ async fn delighted_metrics(State(sim): State<Sim>, headers: HeaderMap) -> Respon
         )
             .into_response();
     }
-    let (promoters, passives, detractors) = sim.survey();
+    // `until` before today: the survey as of then (backfill).
+    let past = q
+        .get("until")
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .filter(|t| *t < Utc::now() - Duration::minutes(10));
+    let (promoters, passives, detractors) = match past {
+        Some(t) => sim.survey_at(t),
+        None => sim.survey(),
+    };
     let answers = promoters + passives + detractors;
     let percent = |count: u64| int(100.0 * count as f64 / answers as f64);
     Json(json!({

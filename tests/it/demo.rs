@@ -109,7 +109,7 @@ async fn demo_krs_get_values_and_move() {
             .await
             .unwrap_or_else(|e| panic!("{e}\ndemo log:\n{}", logged()));
         let v = values(&body);
-        if v.len() == 5 {
+        if v.len() == 6 {
             break v;
         }
         assert!(
@@ -126,6 +126,7 @@ async fn demo_krs_get_values_and_move() {
         "failed-passwords",
         "nps",
         "monthly-visitors",
+        "nps-most-weeks",
     ] {
         assert!(krs.contains(&kr), "{kr} missing from {krs:?}");
     }
@@ -238,6 +239,60 @@ async fn demo_krs_get_values_and_move() {
     )
     .await;
     assert!(kr["value"].as_f64().unwrap() > 1000.0, "{kr}");
+
+    // Past days of the quarter were backfilled: the failed-passwords KR
+    // (Prometheus at time=) starts with a line, not a dot.
+    let backfilled = Instant::now();
+    loop {
+        let page = read(
+            &client,
+            &format!("{api}/key-results/failed-passwords/check-ins?limit=500"),
+            &token,
+        )
+        .await;
+        let past = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["origin"] == "backfill:auth-prometheus")
+            .count();
+        let today = chrono::Utc::now().date_naive();
+        let days_so_far = (today - okrd::okr::Period::quarter_of(today).start).num_days();
+        if past as i64 == days_so_far {
+            break;
+        }
+        assert!(
+            backfilled.elapsed() < Duration::from_secs(30),
+            "{past} of {days_so_far} past days backfilled\ndemo log:\n{}",
+            logged()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The sustain KR lists the quarter's weeks and judges the closed ones.
+    let sustain = read(
+        &client,
+        &format!("{api}/key-results/nps-most-weeks"),
+        &token,
+    )
+    .await;
+    let windows = sustain["windows"].as_array().unwrap();
+    let (current, closed) = windows.split_last().expect("the current week at least");
+    assert_eq!(current["closed"], false, "{sustain}");
+    // Unless the quarter began this week, backfilled weeks are judged.
+    assert!(
+        closed
+            .iter()
+            .all(|w| w["closed"] == true && w["value"].is_number()),
+        "{sustain}"
+    );
+    let body = fetch(&url).await.unwrap();
+    assert!(
+        body.lines().any(|l| l
+            .starts_with("okr_key_result_windows_required{key_result=\"nps-most-weeks\"")
+            && l.ends_with(" 9")),
+        "no windows_required gauge"
+    );
 
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
     let (status, _) = demo.stop().await;

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use super::forecast::{Forecast, Forecaster};
 use super::history::{History, local_day};
 use super::model::{KrKind, Period, Rollup, Status};
 use super::progress;
 
 mod build;
 mod children;
+mod forecasting;
 mod graph;
 mod tree;
 
@@ -63,6 +65,8 @@ pub struct KrState {
     pub progress: f64,
     pub has_data: bool,
     pub last_update: Option<DateTime<Utc>>,
+    /// Where its history heads by the period's end (`okr::forecast`).
+    pub forecast: Option<Forecast>,
     period_ix: u32,
 }
 
@@ -147,6 +151,8 @@ pub struct RollupEngine {
     history: Vec<Arc<History>>,
     /// Where days start and end for `history`: the scheduler's time zone.
     timezone: Tz,
+    /// Scratch for the forecasts `history` is read into.
+    forecaster: Forecaster,
     objectives: Vec<ObjectiveState>,
     teams: Vec<TeamState>,
     /// Objective and team trees (sums of weighted progress).
@@ -201,7 +207,7 @@ impl RollupEngine {
     }
 
     /// Records counted values (any order, older ones too) into the KRs'
-    /// histories only; unknown ids are skipped. The current value is
+    /// histories, then refreshes their forecasts; unknown ids are skipped. The current value is
     /// `load_values`' job.
     pub fn load_history<'a>(
         &mut self,
@@ -212,6 +218,7 @@ impl RollupEngine {
                 self.record_history(i as usize, value, at);
             }
         }
+        self.refresh_forecasts();
     }
 
     /// A KR's counted values by day (empty for a KR with none yet).
@@ -295,6 +302,7 @@ impl RollupEngine {
         };
         let i = i as usize;
         self.record_history(i, value, at);
+        self.refresh_forecast(i);
         if !self.record(i, value, at) || self.topo.kr_links[i].mode.is_some() {
             return Ok(());
         }

@@ -107,6 +107,7 @@ impl RollupEngine {
                 progress: 0.0,
                 has_data: false,
                 last_update: None,
+                forecast: None,
             });
         }
         let mut kr_parent: Vec<u32> = kr_parent_ids
@@ -245,6 +246,7 @@ impl RollupEngine {
             own: vec![Own::default(); krs.len()],
             history: vec![Arc::default(); krs.len()],
             timezone: chrono_tz::UTC,
+            forecaster: Default::default(),
             krs,
             objectives,
             teams,

@@ -222,20 +222,40 @@ impl Forecaster {
 }
 
 /// An objective's forecast progress: the weighted mean of its KRs' forecast
-/// progress over `(weight, forecast progress)`, for KRs that have one.
-/// Weights that are not positive count as 0, as in the objective's progress.
-pub fn weighted_progress(krs: impl IntoIterator<Item = (f64, Option<f64>)>) -> Option<f64> {
-    let (mut sum, mut weights) = (0.0, 0.0);
-    for (w, p) in krs {
+/// progress, for KRs that have one. Weights that are not positive count as
+/// 0, as in the objective's progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WeightedProgress {
+    sum: f64,
+    weights: f64,
+}
+
+impl WeightedProgress {
+    /// Adds a KR of weight `w` and forecast progress `p` (`None`: no forecast).
+    pub fn add(&mut self, w: f64, p: Option<f64>) {
         if let Some(p) = p
             && w.is_finite()
             && w > 0.0
         {
-            sum += w * p;
-            weights += w;
+            self.sum += w * p;
+            self.weights += w;
         }
     }
-    (weights > 0.0).then(|| (sum / weights).clamp(0.0, 1.0))
+
+    /// `None` when no KR with a weight had a forecast.
+    pub fn mean(&self) -> Option<f64> {
+        (self.weights > 0.0).then(|| (self.sum / self.weights).clamp(0.0, 1.0))
+    }
+}
+
+impl FromIterator<(f64, Option<f64>)> for WeightedProgress {
+    fn from_iter<I: IntoIterator<Item = (f64, Option<f64>)>>(krs: I) -> Self {
+        let mut w = WeightedProgress::default();
+        for (weight, p) in krs {
+            w.add(weight, p);
+        }
+        w
+    }
 }
 
 /// The median; leaves `v` partitioned around `v.len() / 2`. `v` is not empty.
@@ -425,12 +445,11 @@ mod tests {
 
     #[test]
     fn objectives_weigh_the_krs_that_have_a_forecast() {
-        assert_eq!(weighted_progress([(1.0, None), (2.0, None)]), None);
-        let mean = weighted_progress([(1.0, Some(0.2)), (3.0, Some(0.6)), (5.0, None)]).unwrap();
-        assert!((mean - 0.5).abs() < 1e-12, "{mean}");
-        assert_eq!(
-            weighted_progress([(0.0, Some(0.2)), (f64::NAN, Some(0.4))]),
-            None
-        );
+        let mean =
+            |krs: &[(f64, Option<f64>)]| krs.iter().copied().collect::<WeightedProgress>().mean();
+        assert_eq!(mean(&[(1.0, None), (2.0, None)]), None);
+        let m = mean(&[(1.0, Some(0.2)), (3.0, Some(0.6)), (5.0, None)]).unwrap();
+        assert!((m - 0.5).abs() < 1e-12, "{m}");
+        assert_eq!(mean(&[(0.0, Some(0.2)), (f64::NAN, Some(0.4))]), None);
     }
 }

@@ -26,6 +26,7 @@ mod e2e;
 mod faults;
 mod faults_postgres;
 mod faults_redirect;
+mod forecast;
 mod health;
 mod http_policy;
 mod okr_files;

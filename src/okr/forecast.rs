@@ -75,6 +75,8 @@ struct Fit {
 pub struct Forecaster {
     xs: Vec<f64>,
     ys: Vec<f64>,
+    /// 1 / the x distance of days `k` apart.
+    per_distance: Vec<f64>,
     pairs: Vec<f64>,
 }
 
@@ -171,10 +173,16 @@ impl Forecaster {
     /// carried to `x_end`.
     fn theil_sen(&mut self, m: usize, x_end: f64) -> Fit {
         let (xs, ys) = (&self.xs[..m], &self.ys[..m]);
+        // The days are evenly spaced, latest first: x_i − x_j = (j − i)·step,
+        // so one division per distance serves every pair at it.
+        let step = if m > 1 { xs[0] - xs[1] } else { 1.0 };
+        self.per_distance.clear();
+        self.per_distance
+            .extend((0..m).map(|k| 1.0 / (k as f64 * step)));
         self.pairs.clear();
         for i in 0..m {
             for j in i + 1..m {
-                self.pairs.push((ys[j] - ys[i]) / (xs[j] - xs[i]));
+                self.pairs.push((ys[i] - ys[j]) * self.per_distance[j - i]);
             }
         }
         let n = self.pairs.len();
@@ -205,7 +213,7 @@ impl Forecaster {
         let noise = Z90 * sigma * (1.0 + 1.0 / mf).sqrt();
 
         let value = intercept + slope * x_end;
-        // The days are evenly spaced: the middle one is the mean of the ends.
+        // The middle day is the mean of the ends.
         let lever = x_end - (xs[0] + xs[m - 1]) / 2.0;
         let down = ((slope - slope_lo) * lever).abs();
         let up = ((slope_hi - slope) * lever).abs();

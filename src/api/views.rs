@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::sustain::{SustainView, sustain_view};
 use crate::live::Snapshot;
+use crate::okr::forecast::{Forecast, WeightedProgress};
 use crate::okr::guard::Guard;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
@@ -61,6 +62,9 @@ pub struct ObjectiveView<'a> {
     pub expected_progress: f64,
     /// Progress against the period's pace; `no_data` until one of its KRs has a value.
     pub status: Status,
+    /// Weighted mean of its KRs' forecast progress, for KRs that have a
+    /// forecast; `null` when none has.
+    pub forecast_progress: Option<f64>,
     /// Its KRs (every workflow state), by id.
     pub key_results: &'a [String],
     /// Objectives that name this one as parent.
@@ -100,6 +104,9 @@ pub struct KeyResultView<'a> {
     pub last_update: Option<DateTime<Utc>>,
     /// True for a parent KR without a source of its own: its value comes from its children.
     pub derived: bool,
+    /// Where its history heads by the period's end; `null` for kinds other
+    /// than increase/decrease and with fewer than 3 days of history.
+    pub forecast: Option<ForecastView>,
     /// KRs that name this one as parent.
     pub children: &'a [String],
     /// The newest fetched value held outside the KR's guard (README "Held
@@ -123,6 +130,33 @@ pub struct HeldView {
     pub value: f64,
     #[serde(serialize_with = "super::time::ms")]
     pub observed_at: DateTime<Utc>,
+}
+
+/// A KR's projected value at its period's end (README "Forecasts").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct ForecastView {
+    /// The Theil–Sen trend of its daily values, carried to the period's end.
+    pub value: f64,
+    /// The 90% band around `value`.
+    pub low: f64,
+    pub high: f64,
+    /// Progress of `value`, 0..1.
+    pub progress: f64,
+    /// The instant projected to: the period's end.
+    #[serde(serialize_with = "super::time::ms")]
+    pub at: DateTime<Utc>,
+}
+
+impl From<Forecast> for ForecastView {
+    fn from(f: Forecast) -> Self {
+        ForecastView {
+            value: f.value,
+            low: f.low,
+            high: f.high,
+            progress: f.progress,
+            at: f.at,
+        }
+    }
 }
 
 /// A KR's source binding, as in OKR files.
@@ -289,6 +323,7 @@ impl<'a> Views<'a> {
             progress,
             expected_progress: expected,
             status,
+            forecast_progress: self.objective_forecast(id),
             key_results: model.krs_of_objective.get(id).map_or(NONE, Vec::as_slice),
             children: model.child_objectives.get(id).map_or(NONE, Vec::as_slice),
             meta: (&o.meta).into(),
@@ -375,6 +410,10 @@ impl<'a> Views<'a> {
             status,
             last_update,
             derived,
+            forecast: self
+                .engine_state(&kr.id)
+                .and_then(|s| s.forecast)
+                .map(Into::into),
             children: links.map_or(NONE, |l| l.children.as_slice()),
             held: self.snapshot.held.get(&kr.id).map(|h| HeldView {
                 check_in: h.check_in,
@@ -395,6 +434,16 @@ impl<'a> Views<'a> {
             .get(id)
             .and_then(|l| l.engine)
             .and_then(|i| self.snapshot.key_results.get(i))
+    }
+
+    /// The weighted mean of the forecast progress of the objective's KRs.
+    fn objective_forecast(&self, id: &str) -> Option<f64> {
+        let krs = self.snapshot.index.krs_of_objective.get(id)?;
+        krs.iter()
+            .filter_map(|k| self.engine_state(k))
+            .map(|s| (s.weight, s.forecast.map(|f| f.progress)))
+            .collect::<WeightedProgress>()
+            .mean()
     }
 
     fn expected(&self, period: &str) -> f64 {

@@ -1,9 +1,11 @@
 //! The domain families rendered from the snapshot: every KR's value,
-//! start, target, progress, expected pace, status, last update and info,
-//! objective and team progress, and `okr_build_info`. Written straight to
+//! start, target, progress, expected pace, status, last update, forecast
+//! and info, objective progress and forecast, team progress, and
+//! `okr_build_info`. Written straight to
 //! text: 10,000 KRs make ~120,000 samples and building protobuf families for
 //! them would dominate the scrape.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::names;
 use crate::live::Snapshot;
 use crate::okr::Status;
+use crate::okr::forecast::WeightedProgress;
 use crate::okr::progress::expected_progress;
 
 /// The `okr_*` domain families and `okr_build_info`.
@@ -113,6 +116,26 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
     }
     header(
         out,
+        names::KR_FORECAST_VALUE,
+        "Projected value of a key result at its period's end; only with 3 days of history.",
+    );
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(f) = k.forecast {
+            sample(out, names::KR_FORECAST_VALUE, l, f.value);
+        }
+    }
+    header(
+        out,
+        names::KR_FORECAST_PROGRESS,
+        "Progress of a key result's projected value at its period's end, 0 to 1.",
+    );
+    for (k, l) in s.key_results.iter().zip(&labels) {
+        if let Some(f) = k.forecast {
+            sample(out, names::KR_FORECAST_PROGRESS, l, f.progress);
+        }
+    }
+    header(
+        out,
         names::KR_INFO,
         "Descriptive labels of a key result; always 1.",
     );
@@ -148,14 +171,32 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         names::OBJECTIVE_PROGRESS,
         "Progress of an objective: weighted mean of its key results and child objectives.",
     );
-    for o in &s.objectives {
-        let mut l = String::with_capacity(64);
-        push_label(&mut l, "objective", &o.id);
-        l.push(',');
-        push_label(&mut l, "team", &o.team);
-        l.push(',');
-        push_label(&mut l, "period", &o.period);
-        sample(out, names::OBJECTIVE_PROGRESS, &l, o.progress);
+    let objective_labels: Vec<String> = s
+        .objectives
+        .iter()
+        .map(|o| {
+            let mut l = String::with_capacity(64);
+            push_label(&mut l, "objective", &o.id);
+            l.push(',');
+            push_label(&mut l, "team", &o.team);
+            l.push(',');
+            push_label(&mut l, "period", &o.period);
+            l
+        })
+        .collect();
+    for (o, l) in s.objectives.iter().zip(&objective_labels) {
+        sample(out, names::OBJECTIVE_PROGRESS, l, o.progress);
+    }
+    header(
+        out,
+        names::OBJECTIVE_FORECAST_PROGRESS,
+        "Weighted mean of the forecast progress of an objective's key results that have one.",
+    );
+    let forecasts = objective_forecasts(s);
+    for (o, l) in s.objectives.iter().zip(&objective_labels) {
+        if let Some(p) = forecasts.get(o.id.as_str()).and_then(|w| w.mean()) {
+            sample(out, names::OBJECTIVE_FORECAST_PROGRESS, l, p);
+        }
     }
     header(
         out,
@@ -214,6 +255,18 @@ fn sustain_families(s: &Snapshot, labels: &[String], out: &mut String) {
     }
 }
 
+/// Each objective's KRs as `(weight, forecast progress)`, in one pass.
+fn objective_forecasts(s: &Snapshot) -> HashMap<&str, WeightedProgress> {
+    let mut by_objective: HashMap<&str, WeightedProgress> = HashMap::new();
+    for k in s.key_results.iter().filter(|k| k.forecast.is_some()) {
+        by_objective
+            .entry(k.objective.as_str())
+            .or_default()
+            .add(k.weight, k.forecast.map(|f| f.progress));
+    }
+    by_objective
+}
+
 fn header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");
@@ -269,5 +322,89 @@ mod tests {
             s.push(' ');
         }
         assert_eq!(s, "1.5 NaN +Inf -Inf 2000000 ");
+    }
+
+    #[test]
+    fn forecasts_show_only_where_there_is_one() {
+        use crate::okr::rollup::RollupEngine;
+        use crate::okr::*;
+        use chrono::{Days, NaiveDate, TimeZone};
+        let kr = |id: &str, weight: f64| KeyResult {
+            id: id.into(),
+            objective: "o".into(),
+            team: "t".into(),
+            owner: "a@b.c".into(),
+            title: id.into(),
+            description: None,
+            kind: KrKind::Increase,
+            start: Some(0.0),
+            target: Some(184.0),
+            due: None,
+            unit: None,
+            weight,
+            parent: None,
+            rollup: None,
+            source: None,
+            state: WorkflowState::Approved,
+            sustain: None,
+            guard: None,
+        };
+        let set = OkrSet {
+            periods: vec![Period {
+                id: "q".into(),
+                start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+                end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            }],
+            teams: vec![],
+            objectives: vec![Objective {
+                id: "o".into(),
+                title: "O".into(),
+                description: None,
+                period: "q".into(),
+                team: "t".into(),
+                parent: None,
+                archived: false,
+            }],
+            key_results: vec![kr("half", 1.0), kr("full", 3.0), kr("new", 1.0)],
+        };
+        let mut e = RollupEngine::new(&set);
+        let noon = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
+        for d in 0..5u64 {
+            // `half` ends at 92 (progress 0.5), `full` at 184.
+            e.set_value("half", (d + 1) as f64, noon + Days::new(d))
+                .unwrap();
+            e.set_value("full", 2.0 * (d + 1) as f64, noon + Days::new(d))
+                .unwrap();
+        }
+        e.set_value("new", 1.0, noon).unwrap();
+        let mut out = String::new();
+        let now = noon + Days::new(5);
+        render_domain(&crate::live::Snapshot::from_engine(&e, now), now, &mut out);
+        let line = |prefix: &str| {
+            out.lines()
+                .find(|l| l.starts_with(prefix))
+                .map(String::from)
+        };
+        let l = r#"key_result="half",objective="o",team="t",period="q""#;
+        assert_eq!(
+            line(&format!("okr_key_result_forecast_value{{{l}}}")).unwrap(),
+            format!("okr_key_result_forecast_value{{{l}}} 92")
+        );
+        assert!(
+            line("okr_key_result_forecast_progress_ratio{key_result=\"half\"")
+                .unwrap()
+                .ends_with(" 0.5")
+        );
+        assert_eq!(
+            line("okr_key_result_forecast_value{key_result=\"new\""),
+            None
+        );
+        // (1 × 0.5 + 3 × 1) / 4
+        assert!(
+            line("okr_objective_forecast_progress_ratio{objective=\"o\"")
+                .unwrap()
+                .ends_with(" 0.875"),
+            "{out}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The OKR domain: the model, progress math, validation rules, OKR files and the rollup engine.
 
 pub mod file;
+pub mod forecast;
 pub mod guard;
 pub mod history;
 pub mod model;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use super::forecast::{Forecast, Forecaster};
 use super::history::{History, local_day};
 use super::model::{KrKind, Period, Rollup, Status};
 use super::progress;
@@ -21,6 +22,7 @@ use super::sustain::SustainState;
 
 mod build;
 mod children;
+mod forecasting;
 mod graph;
 mod sustained;
 mod tree;
@@ -68,6 +70,8 @@ pub struct KrState {
     /// A sustain KR's rule and windows at the engine's clock (`advance_to`);
     /// `None` for other kinds and for a sustain KR derived from children.
     pub sustain: Option<Arc<SustainState>>,
+    /// Where its history heads by the period's end (`okr::forecast`).
+    pub forecast: Option<Forecast>,
     period_ix: u32,
 }
 
@@ -157,6 +161,8 @@ pub struct RollupEngine {
     /// The local day sustain windows are judged on (`advance_to`); `None`
     /// until the engine is told the time: no window has started.
     today: Option<NaiveDate>,
+    /// Scratch for the forecasts `history` is read into.
+    forecaster: Forecaster,
     objectives: Vec<ObjectiveState>,
     teams: Vec<TeamState>,
     /// Objective and team trees (sums of weighted progress).
@@ -213,7 +219,7 @@ impl RollupEngine {
     }
 
     /// Records counted values (any order, older ones too) into the KRs'
-    /// histories only; unknown ids are skipped. The current value is
+    /// histories, then refreshes their forecasts; unknown ids are skipped. The current value is
     /// `load_values`' job.
     pub fn load_history<'a>(
         &mut self,
@@ -224,6 +230,7 @@ impl RollupEngine {
                 self.record_history(i as usize, value, at);
             }
         }
+        self.refresh_forecasts();
     }
 
     /// A KR's counted values by day (empty for a KR with none yet).
@@ -307,6 +314,7 @@ impl RollupEngine {
         };
         let i = i as usize;
         self.record_history(i, value, at);
+        self.refresh_forecast(i);
         let newer = self.record(i, value, at);
         // An older value still changes a sustain KR's windows.
         let judged = newer || self.krs[i].sustain.is_some();

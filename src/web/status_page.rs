@@ -186,6 +186,17 @@ fn key_result(
         ),
         None => value,
     };
+    // The projected end value and its band (README "Forecasts").
+    let value = match k.forecast {
+        Some(f) => format!(
+            "{} · forecast {} ({}–{})",
+            value.trim_end(),
+            num(f.value),
+            num(f.low),
+            num(f.high)
+        ),
+        None => value,
+    };
     let _ = write!(
         out,
         "<div class=kr style='padding-left:{}rem'><span>{} <span class=muted>{} · {}</span></span><span>{}</span>\
@@ -309,6 +320,51 @@ mod tests {
             page.contains("4 / 10"),
             "the parent's rolled-up value is shown"
         );
+        assert!(!page.contains("forecast"), "one day of history: none");
+    }
+
+    #[test]
+    fn a_forecast_shows_beside_the_value() {
+        let mut set = OkrSet::default();
+        set.periods.push(Period {
+            id: "p".into(),
+            start: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        });
+        set.objectives.push(Objective {
+            id: "o".into(),
+            title: "O".into(),
+            description: None,
+            period: "p".into(),
+            team: "t".into(),
+            parent: None,
+            archived: false,
+        });
+        set.key_results.push(KeyResult {
+            target: Some(184.0),
+            ..kr("line", None, "Line")
+        });
+        let mut engine = RollupEngine::new(&set);
+        let noon = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
+        for d in 0..4u64 {
+            let v = 2.0 * (d + 1) as f64;
+            engine
+                .set_value("line", v, noon + chrono::Days::new(d))
+                .unwrap();
+        }
+        let now = noon + chrono::Days::new(4);
+        let viewer = Viewer {
+            signed_in: None,
+            messages: false,
+        };
+        let page = render(
+            &Snapshot::from_engine(&engine, now),
+            &HashMap::new(),
+            &[],
+            now,
+            &viewer,
+        );
+        assert!(page.contains("8 / 184 · forecast 184 (184–184)"), "{page}");
     }
 
     #[test]

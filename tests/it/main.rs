@@ -27,6 +27,7 @@ mod e2e;
 mod faults;
 mod faults_postgres;
 mod faults_redirect;
+mod forecast;
 mod health;
 mod held;
 mod http_policy;

@@ -112,6 +112,7 @@ impl RollupEngine {
                     .sustain
                     .filter(|_| kr.kind == KrKind::Sustain)
                     .map(|rule| Arc::new(SustainState::pending(rule))),
+                forecast: None,
             });
         }
         let mut kr_parent: Vec<u32> = kr_parent_ids
@@ -256,6 +257,7 @@ impl RollupEngine {
             history: vec![Arc::default(); krs.len()],
             timezone: chrono_tz::UTC,
             today: None,
+            forecaster: Default::default(),
             krs,
             objectives,
             teams,

@@ -143,15 +143,12 @@ fn engine_load(krs: usize, days: usize, kind: KrKind) -> (f64, usize) {
     }
     let series: Vec<Vec<f64>> = (0..64).map(|s| Shape::NoisyLine.series(s)).collect();
     let noon = Utc.from_utc_datetime(&period.start.and_hms_opt(12, 0, 0).expect("noon"));
+    // Day by day, as the store returns them (oldest first).
+    let days = days.min(DAYS);
     let mut values = Vec::with_capacity(krs * days);
-    for d in 0..days {
-        for (k, kr) in set.key_results.iter().enumerate() {
-            values.push((
-                kr.id.as_str(),
-                series[k % 64][d],
-                noon + Days::new(d as u64),
-            ));
-        }
+    for (d, at) in (0..days).map(|d| (d, noon + Days::new(d as u64))) {
+        let ids = set.key_results.iter().map(|kr| kr.id.as_str());
+        values.extend(ids.enumerate().map(|(k, id)| (id, series[k % 64][d], at)));
     }
     let mut engine = RollupEngine::new(&set);
     let t = Instant::now();

@@ -139,6 +139,8 @@ fn engine_load(krs: usize, days: usize, kind: KrKind) -> (f64, usize) {
             rollup: None,
             source: None,
             state: WorkflowState::Approved,
+            sustain: None,
+            guard: None,
         });
     }
     let series: Vec<Vec<f64>> = (0..64).map(|s| Shape::NoisyLine.series(s)).collect();

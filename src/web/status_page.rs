@@ -186,6 +186,11 @@ fn key_result(
         ),
         None => value,
     };
+    // A fetched value waits outside the guard (README "Held values").
+    let value = match s.held.get(&k.id) {
+        Some(h) => format!("{} · held {}", value.trim_end(), num(h.value)),
+        None => value,
+    };
     // The projected end value and its band (README "Forecasts").
     let value = match k.forecast {
         Some(f) => format!(
@@ -365,6 +370,18 @@ mod tests {
             &viewer,
         );
         assert!(page.contains("8 / 184 · forecast 184 (184–184)"), "{page}");
+        // A held value shows beside the counted one.
+        let held = crate::store::HeldValue {
+            check_in: 9,
+            value: 0.0,
+            observed_at: now,
+        };
+        let snapshot = Snapshot {
+            held: std::sync::Arc::new(HashMap::from([("line".to_string(), held)])),
+            ..Snapshot::from_engine(&engine, now)
+        };
+        let page = render(&snapshot, &HashMap::new(), &[], now, &viewer);
+        assert!(page.contains("8 / 184 · held 0 · forecast"), "{page}");
     }
 
     #[test]

@@ -269,6 +269,20 @@ async fn demo_krs_get_values_and_move() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // With its history, failed-passwords has a forecast (unless the
+    // quarter is under 3 days old).
+    let today = chrono::Utc::now().date_naive();
+    if (today - okrd::okr::Period::quarter_of(today).start).num_days() >= 3 {
+        let kr = read(&client, &format!("{api}/key-results/failed-passwords"), &token).await;
+        let forecast = &kr["forecast"];
+        assert!(
+            forecast["low"].as_f64() <= forecast["value"].as_f64()
+                && forecast["value"].as_f64() <= forecast["high"].as_f64()
+                && forecast["value"].is_number(),
+            "{kr}"
+        );
+    }
+
     // The sustain KR lists the quarter's weeks and judges the closed ones.
     let sustain = read(
         &client,

@@ -273,7 +273,12 @@ async fn demo_krs_get_values_and_move() {
     // quarter is under 3 days old).
     let today = chrono::Utc::now().date_naive();
     if (today - okrd::okr::Period::quarter_of(today).start).num_days() >= 3 {
-        let kr = read(&client, &format!("{api}/key-results/failed-passwords"), &token).await;
+        let kr = read(
+            &client,
+            &format!("{api}/key-results/failed-passwords"),
+            &token,
+        )
+        .await;
         let forecast = &kr["forecast"];
         assert!(
             forecast["low"].as_f64() <= forecast["value"].as_f64()

@@ -138,7 +138,9 @@ async fn three_replicas_ride_out_a_postgres_restart_and_a_killed_replica() {
     );
     assert!(
         posted.unavailable > 0,
-        "no API write got 503 with Retry-After while the database was down: {posted:?}"
+        "no API write got 503 with Retry-After while the database was down: {posted:?}\n{}\n{}",
+        replicas[0].log_tail(),
+        replicas[1].log_tail()
     );
 
     for replica in &mut replicas {
@@ -468,6 +470,8 @@ struct Ack {
 struct Posted {
     acked: Vec<Ack>,
     unavailable: usize,
+    /// What the other posts got (status or error), for the failure message.
+    other: Vec<String>,
 }
 
 /// Posts manual check-ins to the replicas in turn throughout.
@@ -497,15 +501,24 @@ impl Poster {
                     .json(&json!({ "value": value, "note": "posted during the fault" }))
                     .send()
                     .await;
-                if let Ok(r) = sent {
+                let got = match sent {
+                    Ok(r) => Ok((r.status().as_u16(), r.headers().contains_key("retry-after"))),
+                    Err(e) => Err((e.is_connect(), e.to_string())),
+                };
+                {
                     let mut p = p.lock().unwrap();
-                    match r.status().as_u16() {
-                        201 => p.acked.push(Ack {
+                    match got {
+                        Ok((201, _)) => p.acked.push(Ack {
                             value,
                             at: now_ms(),
                         }),
-                        503 if r.headers().contains_key("retry-after") => p.unavailable += 1,
-                        _ => {}
+                        Ok((503, true)) => p.unavailable += 1,
+                        Ok((status, _)) => {
+                            p.other.push(format!("{value}: {status} at {}", now_ms()))
+                        }
+                        // The killed replica refuses connections.
+                        Err((true, _)) => {}
+                        Err((false, e)) => p.other.push(format!("{value}: {e} at {}", now_ms())),
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

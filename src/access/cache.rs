@@ -2,7 +2,8 @@
 //! read at most once per `ttl` (5 s), so `okrd token revoke` and a token
 //! made by `okrd token create` in another process take effect within that
 //! time. Ids that name no token are remembered apart, in a bounded map, so
-//! a flood of made-up ones cannot push out the real ones.
+//! a flood of made-up ones cannot push out the real ones. While the
+//! database is unavailable, a token read before keeps acting as it did.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -52,7 +53,17 @@ impl ApiTokenCache {
         let record = match self.cached(id) {
             Some(record) => record,
             None => {
-                let record = self.store.token(id).await?;
+                let record = match self.store.token(id).await {
+                    Ok(record) => record,
+                    // The database is away: a token known before still
+                    // acts as it did (reads keep working from memory, and
+                    // a revocation cannot be written meanwhile either).
+                    Err(e) if e.is_unavailable() => match self.stale(id) {
+                        Some(record) => return Ok(principal(token, record)),
+                        None => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                };
                 let mut maps = self.lock();
                 let now = Instant::now();
                 match &record {
@@ -82,6 +93,11 @@ impl ApiTokenCache {
         }
         let at = maps.unknown.get(id)?;
         (at.elapsed() < self.ttl).then_some(None)
+    }
+
+    /// What was last read of a known `id`, however old.
+    fn stale(&self, id: &str) -> Option<TokenRecord> {
+        self.lock().known.get(id).map(|(r, _)| r.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -167,5 +183,19 @@ mod tests {
         assert!(cache.authenticate(&token).await.unwrap().is_some());
         let fresh = ApiTokenCache::with_ttl(store, Duration::from_secs(3600));
         assert_eq!(fresh.authenticate(&token).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_known_token_still_acts_while_the_database_is_away() {
+        let (store, token, _) = store_with(Role::Leader, None).await;
+        let (_, other, _) = store_with(Role::Admin, None).await;
+        let cache = ApiTokenCache::with_ttl(store.clone(), Duration::ZERO);
+        assert!(cache.authenticate(&token).await.unwrap().is_some());
+        store.close().await;
+        let p = cache.authenticate(&token).await.unwrap().unwrap();
+        assert_eq!(p.role, Role::Leader);
+        // A token never read cannot be checked: the caller answers 503.
+        let e = cache.authenticate(&other).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
     }
 }

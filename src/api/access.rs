@@ -33,7 +33,8 @@ pub async fn authenticate(State(api): State<ApiState>, mut req: Request, next: N
             Ok(None) => {
                 return ApiError::unauthorized("the token is unknown or revoked").into_response();
             }
-            Err(e) => return ApiError::internal(e).into_response(),
+            // The database away is 503 with Retry-After, not a server fault.
+            Err(e) => return ApiError::from(e).into_response(),
         },
     };
     if !read && principal.role == Role::Viewer {

@@ -16,7 +16,6 @@ use crate::backfill::{Backfill, KrOutcome, StopSignals, Stopped};
 use crate::binding::{self, Binding};
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::connectors::params::SystemSecrets;
 use crate::store::Store;
 
 pub async fn run(
@@ -25,24 +24,13 @@ pub async fn run(
     source: Option<&str>,
     from: Option<NaiveDate>,
 ) -> ExitCode {
-    let (sources, redactor) = match binding::build_sources(&settings, &SystemSecrets) {
-        Ok(s) => s,
-        Err(problems) => {
-            for p in problems {
-                eprintln!("{p}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let Some((sources, redactor)) = super::sources::built_or_report(&settings) else {
+        return ExitCode::FAILURE;
     };
     if let Some(name) = source
         && !sources.contains_key(name)
     {
-        let mut names: Vec<_> = sources.keys().cloned().collect();
-        names.sort();
-        eprintln!(
-            "no source named `{name}` (configured: {})",
-            names.join(", ")
-        );
+        super::sources::report_unknown(name, &sources);
         return ExitCode::FAILURE;
     }
     let store = match app::open_store(&settings).await {

@@ -7,6 +7,7 @@ mod migrate;
 mod progress_bar;
 mod serve;
 mod source_test;
+mod sources;
 mod token;
 
 use std::process::ExitCode;

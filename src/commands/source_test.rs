@@ -6,31 +6,18 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::app;
-use crate::binding as sources;
 use crate::binding::{Binding, fetch_value_traced, params_for, template_context};
 use crate::config::Settings;
 use crate::connectors::Trace;
-use crate::connectors::params::SystemSecrets;
 use crate::okr::{KrKind, OkrSet, Period};
 use crate::reload;
 
 pub async fn run(settings: Settings, name: &str, kr: Option<&str>) -> ExitCode {
-    let (sources, redactor) = match sources::build_sources(&settings, &SystemSecrets) {
-        Ok(s) => s,
-        Err(problems) => {
-            for p in problems {
-                eprintln!("{p}");
-            }
-            return ExitCode::FAILURE;
-        }
+    let Some((sources, redactor)) = super::sources::built_or_report(&settings) else {
+        return ExitCode::FAILURE;
     };
     let Some(source) = sources.get(name) else {
-        let mut names: Vec<_> = sources.keys().cloned().collect();
-        names.sort();
-        eprintln!(
-            "no source named `{name}` (configured: {})",
-            names.join(", ")
-        );
+        super::sources::report_unknown(name, &sources);
         return ExitCode::FAILURE;
     };
     let binding = match kr {

@@ -19,18 +19,22 @@ impl Pipeline {
     /// The guard's word on a fetched value, against the KR as the live
     /// model holds it (its last counted value).
     pub(super) fn judge(&self, binding: &Binding, value: f64) -> Verdict {
-        let scale = self.live.read(|engine, _| {
-            engine.key_result(&binding.key_result).map(|k| Scale {
+        match self.scale(&binding.key_result) {
+            Some(scale) => binding.guard.judge(&scale, value),
+            None => Verdict::Inside,
+        }
+    }
+
+    /// What a guard measures a KR's steps against, as the live model holds it.
+    fn scale(&self, kr: &str) -> Option<Scale> {
+        self.live.read(|engine, _| {
+            engine.key_result(kr).map(|k| Scale {
                 kind: k.kind,
                 start: k.start,
                 target: k.target,
                 last: k.value,
             })
-        });
-        match scale {
-            Some(scale) => binding.guard.judge(&scale, value),
-            None => Verdict::Inside,
-        }
+        })
     }
 
     /// The KR's newest held value again, out of bounds: a tracker stuck at
@@ -132,14 +136,7 @@ impl Pipeline {
         if recent.len() < guard.confirm_after as usize {
             return Ok(());
         }
-        let Some(scale) = self.live.read(|engine, _| {
-            engine.key_result(kr).map(|k| Scale {
-                kind: k.kind,
-                start: k.start,
-                target: k.target,
-                last: k.value,
-            })
-        }) else {
+        let Some(scale) = self.scale(kr) else {
             return Ok(());
         };
         let level = recent.iter().all(|c| {

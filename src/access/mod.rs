@@ -3,6 +3,7 @@
 //! looking them up without a database read per request).
 
 pub mod cache;
+pub mod named;
 pub mod token;
 
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,14 @@ impl Principal {
         }
     }
 }
+
+/// A principal the web app has already authenticated (a session cookie or
+/// a trusted proxy's header), put into an in-process API request's
+/// extensions. Only code in this process can set an extension, never a
+/// client, so the API takes it in place of a bearer token: the web app's
+/// writes then go through the API's own checks, one code path.
+#[derive(Debug, Clone)]
+pub struct ActingAs(pub Principal);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
-//! Authentication of every `/api/v1` request (a bearer token, or anonymous
-//! reads when `[server] anonymous_read` is on) and the permission checks
+//! Authentication of every `/api/v1` request (a bearer token, anonymous
+//! reads when `[server] anonymous_read` is on, or the web app's signed-in
+//! visitor on its in-process calls: `ActingAs`) and the permission checks
 //! handlers make. No token or an unknown one: 401; a known token without
 //! the right: 403.
 
@@ -10,31 +11,16 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult};
-use crate::access::{Principal, Role};
+use crate::access::{ActingAs, Principal, Role};
 
 /// Puts the request's [`Principal`] into its extensions, or answers 401/403.
 pub async fn authenticate(State(api): State<ApiState>, mut req: Request, next: Next) -> Response {
     let read = is_read(req.method());
-    let principal = match bearer(req.headers()) {
-        Bearer::Missing if read && api.anonymous_read => Principal::anonymous(),
-        Bearer::Missing => {
-            return ApiError::unauthorized(
-                "this endpoint needs an API token: send `Authorization: Bearer <token>` \
-                 (make one with `okrd token create --role ...`)",
-            )
-            .into_response();
-        }
-        Bearer::Malformed => {
-            return ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-                .into_response();
-        }
-        Bearer::Token(token) => match api.tokens.authenticate(token).await {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                return ApiError::unauthorized("the token is unknown or revoked").into_response();
-            }
-            // The database away is 503 with Retry-After, not a server fault.
-            Err(e) => return ApiError::from(e).into_response(),
+    let principal = match req.extensions_mut().remove::<ActingAs>() {
+        Some(ActingAs(principal)) => principal,
+        None => match from_bearer(&api, req.headers(), read).await {
+            Ok(principal) => principal,
+            Err(refused) => return refused,
         },
     };
     if !read && principal.role == Role::Viewer {
@@ -45,6 +31,35 @@ pub async fn authenticate(State(api): State<ApiState>, mut req: Request, next: N
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The bearer token's principal, anonymous for reads without one where
+/// allowed; else the 401 (or 503 while tokens cannot be looked up).
+async fn from_bearer(
+    api: &ApiState,
+    headers: &axum::http::HeaderMap,
+    read: bool,
+) -> Result<Principal, Response> {
+    match bearer(headers) {
+        Bearer::Missing if read && api.anonymous_read => Ok(Principal::anonymous()),
+        Bearer::Missing => Err(ApiError::unauthorized(
+            "this endpoint needs an API token: send `Authorization: Bearer <token>` \
+             (make one with `okrd token create --role ...`)",
+        )
+        .into_response()),
+        Bearer::Malformed => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )
+        .into_response()),
+        Bearer::Token(token) => match api.tokens.authenticate(token).await {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => {
+                Err(ApiError::unauthorized("the token is unknown or revoked").into_response())
+            }
+            // The database away is 503 with Retry-After, not a server fault.
+            Err(e) => Err(ApiError::from(e).into_response()),
+        },
+    }
 }
 
 fn is_read(method: &Method) -> bool {

@@ -14,6 +14,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::ConnectInfo;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -62,6 +64,8 @@ pub async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
 ) {
+    // Handlers that trust a proxy's header check who sent it (`ConnectInfo`).
+    let peer = stream.peer_addr().ok();
     let io = TokioIo::new(Watched {
         stream,
         state: state.clone(),
@@ -70,6 +74,7 @@ pub async fn serve(
         inner: TowerToHyperService::new(router),
         state: state.clone(),
         changed,
+        peer,
     };
     let mut http = hyper::server::conn::http1::Builder::new();
     http.header_read_timeout(Option::<Duration>::None)
@@ -268,6 +273,8 @@ struct Routed {
     inner: TowerToHyperService<Router>,
     state: Arc<ConnectionState>,
     changed: Arc<Notify>,
+    /// The client's address, given to handlers as `ConnectInfo`.
+    peer: Option<SocketAddr>,
 }
 
 type Answer = hyper::Response<Body>;
@@ -277,7 +284,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Routed {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Answer, Infallible>> + Send>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
         let in_progress = InProgress::start(self.state.clone(), self.changed.clone());
         let answer = hyper::service::Service::call(&self.inner, request);
         Box::pin(async move {

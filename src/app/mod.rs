@@ -92,9 +92,15 @@ pub async fn run_with_clock(
 pub struct Running {
     addr: std::net::SocketAddr,
     stopped: tokio::task::JoinHandle<Result<(), AppError>>,
+    links: crate::web::SignInLinks,
 }
 
 impl Running {
+    /// A one-time link that signs a browser in with `token` (a path and query).
+    pub fn sign_in_link(&self, token: &str) -> String {
+        self.links.issue(token)
+    }
+
     /// Where it listens.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.addr
@@ -264,6 +270,7 @@ pub async fn start(
         tasks.spawn(refresher.run(every, work.clone()));
     }
 
+    let links = crate::web::SignInLinks::default();
     let parts = server::Parts {
         settings: &settings,
         store: store.clone(),
@@ -273,9 +280,10 @@ pub async fn start(
         scheduler,
         reloader,
         clock,
+        links: links.clone(),
     };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz, the web app and the REST API");
     let server = server::serve(listener, parts, shutdown.clone());
     let stop = Stop {
         grace: settings.server.shutdown_grace.0,
@@ -287,7 +295,11 @@ pub async fn start(
         store,
     };
     let stopped = tokio::spawn(stop.serve_until_stopped(server));
-    Ok(Running { addr, stopped })
+    Ok(Running {
+        addr,
+        stopped,
+        links,
+    })
 }
 
 /// The background compaction `[storage]` asks for; none when

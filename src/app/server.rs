@@ -1,5 +1,5 @@
 //! The HTTP server: its routes (the web outputs, `/metrics`, `/healthz`,
-//! `/readyz` and the status page, and the REST API under `/api/v1`, each
+//! `/readyz` and the web app, and the REST API under `/api/v1`, each
 //! given the handles it needs), the per-request timeout over all of them,
 //! and its limits: the connection cap under the open-file limit, and the
 //! timeouts of `listener`.
@@ -20,16 +20,17 @@ use tokio_util::sync::CancellationToken;
 use super::fd_limit;
 use super::listener::{self, Limits};
 use crate::access::cache::ApiTokenCache;
+use crate::access::named::TokenNames;
 use crate::api::{ApiError, ApiState};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::live::LiveModel;
 use crate::metrics::Telemetry;
 use crate::pipeline::Pipeline;
-use crate::reload::Reloader;
+use crate::reload::{Reloader, rule_context};
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
-use crate::web::WebState;
+use crate::web::{SignInLinks, WebState};
 
 /// Everything the routes reach.
 pub struct Parts<'a> {
@@ -41,6 +42,8 @@ pub struct Parts<'a> {
     pub scheduler: SchedulerHandle,
     pub reloader: Arc<Reloader>,
     pub clock: Arc<dyn Clock>,
+    /// One-time sign-in links the web app honours (`okrd demo` makes one).
+    pub links: SignInLinks,
 }
 
 /// The server, running until `shutdown`; see `listener::serve`.
@@ -83,25 +86,30 @@ fn limits(settings: &Settings) -> Limits {
 
 pub fn router(parts: Parts<'_>) -> Router {
     let request_timeout = parts.settings.server.request_timeout.0;
-    let web = crate::web::router(WebState {
-        live: parts.live.clone(),
-        telemetry: parts.telemetry.clone(),
-        store: parts.store.clone(),
-        scheduler: parts.scheduler.clone(),
-        clock: parts.clock.clone(),
-        tokens: Arc::new(ApiTokenCache::new(parts.store.clone())),
-        status_page: parts.settings.server.status_page,
-    });
     let api = crate::api::router(ApiState::new(crate::api::ApiParts {
         settings: parts.settings,
-        store: parts.store,
+        store: parts.store.clone(),
+        live: parts.live.clone(),
+        telemetry: parts.telemetry.clone(),
+        pipeline: parts.pipeline,
+        scheduler: parts.scheduler.clone(),
+        reloader: parts.reloader,
+        clock: parts.clock.clone(),
+    }));
+    let web = crate::web::router(WebState {
         live: parts.live,
         telemetry: parts.telemetry,
-        pipeline: parts.pipeline,
+        tokens: Arc::new(ApiTokenCache::new(parts.store.clone())),
+        token_names: Arc::new(TokenNames::new(parts.store.clone())),
+        store: parts.store,
         scheduler: parts.scheduler,
-        reloader: parts.reloader,
         clock: parts.clock,
-    }));
+        status_page: parts.settings.server.status_page,
+        proxy_auth: parts.settings.server.proxy_auth.clone(),
+        api: api.clone(),
+        rules: Arc::new(rule_context(parts.settings)),
+        links: parts.links,
+    });
     web.nest("/api/v1", api)
         .layer(axum::middleware::from_fn_with_state(
             request_timeout,

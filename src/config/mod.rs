@@ -8,6 +8,7 @@
 mod database_url;
 mod env;
 mod locations;
+mod proxy_auth;
 mod server;
 mod storage;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use crate::duration::{HumanDuration, parse_duration};
 pub use database_url::DatabaseUrl;
 pub use locations::ConfigLocations;
+pub use proxy_auth::{Network, ProxyAuthSettings};
 pub use server::{ServerSettings, StatusPageMode};
 pub use storage::{MAX_COMPACTION_BATCH, MIN_RAW_RETENTION, StorageSettings};
 

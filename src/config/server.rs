@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::proxy_auth::ProxyAuthSettings;
 use crate::duration::HumanDuration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,8 +18,10 @@ pub struct ServerSettings {
     pub shutdown_grace: HumanDuration,
     /// Let requests without a token read the REST API (GET only).
     pub anonymous_read: bool,
-    /// Who may read `/`.
+    /// Who may read `/` and the web app's pages.
     pub status_page: StatusPageMode,
+    /// Trust an authenticating proxy's header to say who the visitor is.
+    pub proxy_auth: Option<ProxyAuthSettings>,
     /// Open client connections at most; at the cap the oldest connection
     /// without a request in progress is closed for the new one.
     #[serde(deserialize_with = "at_least_one")]
@@ -43,6 +46,7 @@ impl Default for ServerSettings {
             shutdown_grace: HumanDuration(Duration::from_secs(10)),
             anonymous_read: false,
             status_page: StatusPageMode::Private,
+            proxy_auth: None,
             max_connections: 1024,
             header_read_timeout: HumanDuration(Duration::from_secs(5)),
             idle_timeout: HumanDuration(Duration::from_secs(90)),

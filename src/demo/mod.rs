@@ -1,8 +1,9 @@
 //! `okrd demo`: the daemon's main job with nothing to set up. A temporary
 //! SQLite database, example OKRs for the current quarter, simulated sources on
 //! loopback (Plausible, Delighted, Zendesk and Prometheus) and real connectors
-//! (three from the catalog) polling them every few seconds. It prints API
-//! tokens for an admin, a leader and a member, to try the REST API with.
+//! (three from the catalog) polling them every few seconds. It prints a
+//! one-time link that signs a browser into the web app as the demo's
+//! leader, and API tokens for an admin, a leader and a member.
 
 mod simulator;
 
@@ -69,11 +70,24 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().map_or(listen, |a| a);
+    app::cancel_on_signals(shutdown.clone());
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let running = match app::start(settings, listener, shutdown.clone(), clock).await {
+        Ok(r) => r,
+        Err(e) => {
+            shutdown.cancel();
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = running.local_addr();
+    let link = running.sign_in_link(&tokens.leader);
     // A closed stdout (`okrd demo | head`) must not stop the demo: ignore write errors.
     let _ = writeln!(
         std::io::stdout(),
-        "okrd demo is running.\n\n  status page  http://{addr}/\n  metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n  \
+        "okrd demo is running.\n\n  web app      http://{addr}{link}\n               \
+         (one click signs you in as the demo's leader; the link works once)\n  \
+         metrics      http://{addr}/metrics\n  health       http://{addr}/healthz\n  \
          REST API     http://{addr}/api/v1 (described at /api/v1/openapi.json)\n\n  \
          admin token  {}\n  leader token {}\n  member token {} (team auth)\n\n  \
          config       {}\n  OKRs         {}\n  database     {}\n\n\
@@ -81,6 +95,7 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
          connector catalog, and Prometheus. KR values move within seconds. Try:\n  \
          curl -s http://{addr}/metrics | grep '^okr_key_result_value'\n  \
          curl -s -H 'Authorization: Bearer {}' http://{addr}/api/v1/objectives/reduce-opex/tree\n\n\
+         Sign in at http://{addr}/sign-in with one of the tokens above to act as the others.\n\
          Press Ctrl-C to stop (the temporary files are removed).\n",
         tokens.admin,
         tokens.leader,
@@ -90,8 +105,7 @@ async fn run_in(dir: &Path, listen: SocketAddr, shutdown: CancellationToken) -> 
         dir.join("demo.db").display(),
         tokens.member,
     );
-    app::cancel_on_signals(shutdown.clone());
-    match app::run(settings, listener, shutdown.clone()).await {
+    match running.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             shutdown.cancel();

@@ -1,37 +1,50 @@
 //! What the daemon serves besides the REST API: `/metrics` for Prometheus,
-//! `/healthz` and `/readyz` for orchestrators, and the status page at `/`
-//! with its sign-in form. Everything renders from the live snapshot; only
-//! `/readyz` and token checks ask the database.
+//! `/healthz` and `/readyz` for orchestrators, and the web app for people
+//! (`pages`): the overview at `/`, team, objective, KR, source and review
+//! pages, and the forms of the bottom-up workflow. Pages render from the
+//! live snapshot; forms write through the REST API in-process
+//! (`api_call`), so a write from the browser passes the same checks as one
+//! from a script.
 //!
-//! The status page is private by default (`[server] status_page`): it shows
-//! the whole OKR tree and which sources fail, which is nobody's business
-//! outside the company, so `/` asks for an API token unless the operator
+//! The web app is private by default (`[server] status_page`): it shows the
+//! whole OKR tree and which sources fail, which is nobody's business
+//! outside the company, so pages ask for an API token unless the operator
 //! chose `public` or `off`.
 
+mod api_call;
+mod assets;
+pub mod chart;
+
+mod csrf;
 mod html;
+mod pages;
+mod proxy;
 mod reader;
+mod session;
 mod sign_in;
-mod status_page;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 
-use crate::access::Role;
 use crate::access::cache::ApiTokenCache;
+use crate::access::named::TokenNames;
 use crate::clock::Clock;
-use crate::config::StatusPageMode;
+use crate::config::{ProxyAuthSettings, StatusPageMode};
 use crate::live::LiveModel;
 use crate::metrics;
 use crate::metrics::Telemetry;
+use crate::reload::RuleContext;
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
+
+pub use sign_in::SignInLinks;
 
 #[derive(Clone)]
 pub struct WebState {
@@ -40,10 +53,21 @@ pub struct WebState {
     pub store: Store,
     pub scheduler: SchedulerHandle,
     pub clock: Arc<dyn Clock>,
-    /// Checks the API tokens status page readers sign in with.
+    /// Checks the API tokens visitors sign in with.
     pub tokens: Arc<ApiTokenCache>,
-    /// `[server] status_page`: who may read `/`.
+    /// Tokens by name, for visitors a trusted proxy names.
+    pub token_names: Arc<TokenNames>,
+    /// `[server] status_page`: who may read the pages.
     pub status_page: StatusPageMode,
+    /// `[server.proxy_auth]`.
+    pub proxy_auth: Option<ProxyAuthSettings>,
+    /// The REST API's router (without its `/api/v1` prefix): every form
+    /// writes through it.
+    pub api: Router,
+    /// The OKR rules, for the review queue's warnings.
+    pub rules: Arc<RuleContext>,
+    /// One-time sign-in links (`okrd demo`).
+    pub links: SignInLinks,
 }
 
 pub fn router(state: WebState) -> Router {
@@ -57,23 +81,19 @@ pub fn router(state: WebState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = match state.status_page {
-        StatusPageMode::Off => router.route("/", get(status_page_off)),
-        StatusPageMode::Private | StatusPageMode::Public => router
-            .route("/", get(status_page))
-            .route(
-                "/sign-in",
-                get(sign_in::form)
-                    .post(sign_in::sign_in)
-                    .layer(DefaultBodyLimit::max(sign_in::MAX_FORM_BYTES)),
-            )
-            .route("/sign-out", post(sign_in::sign_out)),
+        StatusPageMode::Off => router.route("/", get(web_app_off)),
+        StatusPageMode::Private | StatusPageMode::Public => router.merge(pages::router()),
     };
     router.with_state(state)
 }
 
 async fn metrics_handler(State(s): State<WebState>) -> Response {
     let body = metrics::render(&s.live.snapshot(), &s.telemetry, s.clock.now());
-    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -98,29 +118,10 @@ async fn readyz(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn status_page(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    let reader = match reader::identify(&s.tokens, &headers).await {
-        Ok(reader) => reader,
-        Err(e) => return sign_in::unavailable(&e),
-    };
-    if reader.is_none() && s.status_page == StatusPageMode::Private {
-        return sign_in::page(StatusCode::UNAUTHORIZED, None);
-    }
-    let viewer = status_page::Viewer {
-        signed_in: reader.as_ref().map(|p| (p.name.as_str(), p.role.as_str())),
-        messages: reader.as_ref().is_some_and(|p| p.role == Role::Admin),
-    };
-    let snapshot = s.live.snapshot();
-    let health = s.telemetry.sources.health();
-    let schedule = s.scheduler.status();
-    let page = status_page::render(&snapshot, &health, &schedule, s.clock.now(), &viewer);
-    html::respond(StatusCode::OK, page)
-}
-
-async fn status_page_off() -> Response {
+async fn web_app_off() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "no status page here: it is turned off ([server] status_page = \"off\")\n",
+        "no web app here: it is turned off ([server] status_page = \"off\")\n",
     )
         .into_response()
 }

@@ -6,11 +6,13 @@
 //! The cookie holds the API token itself rather than a session of the
 //! daemon's own: it then survives restarts, works on every replica behind
 //! one address, and is revoked with the token. It is `HttpOnly` (no script
-//! reads it) and `SameSite=Strict` (no other site's page sends it), and
-//! the REST API never reads cookies, so it cannot be used to write.
+//! reads it) and `SameSite=Strict` (no other site's page sends it). The
+//! REST API never reads cookies; the web app's forms, which do write with
+//! it, carry a CSRF token as well (`csrf`).
 
 use axum::http::{HeaderMap, header};
 
+use super::session::SignedInBy;
 use crate::access::Principal;
 use crate::access::cache::ApiTokenCache;
 use crate::store::StoreError;
@@ -25,18 +27,6 @@ pub const SESSION_SECONDS: u64 = 7 * 24 * 3600;
 /// Longer than any token `okrd token create` makes; anything longer is not
 /// looked up at all.
 const MAX_TOKEN_LEN: usize = 128;
-
-/// The reader's principal: `None` for anonymous readers and for tokens that
-/// are unknown, revoked or malformed.
-pub async fn identify(
-    tokens: &ApiTokenCache,
-    headers: &HeaderMap,
-) -> Result<Option<Principal>, StoreError> {
-    match presented_token(headers) {
-        Some(token) => check(tokens, token).await,
-        None => Ok(None),
-    }
-}
 
 /// `token`'s principal, if it is one.
 pub async fn check(tokens: &ApiTokenCache, token: &str) -> Result<Option<Principal>, StoreError> {
@@ -56,15 +46,15 @@ fn plausible(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The bearer token, else the session cookie's.
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
+/// The token a request carries and how: the bearer header wins.
+pub fn presented(headers: &HeaderMap) -> Option<(&str, SignedInBy)> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    bearer.or_else(|| session_cookie(headers))
+        .map(|(_, token)| (token.trim(), SignedInBy::Bearer));
+    bearer.or_else(|| session_cookie(headers).map(|t| (t, SignedInBy::Cookie)))
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
@@ -135,13 +125,13 @@ mod tests {
             (header::COOKIE, "theme=dark; okrd_session=okrd_c00kie_x"),
             (header::AUTHORIZATION, "Bearer okrd_bearer_y"),
         ]);
-        assert_eq!(presented_token(&h), Some("okrd_bearer_y"));
+        assert_eq!(presented(&h).map(|(t, _)| t), Some("okrd_bearer_y"));
         let h = headers(&[
             (header::COOKIE, "theme=dark"),
             (header::COOKIE, "okrd_session=okrd_c00kie_x; x=1"),
         ]);
-        assert_eq!(presented_token(&h), Some("okrd_c00kie_x"));
-        assert_eq!(presented_token(&headers(&[])), None);
+        assert_eq!(presented(&h).map(|(t, _)| t), Some("okrd_c00kie_x"));
+        assert_eq!(presented(&headers(&[])).map(|(t, _)| t), None);
     }
 
     #[test]

@@ -45,3 +45,4 @@ mod storage_heartbeat;
 mod store;
 mod sustain;
 mod template_bounds;
+mod web_app;

@@ -15,6 +15,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::api::{Api, Options, kr_body, start};
 use crate::support::backends::{self, TestDb};
+use crate::support::web::Browser;
 
 /// What the failing source's answer quotes, and so its failure's message.
 const INTERNAL: &str = "deploy@db01.internal";
@@ -76,19 +77,20 @@ async fn get(api: &Api, path: &str, headers: &[(reqwest::header::HeaderName, &st
     Page::of(request.send().await.unwrap()).await
 }
 
-/// `POST /sign-in` with the form field `token`.
+/// `POST /sign-in` with the form field `token`, carrying the CSRF token
+/// the form page gave (`Browser`).
 async fn sign_in(api: &Api, token: &str) -> Page {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", token)
-        .finish();
-    let response = client()
-        .post(format!("{}/sign-in", api.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    Page::of(response).await
+    let mut browser = Browser::new(&api.base);
+    let page = browser.post("/sign-in", &[("token", token)]).await;
+    Page {
+        status: page.status,
+        cookie: page
+            .set_cookies
+            .into_iter()
+            .find(|c| c.starts_with("okrd_session=")),
+        location: page.location,
+        body: page.body,
+    }
 }
 
 #[derive(Debug)]
@@ -133,7 +135,19 @@ impl Page {
         );
     }
 
-    /// The status page with the failure's message.
+    /// The sources page: the failure's reason and nothing of its message.
+    #[track_caller]
+    fn shows_reasons_only_of_sources(&self) {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert!(self.body.contains("http_5xx"), "{}", self.body);
+        assert!(
+            !self.body.contains("db01"),
+            "a message leaked: {}",
+            self.body
+        );
+    }
+
+    /// The sources page with the failure's message.
     #[track_caller]
     fn shows_messages(&self) {
         assert_eq!(self.status, 200, "{}", self.body);
@@ -152,7 +166,7 @@ async fn by_default_the_page_needs_a_token_and_only_admins_see_messages() {
     let anonymous = get(&api, "/", &[]).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
     assert!(
-        anonymous.body.contains("action=/sign-in"),
+        anonymous.body.contains(r#"action="/sign-in""#),
         "{}",
         anonymous.body
     );
@@ -195,7 +209,9 @@ async fn by_default_the_page_needs_a_token_and_only_admins_see_messages() {
     let viewer = get(&api, "/", &[(COOKIE, session.as_str())]).await;
     viewer.shows_reasons_only();
     assert!(
-        viewer.body.contains("signed in as vic (viewer)"),
+        viewer
+            .body
+            .contains("Signed in as <strong>vic</strong> (viewer)"),
         "{}",
         viewer.body
     );
@@ -204,26 +220,34 @@ async fn by_default_the_page_needs_a_token_and_only_admins_see_messages() {
     get(&api, "/", &[(AUTHORIZATION, leader.as_str())])
         .await
         .shows_reasons_only();
+    get(&api, "/sources", &[(AUTHORIZATION, leader.as_str())])
+        .await
+        .shows_reasons_only_of_sources();
     let admin = format!("Bearer {}", t.admin);
     get(&api, "/", &[(AUTHORIZATION, admin.as_str())])
+        .await
+        .shows_reasons_only();
+    get(&api, "/sources", &[(AUTHORIZATION, admin.as_str())])
         .await
         .shows_messages();
     let admin_session = sign_in(&api, &t.admin).await.cookie.unwrap();
     let admin_session = admin_session.split(';').next().unwrap();
-    get(&api, "/", &[(COOKIE, admin_session)])
+    get(&api, "/sources", &[(COOKIE, admin_session)])
         .await
         .shows_messages();
 
-    // Signing out expires the cookie.
-    let out = client()
-        .post(format!("{}/sign-out", api.base))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
-    let out = Page::of(out).await;
+    // Signing out (a form with its CSRF token) expires the cookie.
+    let mut browser = Browser::new(&api.base);
+    browser.sign_in(&t.viewer).await;
+    assert_eq!(browser.get("/").await.status, 200);
+    let out = browser.post("/sign-out", &[]).await;
     assert_eq!(out.status, 303);
-    assert!(out.cookie.unwrap().contains("Max-Age=0"));
+    assert!(
+        out.set_cookies
+            .iter()
+            .any(|c| c.starts_with("okrd_session=") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(browser.get("/").await.status, 401);
     api.stop().await;
 }
 
@@ -233,13 +257,16 @@ async fn a_public_page_shows_reasons_to_everyone_and_messages_to_admins() {
     let api = daemon_with_a_failure(&db, &web, "status_page = \"public\"").await;
     let anonymous = get(&api, "/", &[]).await;
     anonymous.shows_reasons_only();
-    assert!(anonymous.body.contains("href=/sign-in"));
-    let viewer = format!("Bearer {}", api.tokens.viewer);
-    get(&api, "/", &[(AUTHORIZATION, viewer.as_str())])
+    assert!(anonymous.body.contains(r#"href="/sign-in""#));
+    get(&api, "/sources", &[])
         .await
-        .shows_reasons_only();
+        .shows_reasons_only_of_sources();
+    let viewer = format!("Bearer {}", api.tokens.viewer);
+    get(&api, "/sources", &[(AUTHORIZATION, viewer.as_str())])
+        .await
+        .shows_reasons_only_of_sources();
     let admin = format!("Bearer {}", api.tokens.admin);
-    get(&api, "/", &[(AUTHORIZATION, admin.as_str())])
+    get(&api, "/sources", &[(AUTHORIZATION, admin.as_str())])
         .await
         .shows_messages();
     api.stop().await;

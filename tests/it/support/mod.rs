@@ -7,6 +7,7 @@
 //! - `elsewhere`: a host no request may reach, counting connections.
 //! - `private_postgres`: a PostgreSQL cluster of the test's own, to restart.
 //! - `storage`: KRs and check-ins for the `[storage]` tests.
+//! - `web`: a cookie-keeping client for the web app's pages and forms.
 
 pub mod api;
 pub mod backends;
@@ -14,6 +15,7 @@ pub mod daemon;
 pub mod elsewhere;
 pub mod private_postgres;
 pub mod storage;
+pub mod web;
 
 /// The value of one sample of a `/metrics` exposition, by metric name and
 /// label fragments such as `key_result="x"` (none for an unlabelled metric).

@@ -8,6 +8,7 @@
 //! outside the company, so `/` asks for an API token unless the operator
 //! chose `public` or `off`.
 
+pub mod chart;
 mod html;
 mod reader;
 mod sign_in;

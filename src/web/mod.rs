@@ -11,11 +11,7 @@
 //! outside the company, so pages ask for an API token unless the operator
 //! chose `public` or `off`.
 
-mod api_call;
-mod assets;
 pub mod chart;
-
-mod csrf;
 mod html;
 mod pages;
 mod proxy;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::palette;
 use super::scale::{
-    Human, Linear, TickLabel, Ticks, TimeScale, TimeTick, text_width, unit_on_ticks,
+    self, Human, Linear, TickLabel, Ticks, TimeScale, TimeTick, text_width, unit_on_ticks,
 };
-use super::svg::{Esc, Exact, N, Rfc3339, Stamp, Svg};
+use super::svg::{Esc, Exact, N, Stamp, Svg};
 
 /// Legend rows and x labels are this tall.
 const ROW: f64 = 18.0;
@@ -19,26 +19,34 @@ const ROW: f64 = 18.0;
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
     pub width: f64,
-    pub height: f64,
     pub left: f64,
     pub right: f64,
     pub top: f64,
     pub bottom: f64,
+    /// Where the y axis' caption (a long unit) ends; the plot's left without one.
+    pub caption_end: f64,
 }
 
 impl Layout {
     /// A `width` × `height` picture whose plot leaves room for the y
-    /// labels (as wide as the longest), the x labels and `legend_rows`.
-    pub fn new(width: f64, height: f64, y_labels: &[String], legend_rows: usize) -> Layout {
+    /// labels (as wide as the longest), the caption of a long `unit`, the
+    /// x labels and `legend_rows`.
+    pub fn new(
+        (width, height): (f64, f64),
+        y_labels: &[String],
+        unit: Option<&str>,
+        legend_rows: usize,
+    ) -> Layout {
         let widest = y_labels
             .iter()
             .map(|l| l.chars().count())
             .max()
             .unwrap_or(1);
+        let left = (text_width(widest) + 16.0).max(32.0);
         Layout {
             width,
-            height,
-            left: (text_width(widest) + 12.0).max(32.0),
+            left,
+            caption_end: caption(unit).map_or(left, |u| CAPTION_X + text_width(u.chars().count())),
             right: width - 18.0,
             top: 24.0,
             bottom: height - ROW - 12.0 - ROW * legend_rows as f64,
@@ -51,8 +59,73 @@ impl Layout {
     }
 }
 
+/// The y axis' caption starts here, in the top margin.
+const CAPTION_X: f64 = 4.0;
+
+/// A unit too long for every tick label, written once above the y axis.
+fn caption(unit: Option<&str>) -> Option<&str> {
+    unit.filter(|u| !u.is_empty() && !unit_on_ticks(Some(u)))
+}
+
+/// A chart's plot: where it sits, its scales, its y ticks and their labels.
+pub struct Plot<'a> {
+    pub l: Layout,
+    pub x: TimeScale,
+    pub y: Linear,
+    ticks: Ticks,
+    labels: Vec<String>,
+    unit: Option<&'a str>,
+}
+
+impl<'a> Plot<'a> {
+    /// A `size` picture of `from..to` and the values `lo..hi` (about
+    /// `y_ticks` ticks), with room for the legend of `keys`.
+    pub fn new(
+        size: (f64, f64),
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        (lo, hi): (f64, f64),
+        y_ticks: usize,
+        unit: Option<&'a str>,
+        keys: &[Key],
+    ) -> Plot<'a> {
+        let ticks = scale::y_ticks(lo, hi, y_ticks);
+        let labels = y_labels(&ticks, unit);
+        let probe = Layout::new(size, &labels, unit, 1);
+        let rows = legend_rows(keys, probe.right - probe.left);
+        let l = Layout::new(size, &labels, unit, rows);
+        Plot {
+            x: TimeScale::new(from, to, l.left, l.right),
+            y: Linear {
+                d0: lo,
+                d1: hi,
+                r0: l.bottom,
+                r1: l.top,
+            },
+            l,
+            ticks,
+            labels,
+            unit,
+        }
+    }
+
+    /// What lies under the series: the clip path `{id}-plot`, the grid,
+    /// the axes' labels and, for a long unit, the y axis' caption.
+    pub fn axes(&self, svg: &mut Svg, id: &str) {
+        clip(svg, id, &self.l);
+        let x_ticks = scale::time_ticks(self.x.from, self.x.to, 6);
+        axes(
+            svg,
+            &self.l,
+            (&self.x, &self.y),
+            (&self.ticks, &self.labels),
+            &x_ticks,
+            self.unit,
+        );
+    }
+}
+
 /// The y tick labels, written out once: their width sets the left margin.
-pub fn y_labels(ticks: &Ticks, unit: Option<&str>) -> Vec<String> {
+fn y_labels(ticks: &Ticks, unit: Option<&str>) -> Vec<String> {
     ticks
         .values
         .iter()
@@ -62,7 +135,7 @@ pub fn y_labels(ticks: &Ticks, unit: Option<&str>) -> Vec<String> {
 
 /// A clip path named `{id}-plot` around the plot, for what may reach past
 /// it (the pace line ends after the period, a forecast band may too).
-pub fn clip(svg: &mut Svg, id: &str, l: &Layout) {
+fn clip(svg: &mut Svg, id: &str, l: &Layout) {
     svg.w(format_args!(
         "<defs><clipPath id=\"{id}-plot\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/></clipPath></defs>",
         N(l.left),
@@ -74,7 +147,7 @@ pub fn clip(svg: &mut Svg, id: &str, l: &Layout) {
 
 /// Grid lines, tick labels, the base line and, for a long unit, the y
 /// axis' caption.
-pub fn axes(
+fn axes(
     svg: &mut Svg,
     l: &Layout,
     (x, y): (&TimeScale, &Linear),
@@ -136,12 +209,20 @@ pub fn axes(
         ));
     }
     svg.s("</g>");
-    if let Some(u) = unit.filter(|u| !u.is_empty() && !unit_on_ticks(Some(u))) {
-        svg.text("unit", palette::TEXT, (4.0, l.top - 10.0), "start", Esc(u));
+    if let Some(u) = caption(unit) {
+        svg.text(
+            "unit",
+            palette::TEXT,
+            (CAPTION_X, l.top - 10.0),
+            "start",
+            Esc(u),
+        );
     }
 }
 
-/// A vertical dashed line at `now` labelled "now", when inside the period.
+/// A vertical dashed line at `now` labelled "now", when inside the
+/// period. The label sits in the top margin, where no series can run into
+/// it, beside the caption rather than on it.
 pub fn now_marker(svg: &mut Svg, l: &Layout, x: &TimeScale, now: DateTime<Utc>) {
     if !x.contains(now) {
         return;
@@ -150,15 +231,22 @@ pub fn now_marker(svg: &mut Svg, l: &Layout, x: &TimeScale, now: DateTime<Utc>) 
     svg.line(
         "now",
         palette::NOW,
-        (px, l.top - 6.0, px, l.bottom),
+        (px, l.top - 16.0, px, l.bottom),
         " stroke-width=\"1\" stroke-dasharray=\"2 3\"",
     );
     let (tx, anchor) = if px > l.right - 40.0 {
         (px - 4.0, "end")
     } else {
-        (px + 4.0, "start")
+        ((px + 4.0).max(l.caption_end + 12.0), "start")
     };
-    svg.text("now", palette::NOW, (tx, l.top + 6.0), anchor, "now");
+    svg.text("now", palette::NOW, (tx, l.top - 10.0), anchor, "now");
+}
+
+/// "no values yet" in the middle of an empty plot, so it does not read
+/// as a rendering failure.
+pub fn no_values(svg: &mut Svg, l: &Layout) {
+    let centre = ((l.left + l.right) / 2.0, (l.top + l.bottom) / 2.0);
+    svg.text("empty", palette::TEXT, centre, "middle", "no values yet");
 }
 
 /// A series' line through `xy` at `indices` (already downsampled).
@@ -208,22 +296,24 @@ pub fn markers(
     if marks.len() == 0 {
         return;
     }
-    // Dense markers shrink so the line stays readable under them.
-    let r = if held {
-        3.5
-    } else if marks.len() > 60 {
-        2.0
-    } else {
-        3.0
-    };
-    let (group, class, fill, stroke, tail) = if held {
-        ("held", "point held", "#fff", palette::HELD, " (held)")
-    } else {
-        ("points", "point", palette::VALUE, "#fff", "")
+    // Dense markers shrink and lose their white ring, so they read as
+    // part of the line rather than a string of beads.
+    let dense = marks.len() > 40;
+    let (group, class, fill, stroke, width, r, tail) = match (held, dense) {
+        (true, _) => (
+            "held",
+            "point held",
+            "#fff",
+            palette::HELD,
+            "1.5",
+            "3.5",
+            " (held)",
+        ),
+        (false, false) => ("points", "point", palette::VALUE, "#fff", "1", "3", ""),
+        (false, true) => ("points", "point", palette::VALUE, "none", "0", "1.8", ""),
     };
     svg.w(format_args!(
-        "<g class=\"{group}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{}\">",
-        if held { "1.5" } else { "1" }
+        "<g class=\"{group}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\">"
     ));
     for m in marks {
         svg.w(format_args!(
@@ -231,9 +321,9 @@ pub fn markers(
              <title>{}: {}{tail}</title></circle>",
             N(m.x),
             N(m.y),
-            Rfc3339(m.at),
+            Stamp { at: m.at, data: true },
             Exact(m.value),
-            Stamp(m.at),
+            Stamp { at: m.at, data: false },
             Human(m.shown, unit)
         ));
     }

@@ -3,9 +3,11 @@
 //! and a sustain KR's windows; and the one-sentence description that says
 //! the same in words.
 
+use std::fmt;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-use super::frame::{self, Key, Layout, Mark, Swatch};
+use super::frame::{self, Key, Layout, Mark, Plot, Swatch};
 use super::palette;
 use super::sample;
 use super::scale::{self, Day, Human, Linear, TimeScale};
@@ -16,9 +18,10 @@ const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 300.0;
 /// Vertices of the value line at most: about two per horizontal pixel.
 pub const MAX_VERTICES: usize = 300;
-/// Markers at most, held ones included. Each carries a tooltip (~150
-/// bytes), so this bounds the chart's size near 30 KB however many values.
-pub const MAX_MARKERS: usize = 150;
+/// Markers at most, held ones included: one per 5 px of the plot, more
+/// would only blur the line; and each carries a tooltip (~170 bytes), so
+/// this keeps the chart under 30 KB however many values it has.
+pub const MAX_MARKERS: usize = 120;
 /// Held markers at most: the guard holds outliers, which are few; a
 /// period of nothing but held values still leaves room for counted ones.
 pub const MAX_HELD: usize = 30;
@@ -77,40 +80,24 @@ impl<'a> Data<'a> {
 pub fn render(c: &KrChart<'_>) -> String {
     let id = sanitize_id(c.id);
     let d = Data::of(c);
-    let (lo, hi) = scale::y_domain(d.y_values());
-    let ticks = scale::y_ticks(lo, hi, 4);
-    let labels = frame::y_labels(&ticks, c.unit);
     let keys = keys(c, &d);
-    let probe = Layout::new(WIDTH, HEIGHT, &labels, 1);
-    let l = Layout::new(
-        WIDTH,
-        HEIGHT,
-        &labels,
-        frame::legend_rows(&keys, probe.right - probe.left),
+    let plot = Plot::new(
+        (WIDTH, HEIGHT),
+        (c.from, c.to),
+        scale::y_domain(d.y_values()),
+        5,
+        c.unit,
+        &keys,
     );
-    let x = TimeScale::new(c.from, c.to, l.left, l.right);
-    let y = Linear {
-        d0: lo,
-        d1: hi,
-        r0: l.bottom,
-        r1: l.top,
-    };
+    let Plot { l, x, y, .. } = &plot;
 
-    let mut svg = Svg::new(8 * 1024 + 160 * MAX_MARKERS);
+    let mut svg = Svg::new(12 * 1024 + 180 * MAX_MARKERS);
     svg.open(&id, "kr-chart", (WIDTH, HEIGHT), c.title, |s| {
         describe(s, c, &d)
     });
-    frame::clip(&mut svg, &id, &l);
-    windows(&mut svg, &l, &x, c.windows);
-    frame::axes(
-        &mut svg,
-        &l,
-        (&x, &y),
-        (&ticks, &labels),
-        &scale::time_ticks(x.from, x.to, 6),
-        c.unit,
-    );
-    frame::now_marker(&mut svg, &l, &x, c.now);
+    plot.axes(&mut svg, &id);
+    windows(&mut svg, l, x, c.windows);
+    frame::now_marker(&mut svg, l, x, c.now);
 
     svg.w(format_args!("<g clip-path=\"url(#{id}-plot)\">"));
     if let Some((start, target)) = d.pace(c) {
@@ -131,7 +118,7 @@ pub fn render(c: &KrChart<'_>) -> String {
         );
     }
     if let Some(f) = &d.forecast {
-        forecast(&mut svg, &x, &y, d.counted.last().copied(), f, c.unit);
+        forecast(&mut svg, x, y, d.counted.last().copied(), f, c.unit);
     }
     let xy: Vec<(f64, f64)> = d
         .counted
@@ -142,14 +129,18 @@ pub fn render(c: &KrChart<'_>) -> String {
     sample::lttb(&xy, MAX_VERTICES, &mut line);
     frame::series_line(&mut svg, ("value", palette::VALUE, "value"), &xy, &line);
     svg.s("</g>");
+    if d.counted.is_empty() && d.held.is_empty() {
+        frame::no_values(&mut svg, l);
+    }
 
     if let Some(t) = d.target {
-        // Labelled at the left: the forecast cone crowds the right end.
+        // Labelled at the right end: values fill the plot from the left
+        // up to now, so the period's end is where the line is most alone.
         svg.text(
             "target",
             palette::TARGET,
-            (l.left + 6.0, y.at(t) - 5.0),
-            "start",
+            (l.right - 4.0, y.at(t) - 5.0),
+            "end",
             format_args!("target {}", Human(t, c.unit)),
         );
     }
@@ -157,17 +148,12 @@ pub fn render(c: &KrChart<'_>) -> String {
     let counted = sample::spread(line.len(), MAX_MARKERS - held.len());
     frame::markers(
         &mut svg,
-        counted.map(|i| mark(d.counted[line[i]], &x, &y)),
+        counted.map(|i| mark(d.counted[line[i]], x, y)),
         c.unit,
         false,
     );
-    frame::markers(
-        &mut svg,
-        held.map(|i| mark(d.held[i], &x, &y)),
-        c.unit,
-        true,
-    );
-    frame::legend(&mut svg, &l, &keys);
+    frame::markers(&mut svg, held.map(|i| mark(d.held[i], x, y)), c.unit, true);
+    frame::legend(&mut svg, l, &keys);
     svg.close();
     svg.out
 }
@@ -208,14 +194,8 @@ fn forecast(
     unit: Option<&str>,
 ) {
     svg.w(format_args!(
-        "<g class=\"forecast\"><title>forecast: {} by {} (90% between {} and {})</title>",
-        Human(f.value, unit),
-        Day {
-            date: f.at.date_naive(),
-            year: false
-        },
-        Human(f.low, unit),
-        Human(f.high, unit)
+        "<g class=\"forecast\"><title>{}</title>",
+        ForecastWords(f, unit)
     ));
     match last.filter(|p| p.at < f.at) {
         Some(p) => {
@@ -261,6 +241,26 @@ fn forecast(
     svg.s("</g>");
 }
 
+/// "forecast 3050 users by Jan 1 (90% between 2600 and 3500 users)".
+struct ForecastWords<'a>(&'a ForecastBand, Option<&'a str>);
+
+impl fmt::Display for ForecastWords<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (band, unit) = (self.0, self.1);
+        write!(
+            f,
+            "forecast {} by {} (90% between {} and {})",
+            Human(band.value, unit),
+            Day {
+                date: band.at.date_naive(),
+                year: false
+            },
+            Human(band.low, None),
+            Human(band.high, unit)
+        )
+    }
+}
+
 /// Midnight UTC at the start of `day`. Windows are local days; as UTC
 /// midnights they sit a few hours off at most, which a chart of weeks or
 /// months cannot show, so the time zone is not worth carrying here.
@@ -298,9 +298,9 @@ fn windows(svg: &mut Svg, l: &Layout, x: &TimeScale, windows: &[Window]) {
             ("miss", palette::WINDOW_MISS)
         };
         let (open, opacity) = if w.closed {
-            ("", ".13")
+            ("", ".11")
         } else {
-            (" open", ".06")
+            (" open", ".05")
         };
         let (start, end) = (
             Day {
@@ -327,11 +327,7 @@ fn windows(svg: &mut Svg, l: &Layout, x: &TimeScale, windows: &[Window]) {
 
 /// The legend: an entry for each series drawn.
 fn keys(c: &KrChart<'_>, d: &Data<'_>) -> Vec<Key> {
-    let mut keys = vec![Key {
-        class: "value",
-        label: "value",
-        swatch: Swatch::Line(palette::VALUE, ""),
-    }];
+    let mut keys = Vec::with_capacity(7);
     let mut add = |on: bool, class, label, swatch| {
         if on {
             keys.push(Key {
@@ -341,6 +337,12 @@ fn keys(c: &KrChart<'_>, d: &Data<'_>) -> Vec<Key> {
             });
         }
     };
+    add(
+        !d.counted.is_empty(),
+        "value",
+        "value",
+        Swatch::Line(palette::VALUE, ""),
+    );
     add(
         !d.held.is_empty(),
         "held",
@@ -403,19 +405,13 @@ fn describe(svg: &mut Svg, c: &KrChart<'_>, d: &Data<'_>) {
         let span = (c.pace_end - c.from).num_milliseconds() as f64;
         let done = ((c.now - c.from).num_milliseconds() as f64 / span).clamp(0.0, 1.0);
         let expected = start + (target - start) * done;
-        svg.w(format_args!("; expected {} by now", Human(expected, unit)));
+        svg.w(format_args!(
+            "; expected {} by now",
+            Human(scale::approx(expected), unit)
+        ));
     }
     if let Some(f) = &d.forecast {
-        svg.w(format_args!(
-            "; forecast {} by {} (90% between {} and {})",
-            Human(f.value, unit),
-            Day {
-                date: f.at.date_naive(),
-                year: false
-            },
-            Human(f.low, unit),
-            Human(f.high, unit)
-        ));
+        svg.w(format_args!("; {}", ForecastWords(f, unit)));
     }
     match d.held.len() {
         0 => {}

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 
 use super::ProgressChart;
-use super::frame::{self, Key, Layout, Mark, Swatch};
+use super::frame::{self, Key, Mark, Plot, Swatch};
 use super::kr::{MAX_MARKERS, MAX_VERTICES};
 use super::palette;
 use super::sample;
-use super::scale::{self, Day, Human, Linear, TimeScale};
+use super::scale::{self, Day, Human};
 use super::svg::{Esc, Svg, sanitize_id};
 
 const WIDTH: f64 = 480.0;
@@ -32,26 +32,23 @@ const KEYS: [Key; 2] = [
 /// The SVG of `c`; see [`super::progress_chart`].
 pub fn render(c: &ProgressChart<'_>) -> String {
     let id = sanitize_id(c.id);
-    let x_probe = TimeScale::new(c.from, c.to, 0.0, 1.0);
     let points: Vec<&(DateTime<Utc>, f64)> = c
         .points
         .iter()
-        .filter(|(at, v)| v.is_finite() && x_probe.contains(*at))
+        .filter(|(at, v)| v.is_finite() && (c.from..=c.to).contains(at))
         .collect();
     // Percent on the y axis and in words: "40%" reads better than "0.4".
-    let (lo, hi) = scale::y_domain(points.iter().map(|p| p.1 * 100.0).chain([0.0, 100.0]));
-    let ticks = scale::y_ticks(lo, hi, 4);
-    let labels = frame::y_labels(&ticks, PERCENT);
-    let l = Layout::new(WIDTH, HEIGHT, &labels, 1);
-    let x = TimeScale::new(c.from, c.to, l.left, l.right);
-    let y = Linear {
-        d0: lo,
-        d1: hi,
-        r0: l.bottom,
-        r1: l.top,
-    };
+    let plot = Plot::new(
+        (WIDTH, HEIGHT),
+        (c.from, c.to),
+        scale::y_domain(points.iter().map(|p| p.1 * 100.0).chain([0.0, 100.0])),
+        4,
+        PERCENT,
+        &KEYS,
+    );
+    let Plot { l, x, y, .. } = &plot;
 
-    let mut svg = Svg::new(6 * 1024 + 160 * MAX_MARKERS);
+    let mut svg = Svg::new(8 * 1024 + 180 * MAX_MARKERS);
     svg.open(&id, "progress-chart", (WIDTH, HEIGHT), c.title, |s| {
         s.w(format_args!("{}: ", Esc(c.title)));
         match points.last() {
@@ -66,7 +63,7 @@ pub fn render(c: &ProgressChart<'_>) -> String {
             None => s.s("no values yet"),
         }
         if x.contains(c.now) {
-            let expected = (x.at(c.now) - l.left) / (l.right - l.left) * 100.0;
+            let expected = x.fraction(c.now) * 100.0;
             s.w(format_args!(
                 "; expected {} by now",
                 Human(expected.round(), PERCENT)
@@ -74,16 +71,8 @@ pub fn render(c: &ProgressChart<'_>) -> String {
         }
         s.s(".");
     });
-    frame::clip(&mut svg, &id, &l);
-    frame::axes(
-        &mut svg,
-        &l,
-        (&x, &y),
-        (&ticks, &labels),
-        &scale::time_ticks(x.from, x.to, 5),
-        PERCENT,
-    );
-    frame::now_marker(&mut svg, &l, &x, c.now);
+    plot.axes(&mut svg, &id);
+    frame::now_marker(&mut svg, l, x, c.now);
     svg.w(format_args!("<g clip-path=\"url(#{id}-plot)\">"));
     svg.line(
         "pace",
@@ -99,6 +88,9 @@ pub fn render(c: &ProgressChart<'_>) -> String {
     sample::lttb(&xy, MAX_VERTICES, &mut line);
     frame::series_line(&mut svg, ("value", palette::VALUE, "progress"), &xy, &line);
     svg.s("</g>");
+    if points.is_empty() {
+        frame::no_values(&mut svg, l);
+    }
     let marks = sample::spread(line.len(), MAX_MARKERS).map(|i| {
         let (at, v) = *points[line[i]];
         let (px, py) = xy[line[i]];
@@ -111,7 +103,7 @@ pub fn render(c: &ProgressChart<'_>) -> String {
         }
     });
     frame::markers(&mut svg, marks, PERCENT, false);
-    frame::legend(&mut svg, &l, &KEYS);
+    frame::legend(&mut svg, l, &KEYS);
     svg.close();
     svg.out
 }

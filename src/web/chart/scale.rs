@@ -43,9 +43,13 @@ impl TimeScale {
     }
 
     pub fn at(&self, t: DateTime<Utc>) -> f64 {
+        self.r0 + self.fraction(t) * (self.r1 - self.r0)
+    }
+
+    /// How far into the period `t` is: 0 at `from`, 1 at `to`.
+    pub fn fraction(&self, t: DateTime<Utc>) -> f64 {
         let span = (self.to - self.from).num_milliseconds() as f64;
-        let since = (t - self.from).num_milliseconds() as f64;
-        self.r0 + since / span * (self.r1 - self.r0)
+        (t - self.from).num_milliseconds() as f64 / span
     }
 
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
@@ -58,32 +62,32 @@ impl TimeScale {
 /// reads as a bug), and a span of at least 1 (or 10% of the value) when
 /// all values are equal. Nothing at all: 0..1.
 pub fn y_domain(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
+    let (min, max) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    if lo > hi {
+    if min > max {
         return (0.0, 1.0);
     }
-    let (lo, hi) = if hi - lo <= hi.abs().max(lo.abs()) * 1e-9 {
-        let half = (lo.abs() * 0.1).max(0.5);
-        (lo - half, hi + half)
+    let (lo, hi) = if max - min <= max.abs().max(min.abs()) * 1e-9 {
+        let half = (min.abs() * 0.1).max(0.5);
+        (min - half, max + half)
     } else {
-        (lo, hi)
+        (min, max)
     };
     let pad = (hi - lo) * 0.05;
-    let lo_padded = if lo >= 0.0 {
+    let lo = if min >= 0.0 {
         (lo - pad).max(0.0)
     } else {
         lo - pad
     };
-    let hi_padded = if hi <= 0.0 {
+    let hi = if max <= 0.0 && min < 0.0 {
         (hi + pad).min(0.0)
     } else {
         hi + pad
     };
-    (lo_padded, hi_padded)
+    (lo, hi)
 }
 
 /// Ticks on y: multiples of a nice step inside `lo..hi`, about `count` of them.
@@ -94,13 +98,17 @@ pub struct Ticks {
 }
 
 pub fn y_ticks(lo: f64, hi: f64, count: usize) -> Ticks {
+    // d3's rule: the nice step nearest (geometrically) to the raw one.
     let raw = (hi - lo) / count.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
+    let error = raw / mag;
+    let step = mag
+        * match error {
+            e if e >= 50f64.sqrt() => 10.0,
+            e if e >= 10f64.sqrt() => 5.0,
+            e if e >= 2f64.sqrt() => 2.0,
+            _ => 1.0,
+        };
     let first = (lo / step).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
     // Multiples of the step by index, so 0.1 * 3 stays a clean 0.3 in labels.
@@ -135,13 +143,12 @@ impl Display for TickLabel<'_> {
             _ => (1.0, ""),
         };
         let decimals = (-(self.ticks.step / div).log10()).ceil().clamp(0.0, 9.0) as usize;
-        // A value within rounding of zero is zero: no "-0" label.
-        let v = if self.value.abs() < self.ticks.step * 1e-6 {
-            0.0
+        // Zero is "0": no "-0", no "0k", no "0.0".
+        if self.value.abs() < self.ticks.step * 1e-6 {
+            f.write_str("0")?;
         } else {
-            self.value
-        };
-        write!(f, "{:.*}{suffix}", decimals, v / div)?;
+            write!(f, "{:.*}{suffix}", decimals, self.value / div)?;
+        }
         match self.unit {
             Some(u) if unit_on_ticks(Some(u)) => write!(f, "{}", WithUnit(u)),
             _ => Ok(()),
@@ -165,23 +172,44 @@ impl Display for WithUnit<'_> {
     }
 }
 
-/// A value for people (descriptions, tooltips): whole numbers without
-/// decimals, others with two, small ones with three significant digits;
-/// the unit (escaped) after it.
+/// `v` to three significant digits, whole numbers from 1,000: for values
+/// worked out rather than measured ("expected 489 by now", not 489.13).
+pub fn approx(v: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 || v.abs() >= 1000.0 {
+        return v.round();
+    }
+    let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// A value for people (descriptions, tooltips): six significant digits
+/// (99.9992% must not read as 100%), no trailing zeros, the unit (escaped)
+/// after it. Written digit by digit: no allocation per tooltip.
 pub struct Human<'a>(pub f64, pub Option<&'a str>);
 
 impl Display for Human<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = if self.0.is_finite() { self.0 } else { 0.0 };
-        if v.fract() == 0.0 && v.abs() < 1e15 {
+        if v.abs() >= 1e15 {
             write!(f, "{v:.0}")?;
-        } else if v.abs() >= 1.0 {
-            let s = format!("{v:.2}");
-            f.write_str(s.trim_end_matches('0').trim_end_matches('.'))?;
         } else {
-            let decimals = (2.0 - v.abs().log10().floor()).clamp(2.0, 12.0) as usize;
-            let s = format!("{v:.decimals$}");
-            f.write_str(s.trim_end_matches('0').trim_end_matches('.'))?;
+            let digits = if v == 0.0 {
+                1
+            } else {
+                v.abs().log10().floor() as i32 + 1
+            };
+            let mut decimals = (6 - digits).clamp(0, 9) as u32;
+            let mut scaled = (v.abs() * 10f64.powi(decimals as i32)).round() as u64;
+            while decimals > 0 && scaled.is_multiple_of(10) {
+                scaled /= 10;
+                decimals -= 1;
+            }
+            let sign = if v < 0.0 && scaled != 0 { "-" } else { "" };
+            let p = 10u64.pow(decimals);
+            write!(f, "{sign}{}", scaled / p)?;
+            if decimals > 0 {
+                write!(f, ".{:0w$}", scaled % p, w = decimals as usize)?;
+            }
         }
         match self.1 {
             Some(u) => write!(f, "{}", WithUnit(u)),
@@ -313,7 +341,9 @@ pub fn time_ticks(from: DateTime<Utc>, to: DateTime<Utc>, max: usize) -> Vec<Tim
             .floor(from.date_naive())
             .and_time(NaiveTime::MIN)
             .and_utc();
-        while t <= to && ticks.len() <= max {
+        // Not at `to`: the period's end is the plot's edge, and a quarter
+        // ending on Jan 1 reads better with six ticks than seven.
+        while t < to && ticks.len() <= max {
             if t >= from {
                 ticks.push(t);
             }
@@ -353,7 +383,7 @@ pub fn time_ticks(from: DateTime<Utc>, to: DateTime<Utc>, max: usize) -> Vec<Tim
 /// About how wide `chars` characters of 12 px sans-serif are; for layout
 /// (margins, legend rows, keeping labels inside the picture).
 pub fn text_width(chars: usize) -> f64 {
-    chars as f64 * 6.6
+    chars as f64 * 7.0
 }
 
 #[cfg(test)]
@@ -375,7 +405,7 @@ mod tests {
         assert_eq!(y_domain([].into_iter()), (0.0, 1.0));
         let (lo, hi) = y_domain([100.0, 200.0].into_iter());
         assert!(
-            lo < 100.0 && lo >= 0.0 && (hi - 205.0).abs() < 1e-9,
+            (0.0..100.0).contains(&lo) && (hi - 205.0).abs() < 1e-9,
             "{lo} {hi}"
         );
         let (lo, hi) = y_domain([7.0, 7.0, f64::NAN].into_iter());
@@ -402,7 +432,7 @@ mod tests {
             unit: Some("%"),
         }
         .to_string();
-        assert!(label.ends_with('%') && label.starts_with("0.2"), "{label}");
+        assert_eq!(label, "0.30%");
     }
 
     #[test]
@@ -421,14 +451,14 @@ mod tests {
             })
             .collect();
         assert_eq!(all, ["0 €", "5k €", "10k €", "15k €", "20k €", "25k €"]);
-        let t = y_ticks(0.0, 3_000_000.0, 4);
+        let t = y_ticks(0.0, 1_300_000.0, 4);
         let l = TickLabel {
-            value: 2_500_000.0,
+            value: 1_200_000.0,
             ticks: &t,
             unit: Some("calls/week"),
         }
         .to_string();
-        assert_eq!(l, "2.5M", "long units are the caption's, not the ticks'");
+        assert_eq!(l, "1.2M", "long units are the caption's, not the ticks'");
         let t = y_ticks(-1.0, 1.0, 4);
         let zero = TickLabel {
             value: -1e-17,
@@ -436,16 +466,24 @@ mod tests {
             unit: None,
         }
         .to_string();
-        assert_eq!(zero, "0.0");
+        assert_eq!(zero, "0");
     }
 
     #[test]
     fn human_values() {
         assert_eq!(Human(1234.0, Some("visits")).to_string(), "1234 visits");
         assert_eq!(Human(12.5, Some("%")).to_string(), "12.5%");
-        assert_eq!(Human(0.012_34, None).to_string(), "0.0123");
+        assert_eq!(Human(0.012_34, None).to_string(), "0.01234");
+        assert_eq!(Human(99.999_235, Some("%")).to_string(), "99.9992%");
+        assert_eq!(Human(-1_123.950_469, None).to_string(), "-1123.95");
+        assert_eq!(Human(-0.000_000_000_1, None).to_string(), "0");
+        assert_eq!(Human(2e15, None).to_string(), "2000000000000000");
         assert_eq!(Human(f64::NAN, None).to_string(), "0");
         assert_eq!(Human(1.0, Some("<b>")).to_string(), "1 &lt;b&gt;");
+        assert_eq!(Human(approx(489.13), None).to_string(), "489");
+        assert_eq!(Human(approx(60.87), None).to_string(), "60.9");
+        assert_eq!(Human(approx(0.045_67), None).to_string(), "0.0457");
+        assert_eq!(Human(approx(1234.7), None).to_string(), "1235");
     }
 
     #[test]

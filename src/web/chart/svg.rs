@@ -75,40 +75,22 @@ impl Display for Exact {
     }
 }
 
-/// An instant as RFC 3339 in UTC, to the second (`data-at`).
-pub struct Rfc3339(pub DateTime<Utc>);
-
-impl Display for Rfc3339 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
-    }
+/// An instant in UTC to the minute: as data (`data-at`, RFC 3339,
+/// "2026-10-03T14:00:00Z") or for people (a tooltip, "2026-10-03 14:00 UTC").
+pub struct Stamp {
+    pub at: DateTime<Utc>,
+    pub data: bool,
 }
-
-/// An instant for people, in a point's tooltip: "2026-10-03 14:00 UTC".
-pub struct Stamp(pub DateTime<Utc>);
 
 impl Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute()
-        )
+        let t = self.at;
+        let (y, mo, d, h, mi) = (t.year(), t.month(), t.day(), t.hour(), t.minute());
+        if self.data {
+            write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{:02}Z", t.second())
+        } else {
+            write!(f, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+        }
     }
 }
 

@@ -109,6 +109,7 @@ pub fn router(parts: Parts<'_>) -> Router {
         api: api.clone(),
         rules: Arc::new(rule_context(parts.settings)),
         links: parts.links,
+        pages: Default::default(),
     });
     web.nest("/api/v1", api)
         .layer(axum::middleware::from_fn_with_state(

@@ -11,11 +11,15 @@
 //! outside the company, so pages ask for an API token unless the operator
 //! chose `public` or `off`.
 
+mod api_call;
+mod assets;
 pub mod chart;
+mod csrf;
 mod html;
 mod pages;
 mod proxy;
 mod reader;
+pub mod render;
 mod session;
 mod sign_in;
 
@@ -40,6 +44,7 @@ use crate::reload::RuleContext;
 use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
 
+pub use pages::cache::PageCache;
 pub use sign_in::SignInLinks;
 
 #[derive(Clone)]
@@ -64,6 +69,8 @@ pub struct WebState {
     pub rules: Arc<RuleContext>,
     /// One-time sign-in links (`okrd demo`).
     pub links: SignInLinks,
+    /// Rendered bodies of the snapshot-only pages.
+    pub pages: PageCache,
 }
 
 pub fn router(state: WebState) -> Router {
@@ -73,12 +80,15 @@ pub fn router(state: WebState) -> Router {
         .gzip(true)
         .quality(CompressionLevel::Fastest);
     let router = Router::new()
-        .route("/metrics", get(metrics_handler).layer(gzip))
+        .route("/metrics", get(metrics_handler).layer(gzip.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = match state.status_page {
         StatusPageMode::Off => router.route("/", get(web_app_off)),
-        StatusPageMode::Private | StatusPageMode::Public => router.merge(pages::router()),
+        // Pages gzip to a tenth: the overview of 1,000 KRs is sent in ~40 KB.
+        StatusPageMode::Private | StatusPageMode::Public => {
+            router.merge(pages::router().layer(gzip))
+        }
     };
     router.with_state(state)
 }

@@ -63,8 +63,12 @@ async fn demo_krs_get_values_and_move() {
     let mut url = None;
     let mut config = None;
     let mut member_token = None;
+    let mut link = None;
     for line in printed.lines() {
         let line = line.trim();
+        if let Some(u) = line.strip_prefix("web app") {
+            link = Some(u.trim().to_string());
+        }
         if let Some(u) = line.strip_prefix("metrics") {
             url = Some(u.trim().to_string());
         }
@@ -77,6 +81,7 @@ async fn demo_krs_get_values_and_move() {
         }
     }
     let url = url.expect("the demo prints its metrics URL");
+    one_click_signs_in_once(&link.expect("the demo prints its web app's link")).await;
     let config = config.expect("the demo prints its config file");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
@@ -316,4 +321,27 @@ async fn demo_krs_get_values_and_move() {
     // SIGTERM, like Ctrl-C: the demo stops cleanly and removes its temporary files.
     let (status, _) = demo.stop().await;
     assert!(status.success(), "the demo did not stop cleanly: {status}");
+}
+
+/// The printed link signs a browser in as the demo's leader, once.
+async fn one_click_signs_in_once(link: &str) {
+    assert!(link.contains("/sign-in/link?code="), "{link}");
+    let base = link.split("/sign-in").next().unwrap();
+    let mut browser = crate::support::web::Browser::new(base);
+    let path = &link[base.len()..];
+    let first = browser.get(path).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(first.location.as_deref(), Some("/"));
+    let overview = browser.get("/").await;
+    assert!(
+        overview
+            .text()
+            .contains("Signed in as lee@acme.example (leader)"),
+        "{}",
+        overview.text()
+    );
+    let mut again = crate::support::web::Browser::new(base);
+    let second = again.get(path).await;
+    assert_eq!(second.status, 401, "a one-time link worked twice");
+    assert!(second.body.contains(r#"action="/sign-in""#));
 }

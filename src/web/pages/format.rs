@@ -57,7 +57,7 @@ pub fn progress_bar(progress: f64, expected: Option<f64>) -> Markup {
         None => format!("{} done", percent(progress)),
     };
     html! {
-        span.bar role="img" aria-label=(label) title=(label) {
+        span.bar role="img" aria-label=(label) {
             span.fill style={ "width:" (width) "%" } {}
             @if let Some(e) = expected {
                 span.pace style={ "left:" (((e.clamp(0.0, 1.0)) * 1000.0).round() / 10.0) "%" } {}

@@ -64,6 +64,23 @@ impl<'a> Page<'a> {
 
     /// The whole document around `body`, as a response.
     pub fn render(self, body: Markup) -> Response {
+        let status = self.status;
+        let fresh = self
+            .visitor
+            .csrf
+            .fresh
+            .then(|| self.visitor.csrf.set_cookie(self.visitor.https));
+        let mut response = headers::respond(status, self.document(body));
+        if let Some(cookie) = fresh
+            && let Ok(v) = HeaderValue::from_str(&cookie)
+        {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        response
+    }
+
+    /// The whole document around `body`.
+    pub fn document(&self, body: Markup) -> String {
         let doc = html! {
             (DOCTYPE)
             html lang="en" {
@@ -96,14 +113,7 @@ impl<'a> Page<'a> {
                 }
             }
         };
-        let mut response = headers::respond(self.status, doc.into_string());
-        if self.visitor.csrf.fresh {
-            let cookie = self.visitor.csrf.set_cookie(self.visitor.https);
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, v);
-            }
-        }
-        response
+        doc.into_string()
     }
 
     fn navigation(&self) -> Markup {

@@ -4,20 +4,21 @@
 //! (`api_call`). `layout` is the shell, `rows` and `format` the shared
 //! pieces, `forms` the form handling.
 
+pub mod cache;
 pub mod forms;
 pub mod layout;
 
 mod actions;
 mod drafts;
 mod format;
-mod key_result;
+pub mod key_result;
 mod kr_chart;
 mod objective;
-mod overview;
+pub mod overview;
 mod review;
-mod rows;
+pub mod rows;
 mod sources;
-mod team;
+pub mod team;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

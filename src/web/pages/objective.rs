@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::Response;
 use chrono::{NaiveDate, TimeZone, Utc};
 use maud::{Markup, PreEscaped, html};
@@ -22,6 +23,7 @@ pub async fn page(
     State(s): State<WebState>,
     Reader(v): Reader,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let Some(stored) = snapshot.index.current.objectives.get(&id) else {
@@ -38,12 +40,15 @@ pub async fn page(
         .iter()
         .filter(|k| k.objective == id)
         .collect();
-    let over_time = s.live.read(|engine, _| daily_progress(engine, &krs));
-    let body = render(&ctx, &id, &stored.item.title, &krs, &over_time);
+    let at = (snapshot.version, ctx.now.timestamp());
+    let body = s.pages.get_or_render(uri.to_string(), at, || {
+        let over_time = s.live.read(|engine, _| daily_progress(engine, &krs));
+        render(&ctx, &id, &stored.item.title, &krs, &over_time).into_string()
+    });
     Page::new(&v, stored.item.title.clone(), Nav::None)
         .live(snapshot.version)
         .waiting(waiting_reviews(&snapshot))
-        .render(body)
+        .render(PreEscaped(body.to_string()))
 }
 
 /// The objective's progress each day: its KRs' progress that day (each
@@ -51,7 +56,7 @@ pub async fn page(
 /// the rollup weighs them. KRs derived from children and child objectives
 /// are left out of the line; the current figure above it counts them.
 pub fn daily_progress(engine: &RollupEngine, krs: &[&KrState]) -> Vec<(NaiveDate, f64)> {
-    let mut sums: BTreeMap<NaiveDate, (f64, f64)> = BTreeMap::new();
+    let mut sums: BTreeMap<NaiveDate, f64> = BTreeMap::new();
     let total: f64 = krs.iter().filter(|k| !k.derived).map(|k| k.weight).sum();
     if total <= 0.0 {
         return Vec::new();
@@ -66,14 +71,12 @@ pub fn daily_progress(engine: &RollupEngine, krs: &[&KrState]) -> Vec<(NaiveDate
         let last = history.points().last().map_or(first.day, |p| p.day);
         for (day, value) in history.daily(first.day, last) {
             let p = progress(k.kind, Some(value), k.start, k.target);
-            let e = sums.entry(day).or_default();
-            e.0 += k.weight * p;
-            e.1 += k.weight;
+            *sums.entry(day).or_default() += k.weight * p;
         }
     }
     // Days before a KR's first value count it as 0, as the rollup does.
     sums.into_iter()
-        .map(|(d, (weighted, _))| (d, weighted / total))
+        .map(|(d, weighted)| (d, weighted / total))
         .collect()
 }
 

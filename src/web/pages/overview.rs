@@ -5,8 +5,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use axum::extract::{Query, State};
+use axum::http::Uri;
 use axum::response::Response;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::super::WebState;
@@ -21,6 +22,12 @@ use crate::okr::rollup::{KrState, ObjectiveState};
 
 /// Objectives deeper than this are not drawn (cycles are refused long before).
 const MAX_DEPTH: usize = 16;
+/// More KRs than this and each objective shows only its few worst ones,
+/// with a link to the rest: a page of a thousand rows helps nobody, and
+/// weighs most of a megabyte. Filters narrow it down to every row.
+const MAX_FULL_ROWS: usize = 200;
+/// KRs an objective shows when the overview is compact.
+const COMPACT_ROWS: usize = 5;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
@@ -33,6 +40,7 @@ pub async fn page(
     State(s): State<WebState>,
     Reader(v): Reader,
     Query(f): Query<Filters>,
+    uri: Uri,
 ) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let health = s.telemetry.sources.health();
@@ -41,11 +49,14 @@ pub async fn page(
         health: &health,
         now: s.clock.now(),
     };
-    let body = render(&ctx, &f);
+    let at = (snapshot.version, ctx.now.timestamp());
+    let body = s
+        .pages
+        .get_or_render(uri.to_string(), at, || render(&ctx, &f).into_string());
     Page::new(&v, "Overview", Nav::Overview)
         .live(snapshot.version)
         .waiting(waiting_reviews(&snapshot))
-        .render(body)
+        .render(PreEscaped(body.to_string()))
 }
 
 /// The period shown: the one asked for, else the running one that started
@@ -90,6 +101,7 @@ pub fn render(ctx: &Context<'_>, f: &Filters) -> Markup {
         .filter(|k| status.is_none_or(|st| ctx.status(k) == st))
         .collect();
     let tree = Tree::new(s, period, &shown, team, status.is_some());
+    let compact = shown.len() > MAX_FULL_ROWS;
     let expected = ctx.expected(period);
     html! {
         h1 { "Overview" }
@@ -97,14 +109,16 @@ pub fn render(ctx: &Context<'_>, f: &Filters) -> Markup {
         (filters(s, period, team, status))
         p.muted {
             @if let Some(e) = expected { "Expected pace today: " (percent(e)) " of the period. " }
-            (shown.len()) " key results shown."
+            (shown.len()) " key results"
+            @if compact { ": each objective shows its " (COMPACT_ROWS) " that need attention most; filter by team or status, or open an objective, to see every one." }
+            @else { " shown." }
         }
         (status_cards(&count_by_status(ctx, shown.iter().copied())))
         @if tree.roots.is_empty() {
             p { "No key results match these filters." }
         } @else {
             ul.tree aria-label="Objectives" {
-                @for o in &tree.roots { (objective(ctx, &tree, o, 0)) }
+                @for o in &tree.roots { (objective(ctx, &tree, o, 0, compact)) }
             }
         }
     }
@@ -232,13 +246,23 @@ impl<'a> Tree<'a> {
     }
 }
 
-fn objective(ctx: &Context<'_>, tree: &Tree<'_>, o: &ObjectiveState, depth: usize) -> Markup {
+fn objective(
+    ctx: &Context<'_>,
+    tree: &Tree<'_>,
+    o: &ObjectiveState,
+    depth: usize,
+    compact: bool,
+) -> Markup {
     let here: &[&KrState] = tree.krs.get(o.id.as_str()).map_or(&[], Vec::as_slice);
     let is_here = |id: &str| here.iter().any(|k| k.id == id);
-    let top: Vec<&&KrState> = here
-        .iter()
-        .filter(|k| !k.parent.as_deref().is_some_and(is_here))
-        .collect();
+    let top: Vec<&&KrState> = if compact {
+        worst(ctx, here)
+    } else {
+        here.iter()
+            .filter(|k| !k.parent.as_deref().is_some_and(is_here))
+            .collect()
+    };
+    let hidden = if compact { here.len() - top.len() } else { 0 };
     html! {
         li.objective data-objective=(o.id) {
             div.head {
@@ -248,18 +272,40 @@ fn objective(ctx: &Context<'_>, tree: &Tree<'_>, o: &ObjectiveState, depth: usiz
             }
             @if !top.is_empty() {
                 ul.tree aria-label={ "Key results of " (o.title) } {
-                    @for k in top { (kr_with_children(ctx, k, here, 0)) }
+                    @for k in top {
+                        @if compact { (kr_row(ctx, k)) } @else { (kr_with_children(ctx, k, here, 0)) }
+                    }
+                    @if hidden > 0 {
+                        li.more { a href={ "/objectives/" (o.id) } { "and " (hidden) " more key results" } }
+                    }
                 }
             }
             @if depth < MAX_DEPTH {
                 @if let Some(children) = tree.children.get(o.id.as_str()) {
                     ul.tree aria-label={ "Objectives under " (o.title) } {
-                        @for c in children { (objective(ctx, tree, c, depth + 1)) }
+                        @for c in children { (objective(ctx, tree, c, depth + 1, compact)) }
                     }
                 }
             }
         }
     }
+}
+
+/// The KRs that most need attention, worst status first, then least progress.
+fn worst<'a, 'k>(ctx: &Context<'_>, here: &'a [&'k KrState]) -> Vec<&'a &'k KrState> {
+    let rank = |k: &KrState| {
+        STATUSES
+            .iter()
+            .position(|s| *s == ctx.status(k))
+            .unwrap_or(STATUSES.len())
+    };
+    let mut ranked: Vec<(usize, &&KrState)> = here.iter().map(|k| (rank(k), k)).collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.progress.total_cmp(&b.1.progress)));
+    ranked
+        .into_iter()
+        .take(COMPACT_ROWS)
+        .map(|(_, k)| k)
+        .collect()
 }
 
 /// A KR, then the KRs that roll up into it, indented.

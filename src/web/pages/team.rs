@@ -2,8 +2,9 @@
 //! status), its objectives and KRs, and its child teams.
 
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::Response;
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 use super::super::WebState;
 use super::super::session::Reader;
@@ -17,6 +18,7 @@ pub async fn page(
     State(s): State<WebState>,
     Reader(v): Reader,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let Some(team) = snapshot.index.current.teams.get(&id) else {
@@ -28,11 +30,14 @@ pub async fn page(
         health: &health,
         now: s.clock.now(),
     };
-    let body = render(&ctx, &id, &team.item.name);
+    let at = (snapshot.version, ctx.now.timestamp());
+    let body = s.pages.get_or_render(uri.to_string(), at, || {
+        render(&ctx, &id, &team.item.name).into_string()
+    });
     Page::new(&v, team.item.name.clone(), Nav::None)
         .live(snapshot.version)
         .waiting(waiting_reviews(&snapshot))
-        .render(body)
+        .render(PreEscaped(body.to_string()))
 }
 
 pub fn render(ctx: &Context<'_>, id: &str, name: &str) -> Markup {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::sustain::{SustainView, sustain_view};
 use crate::live::Snapshot;
-use crate::okr::forecast::{Forecast, WeightedProgress};
+use crate::okr::forecast::Forecast;
 use crate::okr::guard::Guard;
 use crate::okr::progress::{self, expected_progress, pace_status};
 use crate::okr::rollup::KrState;
@@ -323,7 +323,7 @@ impl<'a> Views<'a> {
             progress,
             expected_progress: expected,
             status,
-            forecast_progress: self.objective_forecast(id),
+            forecast_progress: self.snapshot.objective_forecast(id),
             key_results: model.krs_of_objective.get(id).map_or(NONE, Vec::as_slice),
             children: model.child_objectives.get(id).map_or(NONE, Vec::as_slice),
             meta: (&o.meta).into(),
@@ -428,22 +428,7 @@ impl<'a> Views<'a> {
 
     /// The engine's state of an approved KR.
     pub fn engine_state(&self, id: &str) -> Option<&'a KrState> {
-        self.snapshot
-            .index
-            .kr_links
-            .get(id)
-            .and_then(|l| l.engine)
-            .and_then(|i| self.snapshot.key_results.get(i))
-    }
-
-    /// The weighted mean of the forecast progress of the objective's KRs.
-    fn objective_forecast(&self, id: &str) -> Option<f64> {
-        let krs = self.snapshot.index.krs_of_objective.get(id)?;
-        krs.iter()
-            .filter_map(|k| self.engine_state(k))
-            .map(|s| (s.weight, s.forecast.map(|f| f.progress)))
-            .collect::<WeightedProgress>()
-            .mean()
+        self.snapshot.key_result(id)
     }
 
     fn expected(&self, period: &str) -> f64 {

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::okr::Period;
+use crate::okr::forecast::WeightedProgress;
 use crate::okr::rollup::{KrState, ObjectiveState, RollupEngine, TeamState};
 use crate::store::HeldValue;
 
@@ -61,6 +62,27 @@ impl Snapshot {
 }
 
 /// The current snapshot, replaced whole on every change.
+impl Snapshot {
+    /// The engine's state of an approved KR.
+    pub fn key_result(&self, id: &str) -> Option<&KrState> {
+        let i = self.index.kr_links.get(id)?.engine?;
+        self.key_results.get(i)
+    }
+
+    /// Where an objective heads: the weighted mean (KR `weight`) of its KRs'
+    /// forecast progress, over the KRs that have one.
+    pub fn objective_forecast(&self, id: &str) -> Option<f64> {
+        self.index
+            .krs_of_objective
+            .get(id)?
+            .iter()
+            .filter_map(|k| self.key_result(k))
+            .map(|s| (s.weight, s.forecast.map(|f| f.progress)))
+            .collect::<WeightedProgress>()
+            .mean()
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct SharedSnapshot(Arc<ArcSwap<Snapshot>>);
 

@@ -489,3 +489,65 @@ async fn hostile_text_stays_text_on_every_page() {
     assert!(!odd.body.contains("<b>bold"), "{}", odd.body);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_big_overview_shows_each_objectives_worst_krs_and_links_to_the_rest() {
+    use crate::support::api::start_with;
+    use chrono::{TimeZone, Utc};
+    // 250 KRs over 5 objectives of team `growth`, 50 each.
+    let mut okrs = String::from(
+        "[[periods]]\nid = \"2026-Q4\"\nstart = \"2026-10-01\"\nend = \"2026-12-31\"\n\
+         [[teams]]\nid = \"growth\"\nname = \"Growth\"\n[[teams]]\nid = \"auth\"\nname = \"Auth\"\n",
+    );
+    for o in 0..5 {
+        okrs.push_str(&format!(
+            "[[objectives]]\nid = \"o{o}\"\ntitle = \"Grow area {}\"\nperiod = \"2026-Q4\"\nteam = \"growth\"\n",
+            ["north", "south", "east", "west", "centre"][o]
+        ));
+        for k in 0..50 {
+            let team = if k == 0 { "auth" } else { "growth" };
+            okrs.push_str(&format!(
+                "[[key_results]]\nid = \"o{o}-k{k}\"\nobjective = \"o{o}\"\nteam = \"{team}\"\nowner = \"o{o}k{k}@acme.example\"\n\
+                 title = \"KR {k} of {o}\"\nkind = \"increase\"\nstart = 0\ntarget = 100\n"
+            ));
+        }
+    }
+    let db = backends::sqlite_db();
+    let web = MockServer::start().await;
+    let url = format!("{}/stats", web.uri());
+    let at = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+    let opts = Options {
+        source_url: &url,
+        extra_config: "",
+    };
+    let limits = [
+        ("OKRD_OKRS__MAX_KRS_PER_OBJECTIVE_PER_TEAM", "100"),
+        ("OKRD_OKRS__MAX_KRS_PER_OWNER_PER_PERIOD", "100"),
+    ];
+    let api = start_with(&db, opts, &okrs, at, &limits).await;
+    let mut lee = signed_in(&api, &api.tokens.leader).await;
+    let page = lee.get("/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.body.matches("<li class=\"kr\"").count(),
+        25,
+        "5 per objective"
+    );
+    assert!(
+        page.body
+            .contains(r#"<a href="/objectives/o3">and 45 more key results</a>"#),
+        "{}",
+        page.text()
+    );
+    assert!(page.body.len() < 100 * 1024, "{} bytes", page.body.len());
+    // Filtered down under the limit, every KR shows.
+    let auth = lee.get("/?period=2026-Q4&team=auth").await;
+    assert_eq!(
+        auth.body.matches("<li class=\"kr\"").count(),
+        5,
+        "{}",
+        auth.text()
+    );
+    assert!(!auth.body.contains("more key results"));
+    api.stop().await;
+}

@@ -291,10 +291,16 @@ fn facts(p: &KrPage<'_>) -> Markup {
                 @match &kr.source {
                     Some(src) => {
                         (health(ctx, Some(&src.source)))
-                        @if let Some(schedule) = &src.schedule { " · schedule " code { (schedule) } }
+                        " · schedule "
+                        @match &src.schedule { Some(schedule) => { code { (schedule) } }, None => { "the source's" } }
                         @if let Some(next) = p.schedule.and_then(|b| b.next_run) { " · next fetch " (ago(next, ctx.now)) }
-                        @if let (true, Some(f)) = (p.visitor.is_at_least(Role::Admin), ctx.health.get(&src.source).and_then(|h| h.last_failure.as_ref())) {
-                            br; span.muted { "Last failure " (instant(f.at)) ": " (f.reason.as_str()) ": " (f.message) }
+                        @if let Some(f) = ctx.health.get(&src.source).and_then(|h| h.last_failure.as_ref()) {
+                            br;
+                            span.muted {
+                                "Last failure " (ago(f.at, ctx.now)) " (" (instant(f.at)) "): " (f.reason.as_str())
+                                // The message may quote internal hosts or stderr: admins only, as in the API.
+                                @if p.visitor.is_at_least(Role::Admin) { ": " (f.message) }
+                            }
                         }
                     }
                     None => { "none: values come from manual check-ins" }

@@ -118,7 +118,8 @@ pub fn render(
             @if let Some(d) = &o.item.description { p { (d) } }
         }
         @if let Some(st) = state {
-            p { (progress_bar(st.progress, ctx.expected(&st.period))) " " span.pct data-progress=(format!("{:.4}", st.progress)) { (percent(st.progress)) " done" } }
+            p { (progress_bar(st.progress, ctx.expected(&st.period))) " " span.pct data-progress=(format!("{:.4}", st.progress)) { (percent(st.progress)) " done" }
+                @if let Some(f) = s.objective_forecast(id) { " · heading to " (percent(f)) " by the period's end" } }
         }
         @if let Some(svg) = chart {
             figure {

@@ -268,7 +268,10 @@ fn objective(
             div.head {
                 span { a href={ "/objectives/" (o.id) } { (o.title) } " " span.muted { "· " (o.team) } }
                 span { (progress_bar(o.progress, ctx.expected(&o.period))) }
-                span.pct data-progress=(format!("{:.4}", o.progress)) { (percent(o.progress)) " done" }
+                span.pct data-progress=(format!("{:.4}", o.progress)) {
+                    (percent(o.progress)) " done"
+                    @if let Some(f) = ctx.snapshot.objective_forecast(&o.id) { br; "heading to " (percent(f)) }
+                }
             }
             @if !top.is_empty() {
                 ul.tree aria-label={ "Key results of " (o.title) } {

@@ -22,7 +22,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: fetch on schedule, serve /metrics and the status page
+    /// Run the daemon: fetch on schedule, serve /metrics, the web app and the REST API
     Serve,
     /// Self-contained demo: temporary database, example OKRs, simulated sources
     Demo {

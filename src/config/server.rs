@@ -1,6 +1,6 @@
 //! `[server]`: where the daemon listens, how it stops, and the limits that
 //! keep one HTTP server usable when clients are idle, slow or hostile
-//! (README "Server limits"), and who may read the status page.
+//! (README "Server limits"), and who may read the web app.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,7 +55,7 @@ impl Default for ServerSettings {
     }
 }
 
-/// Who may read the status page at `/`.
+/// What visitors without a token see of the web app (`/` and every page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusPageMode {
@@ -63,7 +63,7 @@ pub enum StatusPageMode {
     Private,
     /// Anyone; failure reasons are shown, their messages only to admins.
     Public,
-    /// No status page: `/` answers 404.
+    /// No web app: every page answers 404.
     Off,
 }
 

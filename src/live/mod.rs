@@ -127,7 +127,7 @@ impl LiveModel {
         f(&engine.rollup, &engine.index)
     }
 
-    /// The snapshot published last (`/metrics`, the status page).
+    /// The snapshot published last (`/metrics`, the web app).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load()
     }

@@ -1,5 +1,5 @@
 //! Source health: fetch counters and durations (tikv `prometheus` types), and
-//! the last success and failure per source for the status page and API.
+//! the last success and failure per source for the web app and the API.
 //! Fed by the fetch events (`events`), which also log.
 
 use std::collections::HashMap;

@@ -223,10 +223,10 @@ async fn derived_secrets_are_redacted_on_every_surface() {
     assert!(sources.contains(REFUSED), "{sources}");
     assert_redacted("GET /api/v1/sources", &sources);
 
-    // The status page, as an admin.
+    // The web app's sources page, as an admin (who sees failure messages).
     let page = api
         .client
-        .get(format!("{}/", api.base))
+        .get(format!("{}/sources", api.base))
         .bearer_auth(&admin)
         .send()
         .await
@@ -235,7 +235,7 @@ async fn derived_secrets_are_redacted_on_every_surface() {
         .await
         .unwrap();
     assert!(page.contains(REFUSED), "{page}");
-    assert_redacted("the status page", &page);
+    assert_redacted("the web app's /sources", &page);
 
     // `/metrics`.
     let metrics = api.metrics().await;

@@ -16,7 +16,12 @@ pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         return format!("{v:.0}");
     }
-    let s = format!("{v:.2}");
+    // As many decimals as a reader can use: 30661, 412.5, 0.42.
+    let s = match v.abs() {
+        a if a >= 1000.0 => format!("{v:.0}"),
+        a if a >= 100.0 => format!("{v:.1}"),
+        _ => format!("{v:.2}"),
+    };
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -104,6 +109,8 @@ mod tests {
         assert_eq!(number(1234.0), "1234");
         assert_eq!(number(12.5), "12.5");
         assert_eq!(number(0.4242), "0.42");
+        assert_eq!(number(30661.47), "30661");
+        assert_eq!(number(412.55), "412.6");
         assert_eq!(number(f64::NAN), "–");
         assert_eq!(with_unit(3.0, Some("visits")), "3 visits");
         assert_eq!(percent(0.425), "42%");

@@ -102,7 +102,10 @@ pub fn render(
         @if proposed.is_empty() {
             p { "Nothing waits for review." }
         } @else {
-            p.muted { (proposed.len()) " proposed key results wait for review." }
+            p.muted {
+                @if proposed.len() == 1 { "1 proposed key result waits for review." }
+                @else { (proposed.len()) " proposed key results wait for review." }
+            }
         }
         @for k in proposed {
             (proposal(snapshot, v, k, &by_entity, failed.filter(|(id, _)| *id == k.id).map(|(_, p)| p)))

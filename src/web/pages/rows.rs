@@ -89,7 +89,10 @@ pub fn kr_row(ctx: &Context<'_>, k: &KrState) -> Markup {
                 @if let Some(f) = k.forecast { br; "heading to " (percent(f.progress)) }
             }
             span { (status_badge(status)) }
-            span { (health(ctx, k.source.as_deref())) }
+            span {
+                @if k.derived { span.health.manual { "rolls up its children" } }
+                @else { (health(ctx, k.source.as_deref())) }
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn render(ctx: &Context<'_>, id: &str, name: &str) -> Markup {
         h1 { (name) " " span.muted { "team " (id) } }
         @if !progress.is_empty() {
             table aria-label="Progress by period" {
-                thead { tr { th scope="col" { "Period" } th scope="col" { "Progress" } th scope="col" { "" } } }
+                thead { tr { th scope="col" { "Period" } th scope="col" { "Progress" } th scope="col" { "Done" } } }
                 tbody {
                     @for t in &progress {
                         tr { td { a href={ "/?period=" (t.period) "&team=" (id) } { (t.period) } }

@@ -69,6 +69,11 @@ impl Snapshot {
         self.key_results.get(i)
     }
 
+    /// The period a KR's objective belongs to.
+    pub fn key_result_period(&self, id: &str) -> Option<&Period> {
+        self.periods.get(&self.index.kr_links.get(id)?.period)
+    }
+
     /// Where an objective heads: the weighted mean (KR `weight`) of its KRs'
     /// forecast progress, over the KRs that have one.
     pub fn objective_forecast(&self, id: &str) -> Option<f64> {

@@ -100,6 +100,11 @@ impl SchedulerHandle {
         self.shared.lock().state.status()
     }
 
+    /// One binding's status, if `id` is scheduled.
+    pub fn binding_status(&self, id: &str) -> Option<BindingStatus> {
+        self.shared.lock().state.binding_status(id)
+    }
+
     /// Starts a job for `id` now (slot = now), regardless of its schedule
     /// and backoff. `false` if `id` is unknown, already in flight, or the
     /// scheduler is shutting down.

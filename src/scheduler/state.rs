@@ -263,22 +263,28 @@ impl State {
     }
 
     pub fn status(&self) -> Vec<BindingStatus> {
-        let mut out: Vec<BindingStatus> = self
-            .entries
-            .values()
-            .map(|e| BindingStatus {
-                id: e.binding.id.clone(),
-                next_slot: e.planned.map(|p| p.slot),
-                next_run: e.planned.map(|p| p.run_at),
-                running: self.in_flight.contains(&e.binding.id),
-                consecutive_failures: e.consecutive_failures,
-                not_before: e.not_before,
-                skipped: e.skipped,
-                last_slot: e.last_slot,
-            })
-            .collect();
+        let mut out: Vec<BindingStatus> =
+            self.entries.values().map(|e| self.status_of(e)).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// One binding's status, without building everyone's (a KR's page).
+    pub fn binding_status(&self, id: &str) -> Option<BindingStatus> {
+        self.entries.get(id).map(|e| self.status_of(e))
+    }
+
+    fn status_of(&self, e: &Tracked) -> BindingStatus {
+        BindingStatus {
+            id: e.binding.id.clone(),
+            next_slot: e.planned.map(|p| p.slot),
+            next_run: e.planned.map(|p| p.run_at),
+            running: self.in_flight.contains(&e.binding.id),
+            consecutive_failures: e.consecutive_failures,
+            not_before: e.not_before,
+            skipped: e.skipped,
+            last_slot: e.last_slot,
+        }
     }
 
     /// Forgets every planned slot (shutdown): nothing more becomes due.

@@ -10,6 +10,8 @@
 
 use axum::http::{HeaderMap, header};
 
+use super::reader;
+
 /// The cookie's name and the form field's.
 pub const COOKIE: &str = "okrd_csrf";
 pub const FIELD: &str = "csrf";
@@ -42,11 +44,7 @@ impl CsrfToken {
 
     /// The `Set-Cookie` value that gives the browser this token.
     pub fn set_cookie(&self, secure: bool) -> String {
-        let secure = if secure { "; Secure" } else { "" };
-        format!(
-            "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            self.value
-        )
+        reader::set_cookie(COOKIE, &self.value, None, secure)
     }
 }
 
@@ -97,14 +95,7 @@ fn from_another_site(headers: &HeaderMap) -> bool {
 /// The cookie's value when it has the token's shape (anything else is
 /// replaced by a fresh token).
 fn cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim())
+    reader::cookie(headers, COOKIE)
         .filter(|v| v.len() == TOKEN_LEN && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

@@ -58,29 +58,38 @@ pub fn presented(headers: &HeaderMap) -> Option<(&str, SignedInBy)> {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name` the browser sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim())
 }
 
-/// The `Set-Cookie` value that signs a browser in with `token`. `secure`
-/// when the request reached the proxy in front of okrd over HTTPS.
-pub fn session_cookie_for(token: &str, secure: bool) -> String {
+/// A `Set-Cookie` value as okrd sets every cookie: the whole site, no
+/// script, no other site, `Secure` when the browser came over HTTPS
+/// (`came_over_https`); `max_age` in seconds, `None` for the session.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> String {
+    let max_age = max_age.map_or(String::new(), |s| format!("; Max-Age={s}"));
     let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict{secure}"
-    )
+    format!("{name}={value}; Path=/{max_age}; HttpOnly; SameSite=Strict{secure}")
+}
+
+/// The `Set-Cookie` value that signs a browser in with `token`.
+pub fn session_cookie_for(token: &str, secure: bool) -> String {
+    set_cookie(SESSION_COOKIE, token, Some(SESSION_SECONDS), secure)
 }
 
 /// The `Set-Cookie` value that signs a browser out.
 pub fn expired_session_cookie(secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}")
+    set_cookie(SESSION_COOKIE, "", Some(0), secure)
 }
 
 /// Whether the browser talks HTTPS to the proxy in front of okrd (okrd

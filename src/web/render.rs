@@ -32,9 +32,9 @@ fn leader() -> Visitor {
     }
 }
 
-fn document(v: &Visitor, title: &str, live: u64, body: maud::Markup) -> String {
+fn document(v: &Visitor, s: &Snapshot, title: &str, body: maud::Markup) -> String {
     layout::Page::new(v, title, layout::Nav::None)
-        .live(live)
+        .showing(s)
         .document(body)
 }
 
@@ -44,16 +44,12 @@ pub fn overview_page(
     health: &HashMap<String, SourceHealth>,
     now: DateTime<Utc>,
 ) -> String {
-    let ctx = rows::Context {
-        snapshot: s,
-        health,
-        now,
-    };
+    let ctx = rows::Context::new(s, health, now);
     let v = leader();
     document(
         &v,
+        s,
         "Overview",
-        s.version,
         overview::render(&ctx, &overview::Filters::default()),
     )
 }
@@ -66,16 +62,12 @@ pub fn team_page(
     id: &str,
 ) -> Option<String> {
     let team = s.index.current.teams.get(id)?;
-    let ctx = rows::Context {
-        snapshot: s,
-        health,
-        now,
-    };
+    let ctx = rows::Context::new(s, health, now);
     let v = leader();
     Some(document(
         &v,
+        s,
         &team.item.name,
-        s.version,
         team::render(&ctx, id, &team.item.name),
     ))
 }
@@ -89,22 +81,18 @@ pub fn key_result_page(
     check_ins: &[StoredCheckIn],
 ) -> Option<String> {
     let kr = &s.index.current.key_results.get(id)?.item;
-    let ctx = rows::Context {
-        snapshot: s,
-        health,
-        now,
-    };
+    let ctx = rows::Context::new(s, health, now);
     let v = leader();
     let body = key_result::render(&key_result::KrPage {
         ctx: &ctx,
         visitor: &v,
         kr,
-        state: s.key_results.iter().find(|k| k.id == id),
+        state: s.key_result(id),
         check_ins,
         reviews: &[],
         schedule: None,
         problems: None,
         done: None,
     });
-    Some(document(&v, &kr.title, s.version, body))
+    Some(document(&v, s, &kr.title, body))
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,13 +16,10 @@ use maud::html;
 use serde::Deserialize;
 
 use super::WebState;
-use super::csrf;
+use super::pages::forms::CheckedForm;
 use super::pages::layout::{Nav, Page, csrf_field};
 use super::reader;
 use super::session::Visitor;
-
-/// More than a token, a form token and their names; the body limit of `POST /sign-in`.
-pub const MAX_FORM_BYTES: usize = 4096;
 
 /// How long a one-time link works.
 const LINK_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -32,33 +28,20 @@ pub async fn form(visitor: Visitor) -> Response {
     page(StatusCode::OK, &visitor, None)
 }
 
-pub async fn sign_in(
-    State(s): State<WebState>,
-    visitor: Visitor,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let field = |name: &str| {
-        form_urlencoded::parse(&body)
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.trim().to_string())
-    };
-    if csrf::check(&headers, field(csrf::FIELD).as_deref()).is_err() {
-        return super::pages::forms::csrf_refused(&visitor);
-    }
-    let token = field("token").unwrap_or_default();
-    if token.is_empty() {
+pub async fn sign_in(State(s): State<WebState>, form: CheckedForm) -> Response {
+    let visitor = &form.visitor;
+    let Some(token) = form.get("token") else {
         return page(
             StatusCode::BAD_REQUEST,
-            &visitor,
+            visitor,
             Some("Paste an API token into the field."),
         );
-    }
-    match reader::check(&s.tokens, &token).await {
-        Ok(Some(_)) => signed_in(&token, visitor.https),
+    };
+    match reader::check(&s.tokens, token).await {
+        Ok(Some(_)) => signed_in(token, visitor.https),
         Ok(None) => page(
             StatusCode::UNAUTHORIZED,
-            &visitor,
+            visitor,
             Some(
                 "That token is unknown or revoked. Make one with `okrd token create --role viewer`.",
             ),
@@ -67,14 +50,11 @@ pub async fn sign_in(
     }
 }
 
-pub async fn sign_out(visitor: Visitor, headers: axum::http::HeaderMap, body: Bytes) -> Response {
-    let field = form_urlencoded::parse(&body)
-        .find(|(n, _)| n == csrf::FIELD)
-        .map(|(_, v)| v.to_string());
-    if csrf::check(&headers, field.as_deref()).is_err() {
-        return super::pages::forms::csrf_refused(&visitor);
-    }
-    redirect("/sign-in", &reader::expired_session_cookie(visitor.https))
+pub async fn sign_out(form: CheckedForm) -> Response {
+    redirect(
+        "/sign-in",
+        &reader::expired_session_cookie(form.visitor.https),
+    )
 }
 
 #[derive(Deserialize)]

@@ -27,15 +27,7 @@ pub async fn workflow(State(s): State<WebState>, Path(id): Path<String>, form: F
         let problems = Problems::general(
             "Choose an action: propose, approve, request changes, reject or archive.",
         );
-        return key_result::show(
-            &s,
-            &form.visitor,
-            &id,
-            Some(&problems),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&s, &form, &id, &problems, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let body = match form.get("comment") {
         Some(c) => json!({ "comment": c }),
@@ -62,7 +54,7 @@ pub async fn workflow(State(s): State<WebState>, Path(id): Path<String>, form: F
         )
         .await
     } else {
-        key_result::show(&s, &form.visitor, &id, Some(&problems), None, answer.status).await
+        refused(&s, &form, &id, &problems, answer.status).await
     }
 }
 
@@ -77,15 +69,7 @@ pub async fn check_in(State(s): State<WebState>, Path(id): Path<String>, form: F
     if form.get("value").is_none() {
         // The API would say "missing field"; say it as the form does.
         let problems = Problems::field_only("value", "Enter the value to record.");
-        return key_result::show(
-            &s,
-            &form.visitor,
-            &id,
-            Some(&problems),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&s, &form, &id, &problems, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     if let Value::Object(m) = &mut body {
         m.retain(|_, v| !v.is_null());
@@ -96,7 +80,7 @@ pub async fn check_in(State(s): State<WebState>, Path(id): Path<String>, form: F
         return see_other(&format!("/key-results/{}?done=checked-in", segment(&id)));
     }
     let problems = Problems::of(&answer, &["value", "note", "confidence"]);
-    key_result::show(&s, &form.visitor, &id, Some(&problems), None, answer.status).await
+    refused(&s, &form, &id, &problems, answer.status).await
 }
 
 /// `POST /key-results/{id}/held`: `check_in` and `action` (accept or dismiss).
@@ -107,15 +91,7 @@ pub async fn held(State(s): State<WebState>, Path(id): Path<String>, form: Form)
     let check_in = form.get("check_in").and_then(|c| c.parse::<i64>().ok());
     let (Some(action), Some(check_in)) = (action, check_in) else {
         let problems = Problems::general("Choose to accept or dismiss the held value.");
-        return key_result::show(
-            &s,
-            &form.visitor,
-            &id,
-            Some(&problems),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return refused(&s, &form, &id, &problems, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let path = format!(
         "/key-results/{}/check-ins/{check_in}/{action}",
@@ -126,7 +102,18 @@ pub async fn held(State(s): State<WebState>, Path(id): Path<String>, form: Form)
         return see_other(&format!("/key-results/{}?done={action}", segment(&id)));
     }
     let problems = Problems::of(&answer, &[]);
-    key_result::show(&s, &form.visitor, &id, Some(&problems), None, answer.status).await
+    refused(&s, &form, &id, &problems, answer.status).await
+}
+
+/// The KR's page again, with why the form was refused.
+async fn refused(
+    s: &WebState,
+    form: &Form,
+    id: &str,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    key_result::show(s, &form.visitor, id, Some(problems), None, status).await
 }
 
 /// 303 to `to` (a path this module built from encoded segments).

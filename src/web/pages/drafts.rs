@@ -19,7 +19,7 @@ use super::super::session::{Reader, Visitor};
 use super::actions::see_other;
 use super::forms::{Form, Kind, Problems, json_of};
 use super::layout::{Nav, Page, csrf_field};
-use super::{not_found, waiting_reviews};
+use super::not_found;
 use crate::access::Role;
 use crate::live::Snapshot;
 use crate::okr::sustain::{Comparison, Window};
@@ -274,7 +274,7 @@ fn form_page(
         Mode::Edit(_) => Nav::None,
     };
     Page::new(v, title, nav)
-        .waiting(waiting_reviews(&snapshot))
+        .waiting(&snapshot)
         .status(status)
         .render(body)
 }

@@ -22,6 +22,13 @@ use crate::access::Principal;
 /// A form body is at most this large (a KR's description is 4000 characters).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// A posted form, read within a bound, its CSRF token checked: from any
+/// visitor (signing in), or from a signed-in one (`Form`).
+pub struct CheckedForm {
+    pub visitor: Visitor,
+    fields: Vec<(String, String)>,
+}
+
 /// A posted form from a signed-in visitor, its CSRF token checked.
 pub struct Form {
     pub visitor: Visitor,
@@ -29,14 +36,25 @@ pub struct Form {
     fields: Vec<(String, String)>,
 }
 
+impl CheckedForm {
+    /// The field's value, trimmed; `None` when absent or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        field(&self.fields, name)
+    }
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
 impl Form {
     /// The field's value, trimmed; `None` when absent or blank.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+        field(&self.fields, name)
     }
 
     /// Every field as typed, to show the form again after an error.
@@ -48,10 +66,10 @@ impl Form {
     }
 }
 
-impl FromRequest<WebState> for Form {
+impl FromRequest<WebState> for CheckedForm {
     type Rejection = Response;
 
-    async fn from_request(req: Request, s: &WebState) -> Result<Form, Response> {
+    async fn from_request(req: Request, s: &WebState) -> Result<CheckedForm, Response> {
         let (mut parts, body) = req.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, s).await?;
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
@@ -67,6 +85,15 @@ impl FromRequest<WebState> for Form {
         if csrf::check(&parts.headers, token).is_err() {
             return Err(csrf_refused(&visitor));
         }
+        Ok(CheckedForm { visitor, fields })
+    }
+}
+
+impl FromRequest<WebState> for Form {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &WebState) -> Result<Form, Response> {
+        let CheckedForm { visitor, fields } = CheckedForm::from_request(req, s).await?;
         let Some(principal) = visitor.principal.clone() else {
             return Err(sign_in::page(
                 StatusCode::UNAUTHORIZED,

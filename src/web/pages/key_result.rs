@@ -17,8 +17,8 @@ use super::format::{ago, instant, number, percent, progress_bar, status_badge, w
 use super::forms::Problems;
 use super::kr_chart;
 use super::layout::{Nav, Page, csrf_field};
+use super::not_found;
 use super::rows::{Context, health};
-use super::{not_found, waiting_reviews};
 use crate::access::Role;
 use crate::okr::guard::Hold;
 use crate::okr::rollup::KrState;
@@ -77,17 +77,12 @@ pub async fn show(
     let Some(stored) = snapshot.index.current.key_results.get(id) else {
         return not_found(v, "key result", id);
     };
-    let state = snapshot.key_results.iter().find(|k| k.id == id);
-    let (from, to) = match snapshot.periods.get(
-        &snapshot
-            .index
-            .kr_links
-            .get(id)
-            .map_or(String::new(), |l| l.period.clone()),
-    ) {
-        Some(p) => (Some(p.start_instant()), Some(p.end_instant())),
-        None => (None, None),
-    };
+    let state = snapshot.key_result(id);
+    let period = snapshot.key_result_period(id);
+    let (from, to) = (
+        period.map(|p| p.start_instant()),
+        period.map(|p| p.end_instant()),
+    );
     let query = HistoryQuery {
         key_result: id.to_string(),
         from,
@@ -101,12 +96,8 @@ pub async fn show(
             (Err(e), _) | (_, Err(e)) => return super::unavailable(v, &e),
         };
     let health = s.telemetry.sources.health();
-    let schedule = s.scheduler.status().into_iter().find(|b| b.id == id);
-    let ctx = Context {
-        snapshot: &snapshot,
-        health: &health,
-        now: s.clock.now(),
-    };
+    let schedule = s.scheduler.binding_status(id);
+    let ctx = Context::new(&snapshot, &health, s.clock.now());
     let body = render(&KrPage {
         ctx: &ctx,
         visitor: v,
@@ -119,8 +110,7 @@ pub async fn show(
         done,
     });
     Page::new(v, stored.item.title.clone(), Nav::None)
-        .live(snapshot.version)
-        .waiting(waiting_reviews(&snapshot))
+        .showing(&snapshot)
         .status(status)
         .render(body)
 }

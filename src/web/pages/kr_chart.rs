@@ -18,13 +18,7 @@ pub fn figure(
     state: Option<&KrState>,
     check_ins: &[StoredCheckIn],
 ) -> Markup {
-    let period = ctx
-        .snapshot
-        .index
-        .kr_links
-        .get(&kr.id)
-        .and_then(|l| ctx.snapshot.periods.get(&l.period));
-    let Some(period) = period else {
+    let Some(period) = ctx.snapshot.key_result_period(&kr.id) else {
         return html! {};
     };
     let points: Vec<Point> = check_ins

@@ -11,6 +11,8 @@ use super::super::csrf;
 use super::super::html as headers;
 use super::super::session::{SignedInBy, Visitor};
 use crate::access::Role;
+use crate::live::Snapshot;
+use crate::okr::WorkflowState;
 
 /// The navigation entry a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +54,21 @@ impl<'a> Page<'a> {
         self
     }
 
-    pub fn waiting(mut self, n: usize) -> Self {
-        self.waiting_reviews = n;
+    /// Counts the proposals waiting for a leader in `s`.
+    pub fn waiting(mut self, s: &Snapshot) -> Self {
+        self.waiting_reviews = s
+            .index
+            .current
+            .key_results
+            .values()
+            .filter(|k| k.item.state == WorkflowState::Proposed)
+            .count();
         self
+    }
+
+    /// A page drawn from `s` that refreshes itself while `s` changes.
+    pub fn showing(self, s: &Snapshot) -> Self {
+        self.live(s.version).waiting(s)
     }
 
     pub fn status(mut self, status: StatusCode) -> Self {

@@ -21,7 +21,6 @@ mod sources;
 pub mod team;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -30,8 +29,6 @@ use maud::html;
 use super::WebState;
 use super::session::Visitor;
 use super::{assets, sign_in};
-use crate::live::Snapshot;
-use crate::okr::WorkflowState;
 use crate::store::StoreError;
 use layout::{Nav, Page};
 
@@ -52,26 +49,11 @@ pub fn router() -> Router<WebState> {
         .route("/key-results/{id}/workflow", post(actions::workflow))
         .route("/key-results/{id}/check-ins", post(actions::check_in))
         .route("/key-results/{id}/held", post(actions::held))
-        .route(
-            "/sign-in",
-            get(sign_in::form)
-                .post(sign_in::sign_in)
-                .layer(DefaultBodyLimit::max(sign_in::MAX_FORM_BYTES)),
-        )
+        .route("/sign-in", get(sign_in::form).post(sign_in::sign_in))
         .route("/sign-in/link", get(sign_in::link))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/assets/okrd.css", get(assets::css))
         .route("/assets/okrd.js", get(assets::js))
-}
-
-/// Proposed KRs waiting for a leader.
-pub fn waiting_reviews(s: &Snapshot) -> usize {
-    s.index
-        .current
-        .key_results
-        .values()
-        .filter(|k| k.item.state == WorkflowState::Proposed)
-        .count()
 }
 
 /// 404 for an id that names nothing.

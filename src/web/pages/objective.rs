@@ -14,8 +14,8 @@ use super::super::chart::{ProgressChart, progress_chart};
 use super::super::session::Reader;
 use super::format::{percent, progress_bar};
 use super::layout::{Nav, Page};
+use super::not_found;
 use super::rows::{Context, count_by_status, kr_row, status_cards};
-use super::{not_found, waiting_reviews};
 use crate::okr::progress::progress;
 use crate::okr::rollup::{KrState, RollupEngine};
 
@@ -30,11 +30,7 @@ pub async fn page(
         return not_found(&v, "objective", &id);
     };
     let health = s.telemetry.sources.health();
-    let ctx = Context {
-        snapshot: &snapshot,
-        health: &health,
-        now: s.clock.now(),
-    };
+    let ctx = Context::new(&snapshot, &health, s.clock.now());
     let krs: Vec<&KrState> = snapshot
         .key_results
         .iter()
@@ -46,8 +42,7 @@ pub async fn page(
         render(&ctx, &id, &stored.item.title, &krs, &over_time).into_string()
     });
     Page::new(&v, stored.item.title.clone(), Nav::None)
-        .live(snapshot.version)
-        .waiting(waiting_reviews(&snapshot))
+        .showing(&snapshot)
         .render(PreEscaped(body.to_string()))
 }
 

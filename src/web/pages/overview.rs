@@ -15,7 +15,6 @@ use super::super::session::Reader;
 use super::format::{percent, progress_bar, status_word};
 use super::layout::{Nav, Page};
 use super::rows::{Context, STATUSES, count_by_status, kr_row, status_cards};
-use super::waiting_reviews;
 use crate::live::Snapshot;
 use crate::okr::Status;
 use crate::okr::rollup::{KrState, ObjectiveState};
@@ -44,18 +43,13 @@ pub async fn page(
 ) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let health = s.telemetry.sources.health();
-    let ctx = Context {
-        snapshot: &snapshot,
-        health: &health,
-        now: s.clock.now(),
-    };
+    let ctx = Context::new(&snapshot, &health, s.clock.now());
     let at = (snapshot.version, ctx.now.timestamp());
     let body = s
         .pages
         .get_or_render(uri.to_string(), at, || render(&ctx, &f).into_string());
     Page::new(&v, "Overview", Nav::Overview)
-        .live(snapshot.version)
-        .waiting(waiting_reviews(&snapshot))
+        .showing(&snapshot)
         .render(PreEscaped(body.to_string()))
 }
 

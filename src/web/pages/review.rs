@@ -17,7 +17,6 @@ use super::format::{number, with_unit};
 use super::forms::Problems;
 use super::key_result::done_message;
 use super::layout::{Nav, Page, csrf_field};
-use super::waiting_reviews;
 use crate::access::Role;
 use crate::live::{Snapshot, set_of};
 use crate::okr::validate::{self, Finding, Severity};
@@ -68,7 +67,7 @@ pub async fn show(
         StatusCode::FORBIDDEN
     };
     Page::new(v, "Review", Nav::Review)
-        .waiting(waiting_reviews(&snapshot))
+        .waiting(&snapshot)
         .status(status)
         .render(body)
 }

@@ -22,7 +22,19 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    pub fn new(
+        snapshot: &'a Snapshot,
+        health: &'a HashMap<String, SourceHealth>,
+        now: DateTime<Utc>,
+    ) -> Context<'a> {
+        Context {
+            snapshot,
+            health,
+            now,
+        }
+    }
+
     /// Where progress should be by now in `period`.
     pub fn expected(&self, period: &str) -> Option<f64> {
         self.snapshot

@@ -13,7 +13,6 @@ use super::super::session::{Reader, Visitor};
 use super::format::{ago, instant};
 use super::layout::{Nav, Page};
 use super::rows::{Context, health};
-use super::waiting_reviews;
 use crate::access::Role;
 use crate::okr::rollup::KrState;
 use crate::scheduler::BindingStatus;
@@ -22,15 +21,10 @@ pub async fn page(State(s): State<WebState>, Reader(v): Reader) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let health = s.telemetry.sources.health();
     let schedule = s.scheduler.status();
-    let ctx = Context {
-        snapshot: &snapshot,
-        health: &health,
-        now: s.clock.now(),
-    };
+    let ctx = Context::new(&snapshot, &health, s.clock.now());
     let body = render(&ctx, &s.rules.sources, &schedule, &v);
     Page::new(&v, "Sources", Nav::Sources)
-        .live(snapshot.version)
-        .waiting(waiting_reviews(&snapshot))
+        .showing(&snapshot)
         .render(body)
 }
 

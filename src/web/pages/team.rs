@@ -10,8 +10,8 @@ use super::super::WebState;
 use super::super::session::Reader;
 use super::format::{percent, progress_bar};
 use super::layout::{Nav, Page};
+use super::not_found;
 use super::rows::{Context, count_by_status, kr_row, status_cards};
-use super::{not_found, waiting_reviews};
 use crate::okr::rollup::KrState;
 
 pub async fn page(
@@ -25,18 +25,13 @@ pub async fn page(
         return not_found(&v, "team", &id);
     };
     let health = s.telemetry.sources.health();
-    let ctx = Context {
-        snapshot: &snapshot,
-        health: &health,
-        now: s.clock.now(),
-    };
+    let ctx = Context::new(&snapshot, &health, s.clock.now());
     let at = (snapshot.version, ctx.now.timestamp());
     let body = s.pages.get_or_render(uri.to_string(), at, || {
         render(&ctx, &id, &team.item.name).into_string()
     });
     Page::new(&v, team.item.name.clone(), Nav::None)
-        .live(snapshot.version)
-        .waiting(waiting_reviews(&snapshot))
+        .showing(&snapshot)
         .render(PreEscaped(body.to_string()))
 }
 

@@ -182,7 +182,7 @@ fn main() {
         .key_results()
         .iter()
         .filter(|k| !k.derived)
-        .map(|k| k.id.as_str())
+        .map(|k| &*k.id)
         .collect();
     let (deep, depth) = leaves
         .iter()

@@ -375,20 +375,20 @@ fn progress(api: &ApiState, id: &str, now: DateTime<Utc>) -> (ProgressView, Vec<
             return (none, Vec::new());
         };
         let kr_view = ProgressView {
-            id: kr.id.clone(),
+            id: kr.id.to_string(),
             progress: kr.progress,
             value: kr.value,
             status: Some(engine.status(kr, now)),
         };
         let mut objectives = Vec::new();
-        let mut next = Some(kr.objective.as_str());
+        let mut next = Some(&*kr.objective);
         // Cycles are cut by the engine; the bound is a second guard.
         while let Some(o) = next.and_then(|o| engine.objective(o)) {
             if objectives.len() > engine.objectives().len() {
                 break;
             }
             objectives.push(ProgressView {
-                id: o.id.clone(),
+                id: o.id.to_string(),
                 progress: o.progress,
                 value: None,
                 status: None,

@@ -171,7 +171,7 @@ pub async fn summary(
     let progress = snapshot
         .teams
         .iter()
-        .find(|t| t.team == id && t.period == period.item.id)
+        .find(|t| *t.team == *id && *t.period == period.item.id)
         .map_or(0.0, |t| t.progress);
     Ok(json(&TeamSummary {
         team: v.team(team),

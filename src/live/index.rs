@@ -58,13 +58,13 @@ impl SnapshotIndex {
             .key_results()
             .iter()
             .enumerate()
-            .map(|(i, k)| (k.id.as_str(), i))
+            .map(|(i, k)| (&*k.id, i))
             .collect();
         let engine_objectives = engine
             .objectives()
             .iter()
             .enumerate()
-            .map(|(i, o)| (o.id.clone(), i))
+            .map(|(i, o)| (o.id.to_string(), i))
             .collect();
         let latest = latest
             .into_iter()

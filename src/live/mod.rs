@@ -357,6 +357,55 @@ required = 2
         RollupEngine::new(&set)
     }
 
+    /// 1,000 KRs in 200 objectives of 5, in 40 teams, all in one period.
+    fn thousand_krs() -> RollupEngine {
+        let mut okrs = String::from(
+            "[[periods]]\nid = \"q\"\nstart = \"2026-10-01\"\nend = \"2026-12-31\"\n",
+        );
+        for t in 0..40 {
+            okrs += &format!("[[teams]]\nid = \"t{t}\"\nname = \"T{t}\"\n");
+        }
+        for o in 0..200 {
+            okrs += &format!(
+                "[[objectives]]\nid = \"o{o}\"\ntitle = \"O\"\nperiod = \"q\"\nteam = \"t{}\"\n",
+                o / 5
+            );
+        }
+        for k in 0..1000 {
+            okrs += &format!(
+                "[[key_results]]\nid = \"k{k}\"\nobjective = \"o{}\"\nteam = \"t{}\"\n\
+                 owner = \"owner{k}@x\"\ntitle = \"K\"\nkind = \"increase\"\nstart = 0\ntarget = 100\n",
+                k / 5,
+                k / 25
+            );
+        }
+        let (set, _, problems) = parse_str("okrs.toml", &okrs);
+        assert!(problems.is_empty(), "{problems:?}");
+        RollupEngine::new(&set)
+    }
+
+    #[test]
+    fn publishing_after_one_check_in_copies_only_that_kr_s_chunks() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap();
+        let live = LiveModel::new(
+            thousand_krs(),
+            Arc::default(),
+            SharedSnapshot::default(),
+            Arc::new(ManualClock::new(now)),
+        );
+        let before = live.fresh_snapshot();
+        live.apply_value("k517", 40.0, now);
+        let after = live.fresh_snapshot();
+        assert!(after.version > before.version);
+        let kr = after.key_results.iter().position(|k| &*k.id == "k517").unwrap();
+        assert_eq!(after.key_results[kr].value, Some(40.0));
+        assert_eq!(before.key_results[kr].value, None, "the old snapshot is untouched");
+        // One chunk of KRs (64 of 1,000), one of objectives, one of teams.
+        assert_eq!(after.key_results.chunks_apart_from(&before.key_results), 1);
+        assert_eq!(after.objectives.chunks_apart_from(&before.objectives), 1);
+        assert_eq!(after.teams.chunks_apart_from(&before.teams), 1);
+    }
+
     #[tokio::test]
     async fn the_publisher_wakes_when_a_window_closes() {
         let wednesday = Utc.with_ymd_and_hms(2026, 10, 7, 12, 0, 0).unwrap();

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::okr::Period;
+use crate::okr::chunked::Chunked;
 use crate::okr::forecast::WeightedProgress;
 use crate::okr::rollup::{KrState, ObjectiveState, RollupEngine, TeamState};
 use crate::store::HeldValue;
@@ -19,9 +20,11 @@ use super::SnapshotIndex;
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Approved KRs, in the engine's order (`index.kr_links` indexes them).
-    pub key_results: Vec<KrState>,
-    pub objectives: Vec<ObjectiveState>,
-    pub teams: Vec<TeamState>,
+    /// Shared with the engine chunk by chunk: a publish copies pointers,
+    /// and a value changed afterwards copies only its chunk.
+    pub key_results: Chunked<KrState>,
+    pub objectives: Chunked<ObjectiveState>,
+    pub teams: Chunked<TeamState>,
     pub periods: HashMap<String, Period>,
     pub built_at: Option<DateTime<Utc>>,
     /// Every stored entity, built with the engine these states come from.
@@ -47,9 +50,9 @@ impl Snapshot {
         Snapshot {
             index,
             version,
-            key_results: engine.key_results().to_vec(),
-            objectives: engine.objectives().to_vec(),
-            teams: engine.teams().to_vec(),
+            key_results: engine.key_results().clone(),
+            objectives: engine.objectives().clone(),
+            teams: engine.teams().clone(),
             periods: engine
                 .periods()
                 .iter()

@@ -39,7 +39,7 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         .iter()
         .map(|k| {
             s.periods
-                .get(&k.period)
+                .get(&*k.period)
                 .map_or(0.0, |p| expected_progress(p, now))
         })
         .collect();
@@ -143,8 +143,8 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
         let mut info = String::with_capacity(l.len() + 128);
         info.push_str(l);
         for (name, value) in [
-            ("owner", k.owner.as_str()),
-            ("title", k.title.as_str()),
+            ("owner", &*k.owner),
+            ("title", &*k.title),
             ("kind", k.kind.as_str()),
             ("unit", k.unit.as_deref().unwrap_or("")),
             ("source", k.source.as_deref().unwrap_or("")),
@@ -162,7 +162,7 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
     );
     for (k, l) in s.key_results.iter().zip(&labels) {
         if k.source.is_some() {
-            let held = s.held.contains_key(&k.id);
+            let held = s.held.contains_key(&*k.id);
             sample(out, names::KR_HELD, l, if held { 1.0 } else { 0.0 });
         }
     }
@@ -194,7 +194,7 @@ pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
     );
     let forecasts = objective_forecasts(s);
     for (o, l) in s.objectives.iter().zip(&objective_labels) {
-        if let Some(p) = forecasts.get(o.id.as_str()).and_then(|w| w.mean()) {
+        if let Some(p) = forecasts.get(&*o.id).and_then(|w| w.mean()) {
             sample(out, names::OBJECTIVE_FORECAST_PROGRESS, l, p);
         }
     }
@@ -260,7 +260,7 @@ fn objective_forecasts(s: &Snapshot) -> HashMap<&str, WeightedProgress> {
     let mut by_objective: HashMap<&str, WeightedProgress> = HashMap::new();
     for k in s.key_results.iter().filter(|k| k.forecast.is_some()) {
         by_objective
-            .entry(k.objective.as_str())
+            .entry(&*k.objective)
             .or_default()
             .add(k.weight, k.forecast.map(|f| f.progress));
     }

@@ -3,6 +3,7 @@
 pub mod file;
 pub mod forecast;
 pub mod guard;
+pub mod chunked;
 pub mod history;
 pub mod model;
 pub mod progress;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use super::chunked::Chunked;
 use super::forecast::{Forecast, Forecaster};
 use super::history::{History, local_day};
 use super::model::{KrKind, Period, Rollup, Status};
@@ -42,23 +43,23 @@ pub struct UnknownKeyResult(pub String);
 /// One approved KR with its current value and progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KrState {
-    pub id: String,
-    pub objective: String,
-    pub team: String,
+    pub id: Arc<str>,
+    pub objective: Arc<str>,
+    pub team: Arc<str>,
     /// The objective's period; empty when the objective is unknown.
-    pub period: String,
-    pub owner: String,
-    pub title: String,
+    pub period: Arc<str>,
+    pub owner: Arc<str>,
+    pub title: Arc<str>,
     pub kind: KrKind,
-    pub unit: Option<String>,
+    pub unit: Option<Arc<str>>,
     /// Name of the KR's own source, if it has one.
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
     pub start: Option<f64>,
     pub target: Option<f64>,
     pub due: Option<NaiveDate>,
     pub weight: f64,
     /// The parent KR, when that link counts (an approved KR, not on a cycle).
-    pub parent: Option<String>,
+    pub parent: Option<Arc<str>>,
     /// The configured rollup; it applies only when `derived`.
     pub rollup: Option<Rollup>,
     /// True for a parent KR without a source of its own: value and progress come from its children.
@@ -78,20 +79,20 @@ pub struct KrState {
 /// A non-archived objective and its progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectiveState {
-    pub id: String,
-    pub title: String,
-    pub team: String,
-    pub period: String,
+    pub id: Arc<str>,
+    pub title: Arc<str>,
+    pub team: Arc<str>,
+    pub period: Arc<str>,
     /// The parent objective, when that link counts (a live objective, not on a cycle).
-    pub parent: Option<String>,
+    pub parent: Option<Arc<str>>,
     pub progress: f64,
 }
 
 /// Progress of one team in one period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TeamState {
-    pub team: String,
-    pub period: String,
+    pub team: Arc<str>,
+    pub period: Arc<str>,
     pub progress: f64,
 }
 
@@ -136,10 +137,10 @@ struct Topology {
     period_index: HashMap<String, u32>,
     kr_links: Vec<KrPlacement>,
     kr_order: Vec<u32>,
-    kr_index: HashMap<String, u32>,
+    kr_index: HashMap<Arc<str>, u32>,
     obj_links: Vec<ObjLinks>,
     obj_order: Vec<u32>,
-    obj_index: HashMap<String, u32>,
+    obj_index: HashMap<Arc<str>, u32>,
     team_groups: Vec<Group>,
     /// Some KR is judged by sustain windows: the clock can move progress.
     sustained: bool,
@@ -151,7 +152,7 @@ struct Topology {
 #[derive(Debug, Clone)]
 pub struct RollupEngine {
     topo: Arc<Topology>,
-    krs: Vec<KrState>,
+    krs: Chunked<KrState>,
     own: Vec<Own>,
     /// Each KR's counted values by local day (shared with snapshots until
     /// the next value of that KR copies it).
@@ -163,8 +164,8 @@ pub struct RollupEngine {
     today: Option<NaiveDate>,
     /// Scratch for the forecasts `history` is read into.
     forecaster: Forecaster,
-    objectives: Vec<ObjectiveState>,
-    teams: Vec<TeamState>,
+    objectives: Chunked<ObjectiveState>,
+    teams: Chunked<TeamState>,
     /// Objective and team trees (sums of weighted progress).
     sums: Arena<f64>,
     /// Derived KRs' trees.
@@ -371,7 +372,7 @@ impl RollupEngine {
         Ok(())
     }
 
-    pub fn key_results(&self) -> &[KrState] {
+    pub fn key_results(&self) -> &Chunked<KrState> {
         &self.krs
     }
 
@@ -379,7 +380,7 @@ impl RollupEngine {
         self.topo.kr_index.get(id).map(|&i| &self.krs[i as usize])
     }
 
-    pub fn objectives(&self) -> &[ObjectiveState] {
+    pub fn objectives(&self) -> &Chunked<ObjectiveState> {
         &self.objectives
     }
 
@@ -391,7 +392,7 @@ impl RollupEngine {
     }
 
     /// One entry per (declared team, known period) with approved KRs.
-    pub fn teams(&self) -> &[TeamState] {
+    pub fn teams(&self) -> &Chunked<TeamState> {
         &self.teams
     }
 
@@ -399,7 +400,7 @@ impl RollupEngine {
     pub fn team(&self, team: &str, period: &str) -> Option<&TeamState> {
         self.teams
             .iter()
-            .find(|t| t.team == team && t.period == period)
+            .find(|t| &*t.team == team && &*t.period == period)
     }
 
     pub fn periods(&self) -> &[Period] {

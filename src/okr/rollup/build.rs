@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::children::{EMPTY_AGG, Mode};
+use crate::okr::chunked::Chunked;
 use super::graph::{self, NONE};
 use super::tree::{Arena, Group};
 use super::{
@@ -13,8 +14,19 @@ use super::{
 use crate::okr::model::{KrKind, OkrSet, WorkflowState};
 use crate::okr::sustain::SustainState;
 
-fn ix(map: &HashMap<String, u32>, key: &str) -> u32 {
+fn ix<K: std::borrow::Borrow<str> + std::hash::Hash + Eq>(map: &HashMap<K, u32>, key: &str) -> u32 {
     map.get(key).copied().unwrap_or(NONE)
+}
+
+/// One `Arc<str>` per distinct text, so the KRs of one objective, team,
+/// period or owner share it instead of each holding a copy.
+#[derive(Default)]
+struct Interner<'a>(HashMap<&'a str, Arc<str>>);
+
+impl<'a> Interner<'a> {
+    fn get(&mut self, text: &'a str) -> Arc<str> {
+        self.0.entry(text).or_insert_with(|| Arc::from(text)).clone()
+    }
 }
 
 impl RollupEngine {
@@ -31,6 +43,7 @@ impl RollupEngine {
             team_decl.entry(t.id.as_str()).or_insert(i as u32);
         }
 
+        let mut text = Interner::default();
         // Objectives.
         let mut obj_index = HashMap::with_capacity(set.objectives.len());
         let mut objectives = Vec::with_capacity(set.objectives.len());
@@ -41,16 +54,17 @@ impl RollupEngine {
                 archived.insert(o.id.as_str());
                 continue;
             }
-            if obj_index.contains_key(&o.id) {
+            if obj_index.contains_key(o.id.as_str()) {
                 continue;
             }
-            obj_index.insert(o.id.clone(), objectives.len() as u32);
+            let id = text.get(&o.id);
+            obj_index.insert(id.clone(), objectives.len() as u32);
             obj_parent_ids.push(o.parent.as_deref());
             objectives.push(ObjectiveState {
-                id: o.id.clone(),
-                title: o.title.clone(),
-                team: o.team.clone(),
-                period: o.period.clone(),
+                id,
+                title: Arc::from(o.title.as_str()),
+                team: text.get(&o.team),
+                period: text.get(&o.period),
                 parent: None,
                 progress: 0.0,
             });
@@ -71,7 +85,7 @@ impl RollupEngine {
         let mut kr_parent_ids = Vec::with_capacity(set.key_results.len());
         let mut kr_objective = Vec::with_capacity(set.key_results.len());
         for kr in &set.key_results {
-            if kr.state != WorkflowState::Approved || kr_index.contains_key(&kr.id) {
+            if kr.state != WorkflowState::Approved || kr_index.contains_key(kr.id.as_str()) {
                 continue;
             }
             let objective = ix(&obj_index, &kr.objective);
@@ -79,24 +93,25 @@ impl RollupEngine {
                 continue;
             }
             let period = if objective == NONE {
-                String::new()
+                text.get("")
             } else {
                 objectives[objective as usize].period.clone()
             };
-            kr_index.insert(kr.id.clone(), krs.len() as u32);
+            let id = text.get(&kr.id);
+            kr_index.insert(id.clone(), krs.len() as u32);
             kr_parent_ids.push(kr.parent.as_deref());
             kr_objective.push(objective);
             krs.push(KrState {
-                id: kr.id.clone(),
-                objective: kr.objective.clone(),
-                team: kr.team.clone(),
+                id,
+                objective: text.get(&kr.objective),
+                team: text.get(&kr.team),
                 period_ix: ix(&period_index, &period),
                 period,
-                owner: kr.owner.clone(),
-                title: kr.title.clone(),
+                owner: text.get(&kr.owner),
+                title: Arc::from(kr.title.as_str()),
                 kind: kr.kind,
-                unit: kr.unit.clone(),
-                source: kr.source.as_ref().map(|s| s.source.clone()),
+                unit: kr.unit.as_deref().map(|u| text.get(u)),
+                source: kr.source.as_ref().map(|s| text.get(&s.source)),
                 start: kr.start,
                 target: kr.target,
                 due: kr.due,
@@ -213,7 +228,7 @@ impl RollupEngine {
 
         // Team groups: one per (declared team, known period) with KRs, in declaration order.
         let team_key = |kr: &KrState| -> Option<(u32, u32)> {
-            let team = team_decl.get(kr.team.as_str())?;
+            let team = team_decl.get(&*kr.team)?;
             (kr.period_ix != NONE).then_some((*team, kr.period_ix))
         };
         let mut keys: Vec<(u32, u32)> = krs.iter().filter_map(team_key).collect();
@@ -232,8 +247,8 @@ impl RollupEngine {
         let teams = keys
             .iter()
             .map(|&(t, p)| TeamState {
-                team: set.teams[t as usize].id.clone(),
-                period: set.periods[p as usize].id.clone(),
+                team: text.get(&set.teams[t as usize].id),
+                period: text.get(&set.periods[p as usize].id),
                 progress: 0.0,
             })
             .collect();
@@ -258,8 +273,8 @@ impl RollupEngine {
             timezone: chrono_tz::UTC,
             today: None,
             forecaster: Default::default(),
-            krs,
-            objectives,
+            krs: Chunked::from_vec(krs),
+            objectives: Chunked::from_vec(objectives),
             teams,
             sums,
             child_aggs,

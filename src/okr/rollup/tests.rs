@@ -446,14 +446,14 @@ fn team_means_are_per_period() {
     let keys: Vec<(&str, &str)> = e
         .teams()
         .iter()
-        .map(|t| (t.team.as_str(), t.period.as_str()))
+        .map(|t| (&*t.team, &*t.period))
         .collect();
     assert_eq!(keys, [("t1", "q1"), ("t1", "q2"), ("t2", "q1")]);
     close(e.team("t1", "q1").unwrap().progress, 0.5);
     close(e.team("t1", "q2").unwrap().progress, 0.4);
     close(e.team("t2", "q1").unwrap().progress, 0.3); // plain mean: the weight does not count
     assert!(e.team("t2", "q2").is_none());
-    assert_eq!(get(&e, "c").period, "q2");
+    assert_eq!(&*get(&e, "c").period, "q2");
 }
 
 #[test]
@@ -484,9 +484,9 @@ fn drafts_and_archived_are_left_out() {
         ..objective("old-child", "q1", Some("o1"))
     });
     let mut e = RollupEngine::new(&set);
-    let ids: Vec<&str> = e.key_results().iter().map(|k| k.id.as_str()).collect();
+    let ids: Vec<&str> = e.key_results().iter().map(|k| &*k.id).collect();
     assert_eq!(ids, ["p", "a"]);
-    let objectives: Vec<&str> = e.objectives().iter().map(|o| o.id.as_str()).collect();
+    let objectives: Vec<&str> = e.objectives().iter().map(|o| &*o.id).collect();
     assert_eq!(objectives, ["o1"]);
     for id in [
         "draft",
@@ -547,14 +547,14 @@ fn cycles_and_dangling_links_terminate() {
         e.set_value(id, 40.0, at(1)).unwrap();
     }
     close(get(&e, "x").progress, 0.4);
-    assert_eq!(get(&e, "lost").period, "");
-    assert_eq!(get(&e, "unplanned").period, "no-such-period");
+    assert_eq!(&*get(&e, "lost").period, "");
+    assert_eq!(&*get(&e, "unplanned").period, "no-such-period");
     assert!(e.objectives().iter().all(|o| o.parent.is_none()));
     // Teams only for declared teams in known periods.
     let keys: Vec<(&str, &str)> = e
         .teams()
         .iter()
-        .map(|t| (t.team.as_str(), t.period.as_str()))
+        .map(|t| (&*t.team, &*t.period))
         .collect();
     assert_eq!(keys, [("t1", "q1")]);
     let mut full = e.clone();
@@ -880,7 +880,7 @@ fn reference(set: &OkrSet, values: &HashMap<String, (f64, DateTime<Utc>)>) -> Re
 fn assert_matches_reference(e: &RollupEngine, r: &Reference, ctx: &str) {
     assert_eq!(e.key_results().len(), r.krs.len(), "{ctx}");
     for k in e.key_results() {
-        let (value, progress, has_data, last) = r.krs[&k.id];
+        let (value, progress, has_data, last) = r.krs[&*k.id];
         assert_eq!(k.has_data, has_data, "{ctx}: {} has_data", k.id);
         assert_eq!(k.last_update, last, "{ctx}: {} last_update", k.id);
         match (k.value, value) {
@@ -896,7 +896,7 @@ fn assert_matches_reference(e: &RollupEngine, r: &Reference, ctx: &str) {
     }
     assert_eq!(e.objectives().len(), r.objectives.len(), "{ctx}");
     for o in e.objectives() {
-        let expected = r.objectives[&o.id];
+        let expected = r.objectives[&*o.id];
         assert!(
             (o.progress - expected).abs() < 1e-9,
             "{ctx}: objective {} {} vs {expected}",
@@ -906,7 +906,7 @@ fn assert_matches_reference(e: &RollupEngine, r: &Reference, ctx: &str) {
     }
     assert_eq!(e.teams().len(), r.teams.len(), "{ctx}");
     for t in e.teams() {
-        let expected = r.teams[&(t.team.clone(), t.period.clone())];
+        let expected = r.teams[&(t.team.to_string(), t.period.to_string())];
         assert!(
             (t.progress - expected).abs() < 1e-9,
             "{ctx}: team {}/{}",

@@ -34,7 +34,7 @@ pub async fn page(
     let krs: Vec<&KrState> = snapshot
         .key_results
         .iter()
-        .filter(|k| k.objective == id)
+        .filter(|k| *k.objective == *id)
         .collect();
     let at = (snapshot.version, ctx.now.timestamp());
     let body = s.pages.get_or_render(uri.to_string(), at, || {
@@ -83,7 +83,7 @@ pub fn render(
     over_time: &[(NaiveDate, f64)],
 ) -> Markup {
     let s = ctx.snapshot;
-    let state = s.objectives.iter().find(|o| o.id == id);
+    let state = s.objectives.iter().find(|o| *o.id == *id);
     let stored = s.index.current.objectives.get(id);
     let children = s.index.child_objectives.get(id);
     let period = stored.map(|o| o.item.period.as_str()).unwrap_or("");
@@ -130,8 +130,8 @@ pub fn render(
             h2 { "Objectives under it" }
             ul {
                 @for c in children {
-                    @let child = s.objectives.iter().find(|o| &o.id == c);
-                    li { a href={ "/objectives/" (c) } { (child.map_or(c.as_str(), |o| o.title.as_str())) }
+                    @let child = s.objectives.iter().find(|o| *o.id == **c);
+                    li { a href={ "/objectives/" (c) } { (child.map_or(c.as_str(), |o| &*o.title)) }
                         @if let Some(o) = child { " " span.pct { (percent(o.progress)) " done" } } }
                 }
             }

@@ -90,8 +90,8 @@ pub fn render(ctx: &Context<'_>, f: &Filters) -> Markup {
     let shown: Vec<&KrState> = s
         .key_results
         .iter()
-        .filter(|k| k.period == period)
-        .filter(|k| team.is_none_or(|t| k.team == t))
+        .filter(|k| *k.period == *period)
+        .filter(|k| team.is_none_or(|t| *k.team == *t))
         .filter(|k| status.is_none_or(|st| ctx.status(k) == st))
         .collect();
     let tree = Tree::new(s, period, &shown, team, status.is_some());
@@ -151,8 +151,8 @@ fn filters(s: &Snapshot, period: &str, team: Option<&str>, status: Option<Status
     let teams: BTreeSet<&str> = s
         .key_results
         .iter()
-        .filter(|k| k.period == period)
-        .map(|k| k.team.as_str())
+        .filter(|k| *k.period == *period)
+        .map(|k| &*k.team)
         .collect();
     html! {
         form.filters method="get" action="/" role="search" aria-label="Filter key results" {
@@ -195,15 +195,15 @@ impl<'a> Tree<'a> {
         let objectives: HashMap<&str, &ObjectiveState> = s
             .objectives
             .iter()
-            .filter(|o| o.period == period)
-            .map(|o| (o.id.as_str(), o))
+            .filter(|o| *o.period == *period)
+            .map(|o| (&*o.id, o))
             .collect();
         let filtered = team.is_some() || by_status;
         let mut keep: HashSet<&str> = HashSet::new();
         let mut mark = |mut id: &'a str| {
             for _ in 0..MAX_DEPTH {
                 let Some(o) = objectives.get(id) else { break };
-                if !keep.insert(o.id.as_str()) {
+                if !keep.insert(&*o.id) {
                     break;
                 }
                 match o.parent.as_deref() {
@@ -213,20 +213,20 @@ impl<'a> Tree<'a> {
             }
         };
         for k in shown {
-            mark(k.objective.as_str());
+            mark(&*k.objective);
         }
         for o in objectives.values() {
-            if !filtered || (!by_status && team == Some(o.team.as_str())) {
-                mark(o.id.as_str());
+            if !filtered || (!by_status && team == Some(&*o.team)) {
+                mark(&*o.id);
             }
         }
         let mut krs: HashMap<&str, Vec<&KrState>> = HashMap::new();
         for k in shown {
-            krs.entry(k.objective.as_str()).or_default().push(k);
+            krs.entry(&*k.objective).or_default().push(k);
         }
         let mut children: HashMap<&str, Vec<&ObjectiveState>> = HashMap::new();
         let mut roots = Vec::new();
-        for o in s.objectives.iter().filter(|o| keep.contains(o.id.as_str())) {
+        for o in s.objectives.iter().filter(|o| keep.contains(&*o.id)) {
             match o.parent.as_deref().filter(|p| keep.contains(p)) {
                 Some(p) => children.entry(p).or_default().push(o),
                 None => roots.push(o),
@@ -247,8 +247,8 @@ fn objective(
     depth: usize,
     compact: bool,
 ) -> Markup {
-    let here: &[&KrState] = tree.krs.get(o.id.as_str()).map_or(&[], Vec::as_slice);
-    let is_here = |id: &str| here.iter().any(|k| k.id == id);
+    let here: &[&KrState] = tree.krs.get(&*o.id).map_or(&[], Vec::as_slice);
+    let is_here = |id: &str| here.iter().any(|k| *k.id == *id);
     let top: Vec<&&KrState> = if compact {
         worst(ctx, here)
     } else {
@@ -278,7 +278,7 @@ fn objective(
                 }
             }
             @if depth < MAX_DEPTH {
-                @if let Some(children) = tree.children.get(o.id.as_str()) {
+                @if let Some(children) = tree.children.get(&*o.id) {
                     ul.tree aria-label={ "Objectives under " (o.title) } {
                         @for c in children { (objective(ctx, tree, c, depth + 1, compact)) }
                     }
@@ -309,7 +309,7 @@ fn worst<'a, 'k>(ctx: &Context<'_>, here: &'a [&'k KrState]) -> Vec<&'a &'k KrSt
 fn kr_with_children(ctx: &Context<'_>, k: &KrState, siblings: &[&KrState], depth: usize) -> Markup {
     let children: Vec<&&KrState> = siblings
         .iter()
-        .filter(|c| c.parent.as_deref() == Some(k.id.as_str()))
+        .filter(|c| c.parent.as_deref() == Some(&*k.id))
         .collect();
     html! {
         (kr_row(ctx, k))

@@ -75,7 +75,7 @@ pub fn health(ctx: &Context<'_>, source: Option<&str>) -> Markup {
 pub fn kr_row(ctx: &Context<'_>, k: &KrState) -> Markup {
     let status = ctx.status(k);
     let unit = k.unit.as_deref();
-    let held = ctx.snapshot.held.get(&k.id);
+    let held = ctx.snapshot.held.get(&*k.id);
     html! {
         li.kr data-kr=(k.id) {
             span.title {

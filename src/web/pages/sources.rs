@@ -37,7 +37,7 @@ pub fn render(
     let mut krs: BTreeMap<&str, Vec<&KrState>> = BTreeMap::new();
     for k in &ctx.snapshot.key_results {
         if let Some(src) = &k.source {
-            krs.entry(src.as_str()).or_default().push(k);
+            krs.entry(&**src).or_default().push(k);
         }
     }
     let next: std::collections::HashMap<&str, &BindingStatus> =
@@ -71,7 +71,7 @@ pub fn render(
                             thead { tr { th scope="col" { "Key result" } th scope="col" { "Next fetch" } th scope="col" { "Failures in a row" } } }
                             tbody {
                                 @for k in list {
-                                    @let b = next.get(k.id.as_str());
+                                    @let b = next.get(&*k.id);
                                     tr {
                                         td { a href={ "/key-results/" (k.id) } { (k.title) } }
                                         td { @match b.and_then(|b| b.next_run) { Some(at) => { (ago(at, ctx.now)) }, None => { "–" } }

@@ -40,10 +40,10 @@ pub fn render(ctx: &Context<'_>, id: &str, name: &str) -> Markup {
     let current = &s.index.current;
     let parent = current.teams.get(id).and_then(|t| t.item.parent.clone());
     let children = s.index.child_teams.get(id);
-    let krs: Vec<&KrState> = s.key_results.iter().filter(|k| k.team == id).collect();
-    let mut progress: Vec<_> = s.teams.iter().filter(|t| t.team == id).collect();
-    progress.sort_by_key(|t| s.periods.get(&t.period).map(|p| p.start));
-    let objectives: Vec<_> = s.objectives.iter().filter(|o| o.team == id).collect();
+    let krs: Vec<&KrState> = s.key_results.iter().filter(|k| *k.team == *id).collect();
+    let mut progress: Vec<_> = s.teams.iter().filter(|t| *t.team == *id).collect();
+    progress.sort_by_key(|t| s.periods.get(&*t.period).map(|p| p.start));
+    let objectives: Vec<_> = s.objectives.iter().filter(|o| *o.team == *id).collect();
     html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/" { "Overview" } " › "

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    okrd::app::memory::limit_arenas();
     let cli = okrd::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,7 +5,7 @@
 mod connection;
 mod fd_limit;
 mod listener;
-mod memory;
+pub mod memory;
 mod server;
 
 use std::sync::Arc;

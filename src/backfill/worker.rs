@@ -84,7 +84,7 @@ impl Backfiller {
     /// source, params, period or time zone changed, are queued; a KR whose
     /// binding changed or went away while it is backfilled stops after
     /// its current day (and is queued again if it is still bound).
-    pub fn update(&self, bound: &[Binding]) {
+    pub fn update(&self, bound: &[Arc<Binding>]) {
         let queued = self.lock().update(bound);
         if queued > 0 {
             tracing::debug!(key_results = queued, "key results queued for backfill");
@@ -204,7 +204,7 @@ impl Backfiller {
 
 impl State {
     /// See `Backfiller::update`; returns how many KRs it queued.
-    fn update(&mut self, bound: &[Binding]) -> usize {
+    fn update(&mut self, bound: &[Arc<Binding>]) -> usize {
         let mut next = HashMap::with_capacity(bound.len());
         let mut queued = 0;
         for b in bound {
@@ -212,7 +212,7 @@ impl State {
             let same = old.is_some_and(|old| same_fetch(old, b));
             let binding = match old {
                 Some(old) if same => old.clone(),
-                _ => Arc::new(b.clone()),
+                _ => b.clone(),
             };
             if !same {
                 let lane = self.lanes.entry(b.source.clone()).or_default();
@@ -250,8 +250,8 @@ mod tests {
     use super::*;
     use crate::okr::{KrKind, Period};
 
-    fn binding(kr: &str, source: &str) -> Binding {
-        Binding {
+    fn binding(kr: &str, source: &str) -> Arc<Binding> {
+        Arc::new(Binding {
             key_result: kr.into(),
             kind: KrKind::Increase,
             source: source.into(),
@@ -260,7 +260,7 @@ mod tests {
             schedule: "* * * * *".into(),
             timezone: chrono_tz::UTC,
             guard: Default::default(),
-        }
+        })
     }
 
     fn waiting(state: &State, source: &str) -> Vec<String> {
@@ -277,17 +277,18 @@ mod tests {
         assert_eq!(state.update(&[binding("a", "s"), binding("b", "s")]), 2);
         // Still waiting: not queued twice.
         let mut b = binding("b", "s");
-        b.params.insert("q".into(), json!("x"));
+        Arc::make_mut(&mut b).params.insert("q".into(), json!("x"));
         assert_eq!(state.update(&[binding("a", "s"), b.clone()]), 0);
         assert_eq!(waiting(&state, "s"), ["a", "b"]);
         state.lanes.clear();
         // Done with both: only a change of what is fetched queues again,
         // not one of the schedule.
         let mut a = binding("a", "s");
-        a.schedule = "0 * * * *".into();
+        Arc::make_mut(&mut a).schedule = "0 * * * *".into();
         assert_eq!(state.update(&[a.clone(), b.clone()]), 0);
         let mut b2 = b.clone();
-        b2.period.end = b2.period.end.succ_opt().unwrap();
+        let end = &mut Arc::make_mut(&mut b2).period.end;
+        *end = end.succ_opt().unwrap();
         assert_eq!(state.update(&[a, b2, binding("c", "t")]), 2);
         assert_eq!(waiting(&state, "s"), ["b"]);
         assert_eq!(waiting(&state, "t"), ["c"]);

@@ -62,7 +62,8 @@ impl std::fmt::Display for BindingProblem {
 /// that cannot (unknown source, bad params, bad schedule).
 #[derive(Debug, Default)]
 pub struct BindingPlan {
-    pub bound: Vec<Binding>,
+    /// Shared by the pipeline and the backfill (one copy per KR).
+    pub bound: Vec<Arc<Binding>>,
     pub schedule: Vec<Entry>,
     pub problems: Vec<BindingProblem>,
 }
@@ -135,7 +136,7 @@ pub fn plan(
             id: kr.id.clone(),
             schedule,
         });
-        bound.push(Binding {
+        bound.push(Arc::new(Binding {
             key_result: kr.id.clone(),
             kind: kr.kind,
             source: source.name.clone(),
@@ -144,7 +145,7 @@ pub fn plan(
             schedule: expr,
             timezone: tz,
             guard: guard::Resolved::from(kr.guard.unwrap_or_default().over(source.guard)),
-        });
+        }));
     }
     BindingPlan {
         bound,

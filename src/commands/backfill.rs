@@ -87,6 +87,7 @@ async fn chosen(
         .into_iter()
         .filter(|b| kr.is_none_or(|k| b.key_result == k))
         .filter(|b| source.is_none_or(|s| b.source == s))
+        .map(Arc::unwrap_or_clone)
         .collect();
     bound.sort_by(|a, b| a.key_result.cmp(&b.key_result));
     if let Some(id) = kr

@@ -359,9 +359,8 @@ required = 2
 
     /// 1,000 KRs in 200 objectives of 5, in 40 teams, all in one period.
     fn thousand_krs() -> RollupEngine {
-        let mut okrs = String::from(
-            "[[periods]]\nid = \"q\"\nstart = \"2026-10-01\"\nend = \"2026-12-31\"\n",
-        );
+        let mut okrs =
+            String::from("[[periods]]\nid = \"q\"\nstart = \"2026-10-01\"\nend = \"2026-12-31\"\n");
         for t in 0..40 {
             okrs += &format!("[[teams]]\nid = \"t{t}\"\nname = \"T{t}\"\n");
         }
@@ -397,9 +396,16 @@ required = 2
         live.apply_value("k517", 40.0, now);
         let after = live.fresh_snapshot();
         assert!(after.version > before.version);
-        let kr = after.key_results.iter().position(|k| &*k.id == "k517").unwrap();
+        let kr = after
+            .key_results
+            .iter()
+            .position(|k| &*k.id == "k517")
+            .unwrap();
         assert_eq!(after.key_results[kr].value, Some(40.0));
-        assert_eq!(before.key_results[kr].value, None, "the old snapshot is untouched");
+        assert_eq!(
+            before.key_results[kr].value, None,
+            "the old snapshot is untouched"
+        );
         // One chunk of KRs (64 of 1,000), one of objectives, one of teams.
         assert_eq!(after.key_results.chunks_apart_from(&before.key_results), 1);
         assert_eq!(after.objectives.chunks_apart_from(&before.objectives), 1);

@@ -110,7 +110,9 @@ impl<'a, T: Clone> IntoIterator for &'a Chunked<T> {
         fn chunk<T>(c: &Arc<Vec<T>>) -> std::slice::Iter<'_, T> {
             c.iter()
         }
-        self.chunks.iter().flat_map(chunk as fn(&'a Arc<Vec<T>>) -> _)
+        self.chunks
+            .iter()
+            .flat_map(chunk as fn(&'a Arc<Vec<T>>) -> _)
     }
 }
 

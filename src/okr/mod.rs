@@ -1,9 +1,9 @@
 //! The OKR domain: the model, progress math, validation rules, OKR files and the rollup engine.
 
+pub mod chunked;
 pub mod file;
 pub mod forecast;
 pub mod guard;
-pub mod chunked;
 pub mod history;
 pub mod model;
 pub mod progress;

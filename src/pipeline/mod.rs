@@ -74,10 +74,10 @@ impl Pipeline {
         })
     }
 
-    pub fn set_bindings(&self, bindings: Vec<Binding>) {
+    pub fn set_bindings(&self, bindings: Vec<Arc<Binding>>) {
         let map = bindings
             .into_iter()
-            .map(|b| (b.key_result.clone(), Arc::new(b)))
+            .map(|b| (b.key_result.clone(), b))
             .collect();
         *self.bindings.write().unwrap_or_else(|e| e.into_inner()) = map;
     }

@@ -168,7 +168,7 @@ async fn wait_for_backfill(store: &Store, kr: &str, n: usize, what: &str) -> Vec
 /// runs it.
 struct Engine {
     backfill: Backfill,
-    bindings: Vec<Binding>,
+    bindings: Vec<Arc<Binding>>,
     store: Store,
     dir: tempfile::TempDir,
 }

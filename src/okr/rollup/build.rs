@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::children::{EMPTY_AGG, Mode};
-use crate::okr::chunked::Chunked;
 use super::graph::{self, NONE};
 use super::tree::{Arena, Group};
 use super::{
     KrPlacement, KrState, ObjLinks, ObjectiveState, Own, RollupEngine, TeamState, Topology,
 };
+use crate::okr::chunked::Chunked;
 use crate::okr::model::{KrKind, OkrSet, WorkflowState};
 use crate::okr::sustain::SustainState;
 
@@ -25,7 +25,10 @@ struct Interner<'a>(HashMap<&'a str, Arc<str>>);
 
 impl<'a> Interner<'a> {
     fn get(&mut self, text: &'a str) -> Arc<str> {
-        self.0.entry(text).or_insert_with(|| Arc::from(text)).clone()
+        self.0
+            .entry(text)
+            .or_insert_with(|| Arc::from(text))
+            .clone()
     }
 }
 

@@ -443,11 +443,7 @@ fn team_means_are_per_period() {
     e.set_value("a", 100.0, at(1)).unwrap();
     e.set_value("c", 40.0, at(1)).unwrap();
     e.set_value("d", 30.0, at(1)).unwrap();
-    let keys: Vec<(&str, &str)> = e
-        .teams()
-        .iter()
-        .map(|t| (&*t.team, &*t.period))
-        .collect();
+    let keys: Vec<(&str, &str)> = e.teams().iter().map(|t| (&*t.team, &*t.period)).collect();
     assert_eq!(keys, [("t1", "q1"), ("t1", "q2"), ("t2", "q1")]);
     close(e.team("t1", "q1").unwrap().progress, 0.5);
     close(e.team("t1", "q2").unwrap().progress, 0.4);
@@ -551,11 +547,7 @@ fn cycles_and_dangling_links_terminate() {
     assert_eq!(&*get(&e, "unplanned").period, "no-such-period");
     assert!(e.objectives().iter().all(|o| o.parent.is_none()));
     // Teams only for declared teams in known periods.
-    let keys: Vec<(&str, &str)> = e
-        .teams()
-        .iter()
-        .map(|t| (&*t.team, &*t.period))
-        .collect();
+    let keys: Vec<(&str, &str)> = e.teams().iter().map(|t| (&*t.team, &*t.period)).collect();
     assert_eq!(keys, [("t1", "q1")]);
     let mut full = e.clone();
     full.recompute_all();

@@ -6,7 +6,10 @@
 //! so one entry serves every visitor of a role.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::live::SnapshotIndex;
+use crate::okr::validate::Finding;
 
 /// Entries kept before the cache is emptied.
 const MAX_ENTRIES: usize = 256;
@@ -14,7 +17,16 @@ const MAX_ENTRIES: usize = 256;
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Default)]
-pub struct PageCache(Arc<Mutex<Entries>>);
+pub struct PageCache(Arc<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    bodies: Mutex<Entries>,
+    /// The review queue's rule findings for one model (an index): the
+    /// whole model is checked once per model, not once per view. Weak, so
+    /// it never keeps a replaced model alive.
+    findings: Mutex<Option<(Weak<SnapshotIndex>, Arc<[Finding]>)>>,
+}
 
 #[derive(Default)]
 struct Entries {
@@ -46,8 +58,25 @@ impl PageCache {
         body
     }
 
+    /// The findings kept for `index`, or `check`'s, kept.
+    pub fn findings_of(
+        &self,
+        index: &Arc<SnapshotIndex>,
+        check: impl FnOnce() -> Vec<Finding>,
+    ) -> Arc<[Finding]> {
+        let mut kept = self.0.findings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((of, findings)) = kept.as_ref()
+            && of.upgrade().is_some_and(|of| Arc::ptr_eq(&of, index))
+        {
+            return findings.clone();
+        }
+        let findings: Arc<[Finding]> = check().into();
+        *kept = Some((Arc::downgrade(index), findings.clone()));
+        findings
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.bodies.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -72,5 +101,23 @@ mod tests {
         assert_eq!(get((2, 10)), "body (2, 10)", "a new snapshot renders anew");
         assert_eq!(get((2, 11)), "body (2, 11)", "so does a new second");
         assert_eq!(renders, 3);
+    }
+
+    #[test]
+    fn findings_are_checked_once_per_model() {
+        let cache = PageCache::default();
+        let checks = std::cell::Cell::new(0);
+        let findings_of = |index: &Arc<SnapshotIndex>| {
+            cache.findings_of(index, || {
+                checks.set(checks.get() + 1);
+                Vec::new()
+            });
+        };
+        let model = Arc::new(SnapshotIndex::default());
+        findings_of(&model);
+        findings_of(&model.clone());
+        assert_eq!(checks.get(), 1);
+        findings_of(&Arc::new(SnapshotIndex::default()));
+        assert_eq!(checks.get(), 2, "another model is checked anew");
     }
 }

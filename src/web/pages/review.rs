@@ -4,6 +4,7 @@
 //! comment.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use super::super::WebState;
 use super::super::session::{Reader, Visitor};
+use super::cache::PageCache;
 use super::format::{number, with_unit};
 use super::forms::Problems;
 use super::key_result::done_message;
@@ -54,7 +56,7 @@ pub async fn show(
 ) -> Response {
     let snapshot = s.live.fresh_snapshot();
     let body = if v.is_at_least(Role::Leader) {
-        render(&snapshot, &s.rules, v, failed, done)
+        render(&snapshot, &s.rules, &s.pages, v, failed, done)
     } else {
         html! {
             h1 { "Review" }
@@ -75,6 +77,7 @@ pub async fn show(
 pub fn render(
     snapshot: &Snapshot,
     rules: &RuleContext,
+    cache: &PageCache,
     v: &Visitor,
     failed: Option<(&str, &Problems)>,
     done: Option<(&str, &str)>,
@@ -87,10 +90,12 @@ pub fn render(
         .filter(|k| k.state == WorkflowState::Proposed)
         .collect();
     proposed.sort_by(|a, b| a.id.cmp(&b.id));
-    let findings = if proposed.is_empty() {
-        Vec::new()
+    let findings: Arc<[Finding]> = if proposed.is_empty() {
+        Arc::new([])
     } else {
-        rules.with(|ctx| validate::check(&set_of(current), ctx))
+        cache.findings_of(&snapshot.index, || {
+            rules.with(|ctx| validate::check(&set_of(current), ctx))
+        })
     };
     let by_entity = group(&findings);
     html! {

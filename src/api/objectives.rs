@@ -160,7 +160,7 @@ fn node<'a>(v: &Views<'a>, id: &str, seen: &mut HashSet<String>) -> Option<Objec
         .get(id)
         .into_iter()
         .flatten()
-        .filter_map(|k| model.current.key_results.get(k))
+        .filter_map(|k| model.current.key_results.get(&**k))
         .map(|k| v.key_result(k))
         .collect();
     let children = model

@@ -6,6 +6,7 @@
 //! API's hottest read.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -23,7 +24,12 @@ use crate::okr::{
 };
 use crate::store::{EntityMeta, Stored};
 
-const NONE: &[String] = &[];
+const NONE: &[Arc<str>] = &[];
+
+/// A list of shared ids as a JSON array of strings.
+fn ids<S: serde::Serializer>(ids: &&[Arc<str>], out: S) -> Result<S::Ok, S::Error> {
+    out.collect_seq(ids.iter().map(|id| &**id))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PeriodView<'a> {
@@ -43,7 +49,9 @@ pub struct TeamView<'a> {
     pub name: &'a str,
     pub parent: Option<&'a str>,
     /// Teams that name this one as parent.
-    pub children: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "ids")]
+    pub children: &'a [Arc<str>],
     #[serde(flatten)]
     pub meta: MetaView<'a>,
 }
@@ -66,9 +74,13 @@ pub struct ObjectiveView<'a> {
     /// forecast; `null` when none has.
     pub forecast_progress: Option<f64>,
     /// Its KRs (every workflow state), by id.
-    pub key_results: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "ids")]
+    pub key_results: &'a [Arc<str>],
     /// Objectives that name this one as parent.
-    pub children: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "ids")]
+    pub children: &'a [Arc<str>],
     #[serde(flatten)]
     pub meta: MetaView<'a>,
 }
@@ -108,7 +120,9 @@ pub struct KeyResultView<'a> {
     /// than increase/decrease and with fewer than 3 days of history.
     pub forecast: Option<ForecastView>,
     /// KRs that name this one as parent.
-    pub children: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "ids")]
+    pub children: &'a [Arc<str>],
     /// The newest fetched value held outside the KR's guard (README "Held
     /// values"), waiting to be confirmed, accepted or dismissed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -288,7 +302,7 @@ impl<'a> Views<'a> {
             .snapshot
             .index
             .child_teams
-            .get(&t.item.id)
+            .get(t.item.id.as_str())
             .map_or(NONE, Vec::as_slice);
         TeamView {
             id: &t.item.id,
@@ -304,7 +318,7 @@ impl<'a> Views<'a> {
         let id = &o.item.id;
         let progress = model
             .engine_objectives
-            .get(id)
+            .get(id.as_str())
             .map_or(0.0, |&i| self.snapshot.objectives[i].progress);
         let expected = self.expected(&o.item.period);
         let status = if self.objective_has_data(id, 0) {
@@ -324,8 +338,14 @@ impl<'a> Views<'a> {
             expected_progress: expected,
             status,
             forecast_progress: self.snapshot.objective_forecast(id),
-            key_results: model.krs_of_objective.get(id).map_or(NONE, Vec::as_slice),
-            children: model.child_objectives.get(id).map_or(NONE, Vec::as_slice),
+            key_results: model
+                .krs_of_objective
+                .get(id.as_str())
+                .map_or(NONE, Vec::as_slice),
+            children: model
+                .child_objectives
+                .get(id.as_str())
+                .map_or(NONE, Vec::as_slice),
             meta: (&o.meta).into(),
         }
     }
@@ -372,12 +392,12 @@ impl<'a> Views<'a> {
             .index
             .kr_links
             .get(id)
-            .map_or("", |l| l.period.as_str())
+            .map_or("", |l| &*l.period)
     }
 
     pub fn key_result(&self, k: &'a Stored<KeyResult>) -> KeyResultView<'a> {
         let kr = &k.item;
-        let links = self.snapshot.index.kr_links.get(&kr.id);
+        let links = self.snapshot.index.kr_links.get(kr.id.as_str());
         let KrNumbers {
             value,
             progress,
@@ -403,7 +423,7 @@ impl<'a> Views<'a> {
             rollup: kr.rollup,
             source: kr.source.as_ref().map(Into::into),
             state: kr.state,
-            period: links.map_or("", |l| l.period.as_str()),
+            period: links.map_or("", |l| &*l.period),
             value,
             progress,
             expected_progress: expected,

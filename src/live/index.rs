@@ -4,6 +4,7 @@
 //! `okrd apply`, another replica); check-ins only move the engine's values.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -18,6 +19,10 @@ pub struct LatestValue {
     pub at: DateTime<Utc>,
 }
 
+/// Ids in the index: shared with the engine's states where it holds the
+/// entity, so 100,000 KRs are not spelled out once more per map.
+pub type SharedId = Arc<str>;
+
 #[derive(Debug, Default)]
 pub struct SnapshotIndex {
     /// Everything stored, keyed (and ordered) by id.
@@ -25,25 +30,54 @@ pub struct SnapshotIndex {
     /// Latest values of KRs outside the engine.
     pub latest: HashMap<Id, LatestValue>,
     /// What a KR's view needs besides its own fields, found with one lookup.
-    pub kr_links: HashMap<Id, KrLinks>,
+    pub kr_links: HashMap<SharedId, KrLinks>,
     /// Objective id → its position in the engine's `objectives`.
-    pub engine_objectives: HashMap<Id, usize>,
+    pub engine_objectives: HashMap<SharedId, usize>,
     /// Objective → its KRs, by id.
-    pub krs_of_objective: HashMap<Id, Vec<Id>>,
+    pub krs_of_objective: HashMap<SharedId, Vec<SharedId>>,
     /// Objective → its child objectives, by id.
-    pub child_objectives: HashMap<Id, Vec<Id>>,
+    pub child_objectives: HashMap<SharedId, Vec<SharedId>>,
     /// Team → its child teams, by id.
-    pub child_teams: HashMap<Id, Vec<Id>>,
+    pub child_teams: HashMap<SharedId, Vec<SharedId>>,
 }
 
 #[derive(Debug, Default)]
 pub struct KrLinks {
     /// The period of the KR's objective; empty when the objective is unknown.
-    pub period: Id,
+    pub period: SharedId,
     /// Its position in the engine's (and the snapshot's) `key_results`, if approved.
     pub engine: Option<usize>,
     /// The KRs that name it as parent, by id.
-    pub children: Vec<Id>,
+    pub children: Vec<SharedId>,
+}
+
+/// The engine's `Arc<str>` for an id it holds, else one made once here.
+struct Ids<'a> {
+    known: HashMap<&'a str, SharedId>,
+}
+
+impl<'a> Ids<'a> {
+    fn of(engine: &'a RollupEngine) -> Ids<'a> {
+        let mut known = HashMap::new();
+        for k in engine.key_results() {
+            known.insert(&*k.id, k.id.clone());
+            known.insert(&*k.period, k.period.clone());
+        }
+        for o in engine.objectives() {
+            known.insert(&*o.id, o.id.clone());
+        }
+        for t in engine.teams() {
+            known.insert(&*t.team, t.team.clone());
+        }
+        Ids { known }
+    }
+
+    fn get(&mut self, id: &str) -> SharedId {
+        match self.known.get(id) {
+            Some(shared) => shared.clone(),
+            None => Arc::from(id),
+        }
+    }
 }
 
 impl SnapshotIndex {
@@ -54,6 +88,7 @@ impl SnapshotIndex {
         engine: &RollupEngine,
         latest: impl IntoIterator<Item = (Id, LatestValue)>,
     ) -> SnapshotIndex {
+        let mut ids = Ids::of(engine);
         let engine_krs: HashMap<&str, usize> = engine
             .key_results()
             .iter()
@@ -64,53 +99,56 @@ impl SnapshotIndex {
             .objectives()
             .iter()
             .enumerate()
-            .map(|(i, o)| (o.id.to_string(), i))
+            .map(|(i, o)| (o.id.clone(), i))
             .collect();
         let latest = latest
             .into_iter()
             .filter(|(id, _)| !engine_krs.contains_key(id.as_str()))
             .collect();
-        let mut krs_of_objective: HashMap<Id, Vec<Id>> = HashMap::new();
-        let mut kr_links: HashMap<Id, KrLinks> = HashMap::with_capacity(current.key_results.len());
+        let mut krs_of_objective: HashMap<SharedId, Vec<SharedId>> = HashMap::new();
+        let mut kr_links: HashMap<SharedId, KrLinks> =
+            HashMap::with_capacity(current.key_results.len());
         // BTreeMap order: every list below comes out sorted by id.
         for (id, kr) in &current.key_results {
+            let shared = ids.get(id);
             krs_of_objective
-                .entry(kr.item.objective.clone())
+                .entry(ids.get(&kr.item.objective))
                 .or_default()
-                .push(id.clone());
-            let links = kr_links.entry(id.clone()).or_default();
+                .push(shared.clone());
+            let period = match current.objectives.get(&kr.item.objective) {
+                Some(o) => ids.get(&o.item.period),
+                None => ids.get(""),
+            };
+            let links = kr_links.entry(shared.clone()).or_default();
             links.engine = engine_krs.get(id.as_str()).copied();
-            links.period = current
-                .objectives
-                .get(&kr.item.objective)
-                .map(|o| o.item.period.clone())
-                .unwrap_or_default();
+            links.period = period;
             if let Some(parent) = &kr.item.parent {
                 kr_links
-                    .entry(parent.clone())
+                    .entry(ids.get(parent))
                     .or_default()
                     .children
-                    .push(id.clone());
+                    .push(shared);
             }
         }
-        let mut child_objectives: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut child_objectives: HashMap<SharedId, Vec<SharedId>> = HashMap::new();
         for (id, o) in &current.objectives {
             if let Some(parent) = &o.item.parent {
                 child_objectives
-                    .entry(parent.clone())
+                    .entry(ids.get(parent))
                     .or_default()
-                    .push(id.clone());
+                    .push(ids.get(id));
             }
         }
-        let mut child_teams: HashMap<Id, Vec<Id>> = HashMap::new();
+        let mut child_teams: HashMap<SharedId, Vec<SharedId>> = HashMap::new();
         for (id, t) in &current.teams {
             if let Some(parent) = &t.item.parent {
                 child_teams
-                    .entry(parent.clone())
+                    .entry(ids.get(parent))
                     .or_default()
-                    .push(id.clone());
+                    .push(ids.get(id));
             }
         }
+        drop(ids);
         SnapshotIndex {
             child_teams,
             current,

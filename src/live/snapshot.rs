@@ -74,7 +74,7 @@ impl Snapshot {
 
     /// The period a KR's objective belongs to.
     pub fn key_result_period(&self, id: &str) -> Option<&Period> {
-        self.periods.get(&self.index.kr_links.get(id)?.period)
+        self.periods.get(&*self.index.kr_links.get(id)?.period)
     }
 
     /// Where an objective heads: the weighted mean (KR `weight`) of its KRs'

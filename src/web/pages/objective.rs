@@ -131,7 +131,7 @@ pub fn render(
             ul {
                 @for c in children {
                     @let child = s.objectives.iter().find(|o| *o.id == **c);
-                    li { a href={ "/objectives/" (c) } { (child.map_or(c.as_str(), |o| &*o.title)) }
+                    li { a href={ "/objectives/" (c) } { (child.map_or(&**c, |o| &*o.title)) }
                         @if let Some(o) = child { " " span.pct { (percent(o.progress)) " done" } } }
                 }
             }

@@ -25,7 +25,7 @@ use crate::connectors::Redactor;
 use crate::connectors::template;
 use crate::okr::file::LoadedOkrs;
 use crate::okr::guard;
-use crate::okr::{EntityKind, KrKind, OkrSet, Period, SourceRef, WorkflowState};
+use crate::okr::{EntityKind, KrKind, ModelRefs, OkrSet, Period, SourceRef, WorkflowState};
 use crate::scheduler::Entry;
 use crate::scheduler::cron::{Schedule, parse_timezone};
 
@@ -76,6 +76,16 @@ pub fn plan(
     settings: &Settings,
     now: Option<DateTime<Utc>>,
 ) -> BindingPlan {
+    plan_refs(&set.refs(), sources, settings, now)
+}
+
+/// `plan` over a borrowed model.
+pub fn plan_refs(
+    set: &ModelRefs,
+    sources: &Sources,
+    settings: &Settings,
+    now: Option<DateTime<Utc>>,
+) -> BindingPlan {
     let mut problems = Vec::new();
     let problem = |kr: &str, message: String| BindingProblem {
         key_result: kr.to_string(),
@@ -87,11 +97,11 @@ pub fn plan(
         .iter()
         .map(|o| (o.id.as_str(), o.period.as_str()))
         .collect();
-    let periods: HashMap<&str, _> = set.periods.iter().map(|p| (p.id.as_str(), p)).collect();
+    let periods: HashMap<&str, &Period> = set.periods.iter().map(|&p| (p.id.as_str(), p)).collect();
     let mut bound = Vec::new();
     let mut schedule_cache: HashMap<String, Arc<Schedule>> = HashMap::new();
     let mut sched = Vec::new();
-    for kr in &set.key_results {
+    for &kr in &set.key_results {
         let Some(binding) = &kr.source else { continue };
         if kr.state != WorkflowState::Approved {
             continue;

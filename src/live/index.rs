@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::okr::rollup::RollupEngine;
-use crate::okr::{Id, OkrSet};
+use crate::okr::{Id, ModelRefs, OkrSet};
 use crate::store::Current;
 
 /// The latest value of a KR the rollup engine does not hold (not approved).
@@ -164,6 +164,16 @@ impl SnapshotIndex {
 /// The model as an `OkrSet` (for the engine, bindings and rule checks).
 pub fn set_of(current: &Current) -> OkrSet {
     current.clone().into_set()
+}
+
+/// The model borrowed from the store's rows (no copy, unlike `set_of`).
+pub fn refs_of(current: &Current) -> ModelRefs<'_> {
+    ModelRefs {
+        periods: current.periods.values().map(|s| &s.item).collect(),
+        teams: current.teams.values().map(|s| &s.item).collect(),
+        objectives: current.objectives.values().map(|s| &s.item).collect(),
+        key_results: current.key_results.values().map(|s| &s.item).collect(),
+    }
 }
 
 /// Latest values from the store's latest check-ins.

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use index::{KrLinks, LatestValue, SnapshotIndex, latest_values, set_of};
+pub use index::{KrLinks, LatestValue, SharedId, SnapshotIndex, latest_values, refs_of, set_of};
 pub use snapshot::{SharedSnapshot, Snapshot};
 
 use crate::clock::Clock;

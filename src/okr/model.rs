@@ -257,6 +257,28 @@ pub struct OkrSet {
     pub key_results: Vec<KeyResult>,
 }
 
+/// An OKR model borrowed from wherever it is kept (an [`OkrSet`], the
+/// store's rows): what the rollup engine and the binding plan read, so
+/// 100,000 KRs need not be copied into a set first.
+#[derive(Debug, Default)]
+pub struct ModelRefs<'a> {
+    pub periods: Vec<&'a Period>,
+    pub teams: Vec<&'a Team>,
+    pub objectives: Vec<&'a Objective>,
+    pub key_results: Vec<&'a KeyResult>,
+}
+
+impl OkrSet {
+    pub fn refs(&self) -> ModelRefs<'_> {
+        ModelRefs {
+            periods: self.periods.iter().collect(),
+            teams: self.teams.iter().collect(),
+            objectives: self.objectives.iter().collect(),
+            key_results: self.key_results.iter().collect(),
+        }
+    }
+}
+
 /// Who wrote a check-in: a source fetch or a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin(pub String);

@@ -20,7 +20,7 @@ use crate::backfill::Backfiller;
 use crate::binding::{self, BindingPlan, Sources};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::live::{LiveModel, SnapshotIndex, latest_values, set_of};
+use crate::live::{LiveModel, SnapshotIndex, latest_values, refs_of};
 use crate::okr::rollup::RollupEngine;
 use crate::pipeline::Pipeline;
 use crate::scheduler::SchedulerHandle;
@@ -120,8 +120,8 @@ pub async fn load_model(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(RollupEngine, BindingPlan, SnapshotIndex), StoreError> {
     let current = store.load_current().await?;
-    let set = set_of(&current);
-    let mut engine = RollupEngine::new(&set)
+    let set = refs_of(&current);
+    let mut engine = RollupEngine::from_refs(&set)
         .with_timezone(parse_timezone(&settings.scheduler.timezone).unwrap_or(chrono_tz::UTC));
     // The history forecasts and sustain windows read: every counted value
     // since the earliest period starts (the latest values come next).
@@ -141,7 +141,7 @@ pub async fn load_model(
             .iter()
             .map(|c| (c.key_result.as_str(), c.value, c.observed_at)),
     );
-    let plan = binding::plan(&set, sources, settings, Some(now));
+    let plan = binding::plan_refs(&set, sources, settings, Some(now));
     // KRs from files were checked before applying; these came from elsewhere
     // (an older config, a source removed since): skip them rather than
     // refuse to serve the rest.

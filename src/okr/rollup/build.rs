@@ -11,7 +11,7 @@ use super::{
     KrPlacement, KrState, ObjLinks, ObjectiveState, Own, RollupEngine, TeamState, Topology,
 };
 use crate::okr::chunked::Chunked;
-use crate::okr::model::{KrKind, OkrSet, WorkflowState};
+use crate::okr::model::{KrKind, ModelRefs, OkrSet, WorkflowState};
 use crate::okr::sustain::SustainState;
 
 fn ix<K: std::borrow::Borrow<str> + std::hash::Hash + Eq>(map: &HashMap<K, u32>, key: &str) -> u32 {
@@ -37,6 +37,11 @@ impl RollupEngine {
     /// KR starts without data. KRs of an archived objective are left out.
     /// Links to unknown or excluded entities, and links on a cycle, are ignored.
     pub fn new(set: &OkrSet) -> RollupEngine {
+        RollupEngine::from_refs(&set.refs())
+    }
+
+    /// `new` over a borrowed model.
+    pub fn from_refs(set: &ModelRefs) -> RollupEngine {
         let mut period_index = HashMap::with_capacity(set.periods.len());
         for (i, p) in set.periods.iter().enumerate() {
             period_index.entry(p.id.clone()).or_insert(i as u32);
@@ -52,7 +57,7 @@ impl RollupEngine {
         let mut objectives = Vec::with_capacity(set.objectives.len());
         let mut obj_parent_ids = Vec::with_capacity(set.objectives.len());
         let mut archived: HashSet<&str> = HashSet::new();
-        for o in &set.objectives {
+        for &o in &set.objectives {
             if o.archived {
                 archived.insert(o.id.as_str());
                 continue;
@@ -87,7 +92,7 @@ impl RollupEngine {
         let mut krs = Vec::with_capacity(set.key_results.len());
         let mut kr_parent_ids = Vec::with_capacity(set.key_results.len());
         let mut kr_objective = Vec::with_capacity(set.key_results.len());
-        for kr in &set.key_results {
+        for &kr in &set.key_results {
             if kr.state != WorkflowState::Approved || kr_index.contains_key(kr.id.as_str()) {
                 continue;
             }
@@ -259,7 +264,7 @@ impl RollupEngine {
 
         let topo = Topology {
             sustained: krs.iter().any(|k| k.sustain.is_some()),
-            periods: set.periods.clone(),
+            periods: set.periods.iter().map(|&p| p.clone()).collect(),
             period_index,
             kr_links,
             kr_order: graph::children_first(&kr_parent),

@@ -12,10 +12,12 @@
 //! - `native/`: the connectors written in Rust, one directory and README each;
 //! - `declarative/`: the engine running the catalog's manifests
 //!   (`/connectors`), with their outgoing credentials (`credentials/`);
-//! - `registry`: which connector a `connector = "…"` name stands for.
+//! - `registry`: which connector a `connector = "…"` name stands for;
+//! - `kept`: what fetches compile from text (templates, JSONPaths), kept.
 
 pub mod declarative;
 pub mod http;
+pub(crate) mod kept;
 pub mod native;
 pub mod params;
 pub mod registry;

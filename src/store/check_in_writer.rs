@@ -4,10 +4,14 @@
 //! one fsync instead of each paying for its own, and on SQLite writers
 //! never fight over the write lock (whose busy handler sleeps in
 //! milliseconds). An idle writer commits a lone check-in at once, so
-//! nothing waits for a batch to fill. The writer applies the `[storage]
-//! heartbeat` to fetched values (see `heartbeat`).
+//! nothing waits for a batch to fill; a busy one starts a commit at most
+//! every `COMMIT_EVERY`, so a steady stream of fetches (each arriving alone)
+//! shares commits too. The writer applies the `[storage] heartbeat` to
+//! fetched values (see `heartbeat`).
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -21,6 +25,10 @@ use super::{Backend, Store, StoreError};
 const MAX_BATCH: usize = 256;
 /// Check-ins waiting for the writer before senders wait for room.
 const QUEUE: usize = 4096;
+/// Under a steady stream, the least time from one commit's start to the
+/// next: a commit's fixed cost (its transaction, its fsync) is paid once
+/// for what arrives meanwhile, for at most this much wait.
+const COMMIT_EVERY: Duration = Duration::from_millis(10);
 
 type Reply = oneshot::Sender<Result<Written, StoreError>>;
 
@@ -77,6 +85,7 @@ async fn run(
     heartbeat: Duration,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit: Option<Instant> = None;
     loop {
         let got = tokio::select! {
             got = rx.recv_many(&mut batch, MAX_BATCH) => got,
@@ -89,7 +98,30 @@ async fn run(
         if got == 0 {
             break;
         }
+        if let Some(last) = last_commit {
+            gather(&mut rx, &mut batch, last + COMMIT_EVERY, &stop).await;
+        }
+        last_commit = Some(Instant::now());
         write_batch(&store, std::mem::take(&mut batch), heartbeat).await;
+    }
+}
+
+/// Adds to `batch` what arrives until `until` (or it is full, or the
+/// writer stops). Returns at once when `until` has passed: an idle writer
+/// never waits.
+async fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    batch: &mut Vec<Job>,
+    until: Instant,
+    stop: &CancellationToken,
+) {
+    while batch.len() < MAX_BATCH && Instant::now() < until && !stop.is_cancelled() {
+        let room = MAX_BATCH - batch.len();
+        tokio::select! {
+            got = rx.recv_many(batch, room) => if got == 0 { return },
+            () = tokio::time::sleep_until(until) => return,
+            () = stop.cancelled() => return,
+        }
     }
 }
 
@@ -145,4 +177,90 @@ async fn write_together(
     }
     tx.commit().await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::okr::{CheckIn, Origin};
+
+    fn job(n: usize) -> Job {
+        let check_in = CheckIn {
+            key_result: format!("kr-{n}"),
+            value: 1.0,
+            observed_at: Utc::now(),
+            origin: Origin::source("s"),
+            note: None,
+            confidence: None,
+            idempotency_key: None,
+        };
+        let write = CheckInWrite {
+            check_in,
+            is_override: false,
+            hold: None,
+            audit: None,
+            guard: None,
+        };
+        Job {
+            write,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    /// A queue holding `n` jobs.
+    fn queue(n: usize) -> (mpsc::Sender<Job>, mpsc::Receiver<Job>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        for i in 0..n {
+            tx.try_send(job(i)).unwrap_or_else(|_| panic!("room"));
+        }
+        (tx, rx)
+    }
+
+    /// How many jobs `gather` takes into an empty batch; fails rather than
+    /// hangs if it waits when it must not.
+    async fn gathered_at_once(
+        rx: &mut mpsc::Receiver<Job>,
+        until: Instant,
+        stop: &CancellationToken,
+    ) -> usize {
+        let mut batch = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), gather(rx, &mut batch, until, stop))
+            .await
+            .expect("gather returned at once");
+        batch.len()
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_commits_at_once() {
+        let (_tx, mut rx) = queue(2);
+        let past = Instant::now();
+        let taken = gathered_at_once(&mut rx, past, &CancellationToken::new()).await;
+        assert_eq!(taken, 0);
+    }
+
+    #[tokio::test]
+    async fn a_busy_writer_takes_what_waits_into_its_commit() {
+        let (_tx, mut rx) = queue(3);
+        let mut batch = vec![job(9)];
+        let soon = Instant::now() + COMMIT_EVERY;
+        gather(&mut rx, &mut batch, soon, &CancellationToken::new()).await;
+        assert_eq!(batch.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_a_stop_or_a_closed_queue_ends_the_wait() {
+        let later = Instant::now() + Duration::from_secs(3600);
+        let go_on = CancellationToken::new();
+        let (_tx, mut rx) = queue(MAX_BATCH + 5);
+        assert_eq!(gathered_at_once(&mut rx, later, &go_on).await, MAX_BATCH);
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let (_tx, mut rx) = queue(1);
+        assert_eq!(gathered_at_once(&mut rx, later, &stop).await, 0);
+        let (tx, mut rx) = queue(1);
+        drop(tx);
+        assert_eq!(gathered_at_once(&mut rx, later, &go_on).await, 1);
+    }
 }

@@ -3,23 +3,26 @@
 //! JSONPath matches gathered across pages, then one value, a reduction, or a
 //! Net Promoter Score.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::manifest::{Condition, ErrorCheck, ExtractSpec};
 use super::render::Vars;
+use crate::connectors::kept::json_path;
 use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
 use crate::connectors::{FetchError, Reason, Redactor};
 
 /// An `[extract]` with its templates rendered and paths compiled.
 pub struct Extractor {
     path_text: String,
-    path: JsonPath,
+    path: Arc<JsonPath>,
     nps: bool,
     reduce: Option<Reduce>,
     thousands: Option<String>,
-    error: Option<(JsonPath, ErrorCheck, Option<JsonPath>)>,
-    no_data: Option<(JsonPath, Condition)>,
+    error: Option<(Arc<JsonPath>, ErrorCheck, Option<Arc<JsonPath>>)>,
+    no_data: Option<(Arc<JsonPath>, Condition)>,
     /// Numbers gathered so far, across pages (converted page by page, so
     /// a long paged fetch keeps numbers, not JSON documents).
     numbers: Vec<f64>,
@@ -201,8 +204,8 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn compile(path: &str, at: &str) -> Result<JsonPath, String> {
-    JsonPath::parse(path).map_err(|e| format!("{at}: `{path}` is not a JSONPath: {e}"))
+fn compile(path: &str, at: &str) -> Result<Arc<JsonPath>, String> {
+    json_path(path).map_err(|e| format!("{at}: `{path}` is not a JSONPath: {e}"))
 }
 
 fn cut(s: &str) -> String {

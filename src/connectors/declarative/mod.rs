@@ -162,11 +162,12 @@ impl Declarative {
         let bad = |m: String| FetchError::new(Reason::Parse, m);
         let m = &self.manifest;
         let mut params = complete_params(m, ctx.params.as_map(), ctx.template).map_err(bad)?;
-        let plan = plan(m, &Vars::new(&params, ctx.template)).map_err(bad)?;
+        let mut vars = Vars::new(&params, ctx.template);
+        let plan = plan(m, &vars).map_err(bad)?;
         if let Some(size) = plan.pagination.and_then(|p| p.page_size) {
             params.insert("page_size".into(), Value::from(size));
+            vars = Vars::new(&params, ctx.template);
         }
-        let vars = Vars::new(&params, ctx.template);
         let auth_spec = credentials::select(&m.auth, &vars).map_err(bad)?;
         let mut renewed = false;
         loop {
@@ -204,7 +205,7 @@ pub fn complete_params(
         }
         match &spec.default {
             Some(Value::String(s)) if render::is_template(s) => templated.push(name),
-            Some(d) if d.to_string().contains("{{") => templated.push(name),
+            Some(d) if holds_braces(d) => templated.push(name),
             Some(d) => {
                 out.insert(name.clone(), d.clone());
             }
@@ -214,6 +215,8 @@ pub fn complete_params(
     // Defaults may use other templated defaults: render in passes until
     // every one is done, or the rest cannot be (a param nobody set).
     let mut pending = templated;
+    // The variables change only when a default is rendered.
+    let mut vars = None;
     while !pending.is_empty() {
         let mut waiting = Vec::new();
         let mut last_error = None;
@@ -221,10 +224,11 @@ pub fn complete_params(
             let Some(default) = m.params[*name].default.as_ref() else {
                 continue;
             };
-            let vars = Vars::new(&out, ctx);
-            match vars.render_value(default, &format!("default of param `{name}`")) {
+            let current = vars.get_or_insert_with(|| Vars::new(&out, ctx));
+            match current.render_value(default, &format!("default of param `{name}`")) {
                 Ok(v) => {
                     out.insert((*name).clone(), v);
+                    vars = None;
                 }
                 Err(e) => {
                     waiting.push(*name);
@@ -239,6 +243,16 @@ pub fn complete_params(
         pending = waiting;
     }
     Ok(out)
+}
+
+/// Whether `v` written as JSON holds `{{`: only a string or a key can.
+fn holds_braces(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{"),
+        Value::Array(a) => a.iter().any(holds_braces),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains("{{") || holds_braces(v)),
+        _ => false,
+    }
 }
 
 /// Which request, pagination and extraction apply to these params.

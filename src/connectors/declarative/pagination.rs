@@ -3,6 +3,8 @@
 //! (next URL, `Link` header, page number, offset or cursor), never to
 //! another origin.
 
+use std::sync::Arc;
+
 use reqwest::header::LINK;
 use serde_json::Value;
 use serde_json_path::JsonPath;
@@ -13,6 +15,7 @@ use super::extract::Extractor;
 use super::manifest::{DEFAULT_MAX_PAGES, PageKind, PaginationSpec};
 use super::render::Vars;
 use super::request::Built;
+use crate::connectors::kept::json_path;
 use crate::connectors::{FetchContext, FetchError, Reason};
 
 /// Every page of one fetch, gathered by the extractor.
@@ -77,11 +80,11 @@ pub(super) async fn fetch_pages(
 /// `[pagination]` with its paths compiled.
 struct Pager<'p> {
     spec: &'p PaginationSpec,
-    items: Option<JsonPath>,
-    total: Option<JsonPath>,
-    total_pages: Option<JsonPath>,
+    items: Option<Arc<JsonPath>>,
+    total: Option<Arc<JsonPath>>,
+    total_pages: Option<Arc<JsonPath>>,
     /// `next` (next_url) or `cursor` (cursor): where the next page is named.
-    pointer: Option<JsonPath>,
+    pointer: Option<Arc<JsonPath>>,
     base: Option<String>,
 }
 
@@ -144,7 +147,7 @@ impl<'p> Pager<'p> {
             return Ok(None);
         }
         *seen += count.or(self.spec.page_size).unwrap_or(0);
-        let number = |path: &Option<JsonPath>| {
+        let number = |path: &Option<Arc<JsonPath>>| {
             path.as_ref()?.query(body).first().and_then(|v| match v {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.trim().parse().ok(),
@@ -282,8 +285,8 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
-fn compile(path: &str) -> Result<JsonPath, String> {
-    JsonPath::parse(path).map_err(|e| format!("`{path}` is not a JSONPath: {e}"))
+fn compile(path: &str) -> Result<Arc<JsonPath>, String> {
+    json_path(path).map_err(|e| format!("`{path}` is not a JSONPath: {e}"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use chrono::{NaiveDate, SecondsFormat};
 use minijinja::{Error, ErrorKind};
 use serde_json::{Map, Value};
 
-use crate::connectors::template::{ENV, MAX_VALUE_BYTES, TemplateContext, describe};
+use crate::connectors::template::{
+    ENV, MAX_VALUE_BYTES, TemplateContext, describe, expression, with_template,
+};
 
 /// Whether `s` holds template syntax at all.
 pub fn is_template(s: &str) -> bool {
@@ -67,11 +69,8 @@ impl Vars {
         if !is_template(t) {
             return Ok(t.to_string());
         }
-        let tmpl = ENV
-            .template_from_str(t)
-            .map_err(|e| format!("{at}: invalid template: {}", describe(&e)))?;
-        let out = tmpl
-            .render(&self.value)
+        let out = with_template(t, |tmpl| tmpl.render(&self.value))
+            .map_err(|e| format!("{at}: invalid template: {}", describe(&e)))?
             .map_err(|e| format!("{at}: {}", explain(&e, t)))?;
         within_limit(out.len(), at)?;
         Ok(out)
@@ -104,9 +103,8 @@ impl Vars {
 
     /// Evaluate an expression to a JSON value (`null` for none/undefined-safe results).
     pub fn eval(&self, expr: &str, at: &str) -> Result<Value, String> {
-        let compiled = ENV
-            .compile_expression(expr)
-            .map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
+        let compiled =
+            expression(expr).map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
         let out = compiled
             .eval(&self.value)
             .map_err(|e| format!("{at}: {}", explain(&e, expr)))?;
@@ -120,9 +118,8 @@ impl Vars {
 
     /// Whether a `when` expression holds.
     pub fn holds(&self, expr: &str, at: &str) -> Result<bool, String> {
-        let compiled = ENV
-            .compile_expression(expr)
-            .map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
+        let compiled =
+            expression(expr).map_err(|e| format!("{at}: invalid expression: {}", describe(&e)))?;
         compiled
             .eval(&self.value)
             .map(|v| v.is_true())

@@ -23,8 +23,9 @@ use crate::connectors::FetchError;
 /// redacted from whatever any holder of the redactor prints next.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Every form of every configured secret, longest first.
-    secrets: Vec<SecretString>,
+    /// Every form of every configured secret, longest first. Shared: each
+    /// response of each fetch holds a clone of its source's redactor.
+    secrets: Arc<Vec<SecretString>>,
     /// Forms of tokens okrd minted at run time (login and token-exchange
     /// answers), newest last; at most `MAX_REMEMBERED` tokens.
     minted: Arc<Mutex<VecDeque<Vec<SecretString>>>>,
@@ -76,16 +77,16 @@ impl Redactor {
                 }
             }
         }
+        let secrets = Arc::make_mut(&mut self.secrets);
         for form in forms {
             for f in encodings(form) {
-                if !self.secrets.iter().any(|s| s.expose_secret() == f) {
-                    self.secrets.push(SecretString::from(f));
+                if !secrets.iter().any(|s| s.expose_secret() == f) {
+                    secrets.push(SecretString::from(f));
                 }
             }
         }
         // Longest first, so a secret containing another is replaced whole.
-        self.secrets
-            .sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
     }
 
     /// Redacts `token`, minted at run time (a login or token-exchange
@@ -110,13 +111,18 @@ impl Redactor {
         self.minted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every form of every secret, configured then minted.
-    fn all_forms(&self) -> Vec<SecretString> {
-        let mut all = self.secrets.clone();
-        all.extend(self.minted().iter().flatten().cloned());
+    /// Every form of every secret, configured then minted, longest first.
+    /// Copies only when tokens were minted: most sources mint none.
+    fn all_forms(&self) -> std::borrow::Cow<'_, [SecretString]> {
+        let minted = self.minted();
+        if minted.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.secrets);
+        }
+        let mut all = self.secrets.to_vec();
+        all.extend(minted.iter().flatten().cloned());
         // Longest first, so a secret containing another is replaced whole.
         all.sort_by_key(|s| std::cmp::Reverse(s.expose_secret().len()));
-        all
+        std::borrow::Cow::Owned(all)
     }
 
     /// Is `text` exactly one of the secrets?
@@ -136,7 +142,7 @@ impl Redactor {
         }
         let secrets = self.all_forms();
         let mut out = text.to_string();
-        for s in &secrets {
+        for s in secrets.iter() {
             let s = s.expose_secret();
             if out.contains(s) {
                 out = out.replace(s, "***");

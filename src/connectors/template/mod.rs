@@ -8,6 +8,7 @@
 
 mod bound;
 mod engine;
+mod kept;
 mod variables;
 
 use std::collections::BTreeSet;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 pub use bound::Refusal;
 pub(crate) use engine::ENV;
 pub use engine::TEMPLATE_FUEL;
+pub(crate) use kept::{expression, with_template};
 use variables::VARIABLES;
 
 use super::{Params, Redactor};
@@ -194,9 +196,15 @@ fn is_template(s: &str) -> bool {
 }
 
 fn render_str(source: &str, path: &str, vars: &minijinja::Value) -> Result<String, String> {
-    let tmpl = ENV
-        .template_from_str(source)
-        .map_err(|e| format!("param `{path}`: invalid template: {}", describe(&e)))?;
+    with_template(source, |tmpl| rendered(tmpl, path, vars))
+        .map_err(|e| format!("param `{path}`: invalid template: {}", describe(&e)))?
+}
+
+fn rendered(
+    tmpl: &minijinja::Template<'_, '_>,
+    path: &str,
+    vars: &minijinja::Value,
+) -> Result<String, String> {
     tmpl.render(vars).map_err(|e| {
         if e.kind() == ErrorKind::UndefinedError {
             let unknown: BTreeSet<String> = tmpl

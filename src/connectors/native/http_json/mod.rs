@@ -18,12 +18,15 @@
 //! One match is the value; several need `reduce`; none is `no_data`, except
 //! with `reduce = "count"`, where nothing matched counts as 0.
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use crate::connectors::http::{headers_from_params, parse_http_url};
+use crate::connectors::kept::json_path;
 use crate::connectors::value::{Reduce, parse_number_redacted, reduce};
 use crate::connectors::{BoxFuture, Connector, FetchContext, FetchError, Params, Reason, Redactor};
 
@@ -38,7 +41,7 @@ struct Spec<'p> {
     headers: HeaderMap,
     body: Option<&'p Map<String, Value>>,
     path_text: &'p str,
-    path: JsonPath,
+    path: Arc<JsonPath>,
     reduce: Option<Reduce>,
 }
 
@@ -71,7 +74,7 @@ impl<'p> Spec<'p> {
             return Err("param `body` needs `method = \"POST\"` or `\"PUT\"`".into());
         }
         let path_text = params.require_str("value")?;
-        let path = JsonPath::parse(path_text)
+        let path = json_path(path_text)
             .map_err(|e| format!("param `value` is not a valid JSONPath (RFC 9535): {e}"))?;
         let reduce = Reduce::from_param(params.get("reduce"))?;
         if params.get("history").is_some_and(|h| !h.is_boolean()) {

@@ -25,8 +25,11 @@ struct Kept {
     /// The review queue's rule findings for one model (an index): the
     /// whole model is checked once per model, not once per view. Weak, so
     /// it never keeps a replaced model alive.
-    findings: Mutex<Option<(Weak<SnapshotIndex>, Arc<[Finding]>)>>,
+    findings: Mutex<Option<FindingsOf>>,
 }
+
+/// Findings and the model they were checked on.
+type FindingsOf = (Weak<SnapshotIndex>, Arc<[Finding]>);
 
 #[derive(Default)]
 struct Entries {

@@ -213,11 +213,11 @@ impl<'a> Tree<'a> {
             }
         };
         for k in shown {
-            mark(&*k.objective);
+            mark(&k.objective);
         }
         for o in objectives.values() {
             if !filtered || (!by_status && team == Some(&*o.team)) {
-                mark(&*o.id);
+                mark(&o.id);
             }
         }
         let mut krs: HashMap<&str, Vec<&KrState>> = HashMap::new();

@@ -5,6 +5,8 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::Backend;
+use super::batch::{Sql, rows_per_statement};
 use super::codec::from_ms;
 use super::{Store, StoreError};
 
@@ -49,19 +51,56 @@ pub(super) async fn insert_audit(
     e: &AuditEntry,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, entity_kind, entity_id, before_json, after_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now)
-    .bind(&e.actor)
-    .bind(&e.action)
-    .bind(e.entity_kind)
-    .bind(&e.entity_id)
-    .bind(e.before.as_ref().map(ToString::to_string))
-    .bind(e.after.as_ref().map(ToString::to_string))
-    .execute(conn)
-    .await?;
+    let row = AuditRow {
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        entity_kind: e.entity_kind,
+        entity_id: e.entity_id.clone(),
+        before: e.before.as_ref().map(ToString::to_string),
+        after: e.after.as_ref().map(ToString::to_string),
+    };
+    // One row: the same statement on both backends.
+    insert_audit_rows(conn, Backend::Postgres, std::slice::from_ref(&row), now).await
+}
+
+/// An audit record ready to insert: the entity before and after as JSON text.
+pub(super) struct AuditRow {
+    pub actor: String,
+    pub action: String,
+    pub entity_kind: &'static str,
+    pub entity_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Inserts the rows in order (their ids follow it), many per statement.
+pub(super) async fn insert_audit_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[AuditRow],
+    now: i64,
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 7;
+    for chunk in rows.chunks(rows_per_statement(COLUMNS, 0)) {
+        let q = Sql::new(backend)
+            .push(
+                "INSERT INTO audit_log (at, actor, action, entity_kind, entity_id, before_json, \
+                 after_json) VALUES",
+            )
+            .rows(COLUMNS, chunk.len())
+            .statement();
+        let q = chunk.iter().fold(q, |q, e| {
+            q.bind(now)
+                .bind(e.actor.as_str())
+                .bind(e.action.as_str())
+                .bind(e.entity_kind)
+                .bind(e.entity_id.as_str())
+                .bind(e.before.as_deref())
+                .bind(e.after.as_deref())
+        });
+        // One shape per chunk size: not worth a cached prepared statement.
+        q.persistent(chunk.len() == 1).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -25,6 +25,7 @@
 mod apply;
 mod audit;
 mod backfill;
+mod batch;
 mod check_in_writer;
 mod check_ins;
 mod codec;

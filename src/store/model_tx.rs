@@ -6,17 +6,18 @@
 
 use chrono::{DateTime, Utc};
 
-use super::apply::Write;
+use super::apply::{Write, execute};
 use super::audit::{AuditEntry, insert_audit};
 use super::codec::{finite, now_ms};
 use super::okrs::{Current, EntityMeta, Stored, load_current};
 use super::reviews::{NewReview, insert_review};
 use super::version::bump_revision;
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::okr::{KeyResult, Objective, Period, Team};
 
 pub struct ModelTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     now: i64,
     current: Current,
 }
@@ -28,6 +29,7 @@ impl Store {
         let current = load_current(&mut tx).await?;
         Ok(ModelTx {
             tx,
+            backend: self.backend,
             now: now_ms(),
             current,
         })
@@ -46,18 +48,14 @@ impl ModelTx {
     }
 
     pub async fn put_period(&mut self, p: &Period) -> Result<(), StoreError> {
-        Write::Period(p.clone(), None)
-            .execute(&mut self.tx, self.now)
-            .await?;
+        self.write(Write::Period(p, None)).await?;
         let meta = self.meta(self.current.periods.get(&p.id));
         self.current.periods.insert(p.id.clone(), stored(p, meta));
         Ok(())
     }
 
     pub async fn put_team(&mut self, t: &Team) -> Result<(), StoreError> {
-        Write::Team(t.clone(), None)
-            .execute(&mut self.tx, self.now)
-            .await?;
+        self.write(Write::Team(t, None)).await?;
         let meta = self.meta(self.current.teams.get(&t.id));
         self.current.teams.insert(t.id.clone(), stored(t, meta));
         Ok(())
@@ -72,9 +70,7 @@ impl ModelTx {
                 .copied()
                 .unwrap_or(self.now)
         });
-        Write::Objective(o.clone(), None, archived_at)
-            .execute(&mut self.tx, self.now)
-            .await?;
+        self.write(Write::Objective(o, None, archived_at)).await?;
         match archived_at {
             Some(at) => self.current.objective_archived_at.insert(o.id.clone(), at),
             None => self.current.objective_archived_at.remove(&o.id),
@@ -99,9 +95,7 @@ impl ModelTx {
                 finite(what, &k.id, v)?;
             }
         }
-        Write::KeyResult(Box::new(k.clone()), None)
-            .execute(&mut self.tx, self.now)
-            .await?;
+        self.write(Write::KeyResult(k, k.state, None)).await?;
         let meta = self.meta(self.current.key_results.get(&k.id));
         self.current
             .key_results
@@ -123,6 +117,10 @@ impl ModelTx {
         bump_revision(&mut self.tx).await?;
         self.tx.commit().await?;
         Ok(())
+    }
+
+    async fn write(&mut self, row: Write<'_>) -> Result<(), StoreError> {
+        execute(&mut self.tx, self.backend, &[row], self.now).await
     }
 
     /// The meta of an entity after a write by the API: created now unless it existed.

@@ -536,3 +536,57 @@ source.params = [1]
         ]
     );
 }
+
+/// A file of several MiB is read a piece at a time; what it means and where
+/// its problems are stay as when it is read whole.
+#[test]
+fn large_files_read_in_pieces_mean_what_the_whole_file_means() {
+    let mut text = String::from("# many teams\n");
+    let mut n = 0;
+    while text.len() < 5 << 20 {
+        text.push_str(&format!(
+            "[[teams]]\nid = \"t{n}\"\nname = \"Team {n}\"\n\n"
+        ));
+        n += 1;
+    }
+    let line_of = |text: &str, needle: &str| text[..text.find(needle).unwrap()].lines().count() + 1;
+
+    let (set, locations, problems) = parse_str("big.toml", &text);
+    assert_eq!((set.teams.len(), problems.len()), (n, 0));
+    // Where each entity is, as in a small file holding just it.
+    let last = format!("t{}", n - 1);
+    let at = locations.of(EntityKind::Team, &last).cloned().unwrap();
+    let header = text.rfind("[[teams]]").unwrap();
+    let (_, alone, _) = parse_str("big.toml", &text[header..]);
+    let before = text[..header].lines().count();
+    let alone = alone.of(EntityKind::Team, &last).cloned().unwrap();
+    assert_eq!(at.line, before + alone.line);
+
+    // A problem near the end, at its line.
+    let unknown = format!("{text}[[teams]]\nid = \"x\"\nname = \"X\"\ncolour = \"red\"\n");
+    let (set, _, problems) = parse_str("big.toml", &unknown);
+    assert_eq!(set.teams.len(), n + 1, "an unknown key leaves the team in");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].line, line_of(&unknown, "colour"));
+
+    // A syntax error near the end: reported as for the whole file, nothing read.
+    let twice = format!("{text}[[teams]]\nid = \"x\"\nid = \"y\"\n");
+    let (set, _, problems) = parse_str("big.toml", &twice);
+    assert!(set.teams.is_empty());
+    assert_eq!(
+        lines(&problems),
+        [format!(
+            "big.toml:{}: TOML syntax error: `id` is set twice in the same table; keep one",
+            line_of(&twice, "id = \"y\"")
+        )]
+    );
+
+    // A KR's table written after other entries still belongs to that KR.
+    let kr = "[[key_results]]\nid = \"k\"\nobjective = \"o\"\nteam = \"t0\"\nowner = \"a@b.c\"\n\
+              title = \"K\"\nkind = \"increase\"\nstart = 0\ntarget = 1\n";
+    let late = format!("{kr}{text}[key_results.source]\nuse = \"s\"\n");
+    let (set, _, problems) = parse_str("big.toml", &late);
+    assert_eq!(problems, []);
+    assert_eq!(set.key_results[0].source.as_ref().unwrap().source, "s");
+    assert_eq!(set.teams.len(), n);
+}

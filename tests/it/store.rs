@@ -365,6 +365,85 @@ async fn apply_creates_everything_and_a_second_apply_is_empty() {
     }
 }
 
+/// More rows than one statement takes (and than one audit round): the
+/// batched writes store every row, a second apply writes nothing, and
+/// changes and archivals spread over several batches land on the right rows.
+#[tokio::test]
+async fn applies_larger_than_a_batch_match_row_by_row_writes() {
+    for s in backends::stores().await {
+        let b = s.backend;
+        let mut set = sample();
+        set.key_results.extend((0..12_000).map(|i| KeyResult {
+            // Every third KR has a source, every fifth a null target.
+            source: (i % 3 == 0).then(|| SourceRef {
+                source: "callcenter".into(),
+                schedule: None,
+                params: serde_json::Map::new(),
+            }),
+            target: (i % 5 != 0).then_some(f64::from(i)),
+            ..kr(&format!("kr-{i:05}"), "reduce-opex", "acme")
+        }));
+        let ownership = owned_by(&set, "okrs.toml");
+        let plan = s.apply(&set, &ownership).await.unwrap();
+        assert_eq!(plan.created.len(), entity_count(&set), "{b}");
+        assert_eq!(s.load_okrs().await.unwrap(), sorted(set.clone()), "{b}");
+        let again = s.apply(&set, &ownership).await.unwrap();
+        assert!(again.is_empty(), "{b}: {again:?}");
+        assert_eq!(again.unchanged, entity_count(&set), "{b}");
+
+        // Change every 7th KR and drop every 11th (but the sample's).
+        for k in set.key_results.iter_mut().skip(3).step_by(7) {
+            k.title = format!("{} (renamed)", k.title);
+        }
+        let dropped: Vec<String> = set.key_results[3..]
+            .iter()
+            .step_by(11)
+            .map(|k| k.id.clone())
+            .collect();
+        set.key_results.retain(|k| !dropped.contains(&k.id));
+        let plan = s
+            .apply_files(&set, &owned_by(&set, "okrs.toml"), &["okrs.toml".into()])
+            .await
+            .unwrap();
+        let renamed = set
+            .key_results
+            .iter()
+            .filter(|k| k.title.ends_with("(renamed)"))
+            .count();
+        assert_eq!(plan.changed.len(), renamed, "{b}");
+        assert!(plan.changed.iter().all(|c| c.fields == ["title"]), "{b}");
+        let mut archived: Vec<&str> = plan.archived.iter().map(|c| c.id.as_str()).collect();
+        archived.sort_unstable();
+        assert_eq!(archived, dropped, "{b}");
+
+        let stored = s.load_okrs().await.unwrap();
+        for k in &stored.key_results {
+            let declared = set.key_results.iter().find(|d| d.id == k.id);
+            match declared {
+                Some(d) => assert_eq!(k, d, "{b}"),
+                None => assert_eq!(k.state, WorkflowState::Archived, "{b}: {}", k.id),
+            }
+        }
+        let log = s
+            .audit_log(&okrd::store::AuditQuery {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let count = |action: &str| log.iter().filter(|e| e.action == action).count();
+        assert_eq!(count("key_result.create"), 12_003, "{b}");
+        assert_eq!(count("key_result.update"), renamed, "{b}");
+        assert_eq!(count("key_result.archive"), dropped.len(), "{b}");
+        assert!(
+            s.apply_files(&set, &owned_by(&set, "okrs.toml"), &["okrs.toml".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
 #[tokio::test]
 async fn applied_key_results_are_approved() {
     for s in backends::stores().await {

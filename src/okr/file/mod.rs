@@ -7,6 +7,7 @@
 //! each message points at the line of the key (or of the table) at fault, and
 //! nothing stops at the first problem.
 
+mod chunks;
 mod entities;
 mod fields;
 mod findings;

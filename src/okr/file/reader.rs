@@ -8,6 +8,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::chunks::{pieces, stands_alone};
 use super::entities::{SOURCE_KEYS, TOP_KEYS};
 use super::fields::describe;
 use super::locations::EntityLocation;
@@ -16,6 +17,7 @@ use crate::okr::model::{EntityKind, OkrSet};
 use crate::okr::validate::{Severity, closest, kind_label};
 
 /// One file's parse, with what [`load_files`](super::load_files) needs beyond [`parse_str`](super::parse_str)'s answer.
+#[derive(Default)]
 pub(super) struct Parsed {
     pub(super) set: OkrSet,
     pub(super) locations: Locations,
@@ -31,14 +33,20 @@ pub(super) fn parse_file(path: &str, text: &str) -> Parsed {
         line_starts: std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect(),
-        out: Parsed {
-            set: OkrSet::default(),
-            locations: Locations::default(),
-            problems: Vec::new(),
-            broken: BTreeSet::new(),
-            syntax_error: false,
-        },
+        base: 0,
+        out: Parsed::default(),
     };
+    if let Some(pieces) = pieces(text)
+        && pieces
+            .into_iter()
+            .all(|r| p.piece(&text[r.clone()], r.start))
+    {
+        p.out.problems.sort_by_key(|p| p.line);
+        return p.out;
+    }
+    // Read whole: what the pieces found is dropped and found again.
+    p.base = 0;
+    p.out = Parsed::default();
     let (doc, errors) = DeTable::parse_recoverable(text);
     if errors.is_empty() {
         p.document(doc.get_ref());
@@ -79,12 +87,28 @@ pub(super) struct Entry<'d, 'i> {
 pub(super) struct Parser<'a> {
     pub(super) file: &'a str,
     pub(super) line_starts: Vec<usize>,
+    /// Where in the file the text being read starts (see `chunks`).
+    pub(super) base: usize,
     pub(super) out: Parsed,
 }
 
 impl<'a> Parser<'a> {
+    /// The 1-based line of an offset into the text being read.
     pub(super) fn line(&self, offset: usize) -> usize {
-        self.line_starts.partition_point(|&s| s <= offset)
+        self.line_starts
+            .partition_point(|&s| s <= offset + self.base)
+    }
+
+    /// Reads one piece of the file starting at `base`; false when it does
+    /// not stand alone (and the file must be read whole).
+    fn piece(&mut self, text: &str, base: usize) -> bool {
+        let (doc, errors) = DeTable::parse_recoverable(text);
+        if !errors.is_empty() || !stands_alone(doc.get_ref()) {
+            return false;
+        }
+        self.base = base;
+        self.document(doc.get_ref());
+        true
     }
 
     pub(super) fn error(&mut self, span: &Range<usize>, message: String) {
@@ -277,6 +301,7 @@ mod tests {
         let p = Parser {
             file: "f",
             line_starts: vec![0, 4, 9],
+            base: 0,
             out: parse_file("f", ""),
         };
         assert_eq!(p.line(0), 1);

@@ -7,20 +7,23 @@
 //! (their check-ins stay). Teams and periods are never archived or deleted.
 
 use serde::Serialize;
-use sqlx::AnyConnection;
 
-use super::audit::{AuditEntry, insert_audit};
-use super::codec::{date_text, now_ms};
-use super::okrs::{Current, EntityMeta, Stored, load_current};
+use super::audit::insert_audit_rows;
+use super::codec::now_ms;
+use super::okrs::load_current;
 use super::version::bump_revision;
 use super::{Backend, Store, StoreError};
+mod audited;
 mod plan;
+mod write;
 
 use plan::{files_of, plan};
+pub(super) use write::{Write, execute};
 
-use crate::okr::{
-    EntityKind, Id, KeyResult, Objective, OkrSet, Ownership, Period, Team, WorkflowState,
-};
+use crate::okr::{EntityKind, OkrSet, Ownership};
+
+/// Rows written (and audited) per round: bounds the audit records held at once.
+const ROUND: usize = 10_000;
 
 /// What an apply does (or did). Every list is ordered by kind, then id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -127,9 +130,10 @@ impl Store {
         let now = now_ms();
         let current = load_current(&mut tx).await?;
         let (plan, writes) = plan(&current, set, ownership, files, now)?;
-        for write in &writes {
-            write.execute(&mut tx, now).await?;
-            insert_audit(&mut tx, &write.audit(&current), now).await?;
+        for round in writes.chunks(ROUND) {
+            execute(&mut tx, self.backend, round, now).await?;
+            let audit: Vec<_> = round.iter().map(|w| w.audit(&current)).collect();
+            insert_audit_rows(&mut tx, self.backend, &audit, now).await?;
         }
         if !writes.is_empty() {
             bump_revision(&mut tx).await?;
@@ -138,251 +142,5 @@ impl Store {
         // dropped transaction rolls everything back.
         tx.commit().await?;
         Ok(plan)
-    }
-}
-
-/// One row to write.
-pub(super) enum Write {
-    Period(Period, Option<String>),
-    Team(Team, Option<String>),
-    Objective(Objective, Option<String>, Option<i64>),
-    // Boxed: a KR is several times the size of the other rows.
-    KeyResult(Box<KeyResult>, Option<String>),
-    ArchiveObjective(Id),
-    ArchiveKeyResult(Id),
-}
-
-impl Write {
-    /// The audit record of this write: by the file that declares (or
-    /// declared) the entity, with the entity before and after.
-    fn audit(&self, current: &Current) -> AuditEntry {
-        fn json<T: Serialize>(t: &T) -> serde_json::Value {
-            serde_json::to_value(t).unwrap_or_default()
-        }
-        fn entry<T: Serialize>(
-            kind: EntityKind,
-            id: &str,
-            before: Option<&Stored<T>>,
-            after: Option<serde_json::Value>,
-            file: Option<&str>,
-        ) -> AuditEntry {
-            let verb = match (&before, &after) {
-                (None, _) => "create",
-                (Some(_), None) => "archive",
-                (Some(_), Some(_)) => "update",
-            };
-            AuditEntry {
-                actor: format!("okrd apply {}", file.unwrap_or("(no file)")),
-                action: format!("{}.{verb}", kind.as_str()),
-                entity_kind: kind.as_str(),
-                entity_id: id.to_string(),
-                before: before.map(|b| json(&b.item)),
-                after,
-            }
-        }
-        let was = |m: Option<&EntityMeta>| m.and_then(|m| m.managed_by.clone());
-        match self {
-            Write::Period(p, file) => entry(
-                EntityKind::Period,
-                &p.id,
-                current.periods.get(&p.id),
-                Some(json(p)),
-                file.as_deref(),
-            ),
-            Write::Team(t, file) => entry(
-                EntityKind::Team,
-                &t.id,
-                current.teams.get(&t.id),
-                Some(json(t)),
-                file.as_deref(),
-            ),
-            Write::Objective(o, file, _) => entry(
-                EntityKind::Objective,
-                &o.id,
-                current.objectives.get(&o.id),
-                Some(json(o)),
-                file.as_deref(),
-            ),
-            Write::KeyResult(k, file) => entry(
-                EntityKind::KeyResult,
-                &k.id,
-                current.key_results.get(&k.id),
-                Some(json(k)),
-                file.as_deref(),
-            ),
-            Write::ArchiveObjective(id) => {
-                let before = current.objectives.get(id);
-                let mut e = entry(
-                    EntityKind::Objective,
-                    id,
-                    before,
-                    None,
-                    was(before.map(|b| &b.meta)).as_deref(),
-                );
-                e.after = before.map(|b| {
-                    json(&Objective {
-                        archived: true,
-                        ..b.item.clone()
-                    })
-                });
-                e
-            }
-            Write::ArchiveKeyResult(id) => {
-                let before = current.key_results.get(id);
-                let mut e = entry(
-                    EntityKind::KeyResult,
-                    id,
-                    before,
-                    None,
-                    was(before.map(|b| &b.meta)).as_deref(),
-                );
-                e.after = before.map(|b| {
-                    json(&KeyResult {
-                        state: WorkflowState::Archived,
-                        ..b.item.clone()
-                    })
-                });
-                e
-            }
-        }
-    }
-
-    pub(super) async fn execute(
-        &self,
-        conn: &mut AnyConnection,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        match self {
-            Write::Period(p, managed_by) => {
-                sqlx::query(
-                    "INSERT INTO periods (id, start_date, end_date, managed_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (id) DO UPDATE SET start_date = excluded.start_date, \
-                     end_date = excluded.end_date, managed_by = excluded.managed_by, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&p.id)
-                .bind(date_text(p.start))
-                .bind(date_text(p.end))
-                .bind(managed_by)
-                .bind(now)
-                .execute(conn)
-                .await?;
-            }
-            Write::Team(t, managed_by) => {
-                sqlx::query(
-                    "INSERT INTO teams (id, name, parent_id, managed_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                     parent_id = excluded.parent_id, managed_by = excluded.managed_by, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&t.id)
-                .bind(&t.name)
-                .bind(&t.parent)
-                .bind(managed_by)
-                .bind(now)
-                .execute(conn)
-                .await?;
-            }
-            Write::Objective(o, managed_by, archived_at) => {
-                sqlx::query(
-                    "INSERT INTO objectives (id, title, description, period_id, team_id, parent_id, \
-                     archived_at, managed_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                     ON CONFLICT (id) DO UPDATE SET title = excluded.title, \
-                     description = excluded.description, period_id = excluded.period_id, \
-                     team_id = excluded.team_id, parent_id = excluded.parent_id, \
-                     archived_at = excluded.archived_at, managed_by = excluded.managed_by, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(&o.id)
-                .bind(&o.title)
-                .bind(&o.description)
-                .bind(&o.period)
-                .bind(&o.team)
-                .bind(&o.parent)
-                .bind(archived_at)
-                .bind(managed_by)
-                .bind(now)
-                .execute(conn)
-                .await?;
-            }
-            Write::KeyResult(k, managed_by) => {
-                let (source_name, source_schedule, source_params) = match &k.source {
-                    None => (None, None, None),
-                    Some(s) => (
-                        Some(s.source.as_str()),
-                        s.schedule.as_deref(),
-                        Some(serde_json::Value::Object(s.params.clone()).to_string()),
-                    ),
-                };
-                let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
-                let sustain = json(k.sustain.map(|r| serde_json::json!(r)));
-                let guard = json(k.guard.map(|g| serde_json::json!(g)));
-                sqlx::query(
-                    "INSERT INTO key_results (id, objective_id, team_id, owner, title, description, \
-                     kind, start_value, target_value, due_date, unit, weight, parent_id, rollup, \
-                     source_name, source_schedule, source_params, state, managed_by, created_at, \
-                     updated_at, sustain, guard) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $20, $21, $22) \
-                     ON CONFLICT (id) DO UPDATE SET objective_id = excluded.objective_id, \
-                     team_id = excluded.team_id, owner = excluded.owner, title = excluded.title, \
-                     description = excluded.description, kind = excluded.kind, \
-                     start_value = excluded.start_value, target_value = excluded.target_value, \
-                     due_date = excluded.due_date, unit = excluded.unit, weight = excluded.weight, \
-                     parent_id = excluded.parent_id, rollup = excluded.rollup, \
-                     source_name = excluded.source_name, source_schedule = excluded.source_schedule, \
-                     source_params = excluded.source_params, state = excluded.state, \
-                     managed_by = excluded.managed_by, updated_at = excluded.updated_at, \
-                     sustain = excluded.sustain, guard = excluded.guard",
-                )
-                .bind(&k.id)
-                .bind(&k.objective)
-                .bind(&k.team)
-                .bind(&k.owner)
-                .bind(&k.title)
-                .bind(&k.description)
-                .bind(k.kind.as_str())
-                .bind(k.start)
-                .bind(k.target)
-                .bind(k.due.map(date_text))
-                .bind(&k.unit)
-                .bind(k.weight)
-                .bind(&k.parent)
-                .bind(k.rollup.map(|r| r.as_str()))
-                .bind(source_name)
-                .bind(source_schedule)
-                .bind(source_params)
-                .bind(k.state.as_str())
-                .bind(managed_by)
-                .bind(now)
-                .bind(sustain)
-                .bind(guard)
-                // Binds nullable doubles: see `NULLABLE_DOUBLES` in mod.rs.
-                .persistent(false)
-                .execute(conn)
-                .await?;
-            }
-            Write::ArchiveObjective(id) => {
-                sqlx::query(
-                    "UPDATE objectives SET archived_at = $2, updated_at = $2 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(conn)
-                .await?;
-            }
-            Write::ArchiveKeyResult(id) => {
-                sqlx::query("UPDATE key_results SET state = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(WorkflowState::Archived.as_str())
-                    .bind(now)
-                    .execute(conn)
-                    .await?;
-            }
-        }
-        Ok(())
     }
 }

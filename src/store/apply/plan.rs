@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use super::{ApplyPlan, Change, Write};
-use crate::okr::{EntityKind, Id, KeyResult, OkrSet, Ownership, WorkflowState};
+use crate::okr::{EntityKind, Id, OkrSet, Ownership, WorkflowState};
 use crate::store::StoreError;
 use crate::store::codec::finite;
 use crate::store::okrs::{Current, Stored};
@@ -16,16 +16,18 @@ pub(super) fn files_of(ownership: &Ownership) -> Vec<String> {
 }
 
 /// Compares the set with what is stored. Pure: `now` stamps new archivals.
-pub(super) fn plan(
-    current: &Current,
-    set: &OkrSet,
-    ownership: &Ownership,
+/// The rows to write borrow from the set and what is stored.
+pub(super) fn plan<'a>(
+    current: &'a Current,
+    set: &'a OkrSet,
+    ownership: &'a Ownership,
     files: &[String],
     now: i64,
-) -> Result<(ApplyPlan, Vec<Write>), StoreError> {
+) -> Result<(ApplyPlan, Vec<Write<'a>>), StoreError> {
     let mut plan = ApplyPlan::default();
     let mut writes = Vec::new();
-    let owner = |kind: EntityKind, id: &str| ownership.get(&(kind, id.to_string())).cloned();
+    let owner =
+        |kind: EntityKind, id: &str| ownership.get(&(kind, id.to_string())).map(String::as_str);
 
     for p in sorted_unique(&set.periods, |p| &p.id, EntityKind::Period)? {
         let managed_by = owner(EntityKind::Period, &p.id);
@@ -37,7 +39,7 @@ pub(super) fn plan(
             f.0
         });
         if record(&mut plan, EntityKind::Period, &p.id, fields) {
-            writes.push(Write::Period(p.clone(), managed_by));
+            writes.push(Write::Period(p, managed_by));
         }
     }
 
@@ -51,7 +53,7 @@ pub(super) fn plan(
             f.0
         });
         if record(&mut plan, EntityKind::Team, &t.id, fields) {
-            writes.push(Write::Team(t.clone(), managed_by));
+            writes.push(Write::Team(t, managed_by));
         }
     }
 
@@ -77,7 +79,7 @@ pub(super) fn plan(
                     .copied()
                     .unwrap_or(now)
             });
-            writes.push(Write::Objective(o.clone(), managed_by, archived_at));
+            writes.push(Write::Objective(o, managed_by, archived_at));
         }
     }
 
@@ -95,10 +97,7 @@ pub(super) fn plan(
             }
         }
         // KRs applied from a file are approved: the file is the review.
-        let k = KeyResult {
-            state: WorkflowState::Approved,
-            ..k.clone()
-        };
+        let state = WorkflowState::Approved;
         let managed_by = owner(EntityKind::KeyResult, &k.id);
         let fields = current.key_results.get(&k.id).map(|cur| {
             let c = &cur.item;
@@ -119,12 +118,12 @@ pub(super) fn plan(
             f.check("source", c.source != k.source);
             f.check("sustain", c.sustain != k.sustain);
             f.check("guard", c.guard != k.guard);
-            f.check("state", c.state != k.state);
+            f.check("state", c.state != state);
             f.managed_by(cur, &managed_by);
             f.0
         });
         if record(&mut plan, EntityKind::KeyResult, &k.id, fields) {
-            writes.push(Write::KeyResult(Box::new(k), managed_by));
+            writes.push(Write::KeyResult(k, state, managed_by));
         }
     }
 
@@ -139,7 +138,7 @@ pub(super) fn plan(
         {
             plan.archived
                 .push(change(EntityKind::Objective, id, vec![]));
-            writes.push(Write::ArchiveObjective(id.clone()));
+            writes.push(Write::ArchiveObjective(id));
         }
     }
     let declared_krs: HashSet<&str> = set.key_results.iter().map(|k| k.id.as_str()).collect();
@@ -150,7 +149,7 @@ pub(super) fn plan(
         {
             plan.archived
                 .push(change(EntityKind::KeyResult, id, vec![]));
-            writes.push(Write::ArchiveKeyResult(id.clone()));
+            writes.push(Write::ArchiveKeyResult(id));
         }
     }
 
@@ -168,8 +167,8 @@ impl Fields {
         }
     }
 
-    fn managed_by<T>(&mut self, cur: &Stored<T>, new: &Option<String>) {
-        self.check("managed_by", &cur.meta.managed_by != new);
+    fn managed_by<T>(&mut self, cur: &Stored<T>, new: &Option<&str>) {
+        self.check("managed_by", cur.meta.managed_by.as_deref() != *new);
     }
 }
 

@@ -1,7 +1,8 @@
 //! `/metrics` text, byte for byte: a fixed, rich snapshot
 //! (`tests/fixtures/metrics/okrs.toml` with values, history, a held value
 //! and telemetry) renders to `tests/fixtures/metrics/golden.prom`, which
-//! was written by the renderer before it streamed.
+//! was written by the renderer before it streamed, whether it is rendered
+//! whole, streamed in chunks of any size, or scraped over HTTP with gzip.
 //! `OKRD_UPDATE_GOLDEN=1 cargo test --test it exposition::` rewrites it (only
 //! for a deliberate change of the text).
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, TimeZone, Utc};
 use okrd::live::Snapshot;
-use okrd::metrics::{self, FetchSucceeded, InternalEvent, Telemetry};
+use okrd::metrics::{self, Exposition, FetchSucceeded, InternalEvent, Telemetry};
 use okrd::okr::rollup::RollupEngine;
 use okrd::store::HeldValue;
 
@@ -146,4 +147,76 @@ fn the_golden_text_covers_every_family() {
     ] {
         assert!(text.contains(needle), "no `{needle}` in:\n{text}");
     }
+}
+
+#[test]
+fn streamed_chunks_make_the_golden_text_whatever_their_size() {
+    let (snapshot, telemetry) = golden_inputs();
+    let snapshot = Arc::new(snapshot);
+    let want = golden();
+    for bytes in [1, 100, 4096, metrics::CHUNK_BYTES, usize::MAX] {
+        let chunks: Vec<Vec<u8>> = Exposition::new(snapshot.clone(), &telemetry, now())
+            .with_chunk_bytes(bytes)
+            .collect();
+        assert!(chunks.iter().all(|c| !c.is_empty()), "chunks of {bytes}");
+        if bytes < want.len() {
+            assert!(chunks.len() > 1, "chunks of {bytes}: {}", chunks.len());
+        }
+        assert_same(&chunks.concat(), &want);
+    }
+}
+
+#[test]
+fn a_chunk_ends_soon_after_its_size() {
+    let (snapshot, telemetry) = golden_inputs();
+    let chunks: Vec<Vec<u8>> = Exposition::new(&snapshot, &telemetry, now())
+        .with_chunk_bytes(1000)
+        .collect();
+    let (last, whole) = chunks.split_last().unwrap();
+    // Whole items only: every chunk but the telemetry's ends a line.
+    for c in whole {
+        assert!((1000..1000 + 600).contains(&c.len()), "{}", c.len());
+        assert_eq!(c.last(), Some(&b'\n'));
+    }
+    assert!(
+        last.ends_with(
+            b"okr_source_last_success_timestamp_seconds{source=\"mock\"} 1794832496.789\n"
+        )
+    );
+}
+
+/// A daemon's `/metrics` with and without gzip: the same text, and the
+/// gzip one is streamed (no Content-Length) and decompresses to it.
+#[tokio::test]
+async fn a_gzip_scrape_decompresses_to_the_plain_one() {
+    use std::io::Read as _;
+
+    use crate::support::api::{Options, start};
+    use crate::support::backends;
+
+    let db = backends::sqlite_db();
+    let api = start(&db, Options::NOWHERE).await;
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let scrape = |gzip: bool| {
+        let mut request = raw.get(format!("{}/metrics", api.base));
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let plain = scrape(false).await;
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.bytes().await.unwrap();
+    let gz = scrape(true).await;
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers().get("content-length"), None);
+    let compressed = gz.bytes().await.unwrap();
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut text)
+        .unwrap();
+    assert!(plain.starts_with(b"# HELP okr_key_result_value "));
+    assert_same(&text, &plain);
+    assert!(compressed.len() < plain.len());
+    api.stop().await;
 }

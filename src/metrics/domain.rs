@@ -1,327 +1,411 @@
 //! The domain families rendered from the snapshot: every KR's value,
 //! start, target, progress, expected pace, status, last update, forecast
 //! and info, objective progress and forecast, team progress, and
-//! `okr_build_info`. Written straight to
-//! text: 10,000 KRs make ~120,000 samples and building protobuf families for
-//! them would dominate the scrape.
+//! `okr_build_info`. Written straight to text, a few items at a time
+//! (`Domain::write`), so a scrape of 100,000 KRs (~1.5 million samples,
+//! ~120 MB) never holds more than one chunk of it.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::ops::Deref;
 
 use chrono::{DateTime, Utc};
 
 use super::names;
+use super::text::{header, push_all, push_float, push_label, sample};
 use crate::live::Snapshot;
 use crate::okr::Status;
 use crate::okr::forecast::WeightedProgress;
 use crate::okr::progress::expected_progress;
+use crate::okr::rollup::{KrState, ObjectiveState};
 
-/// The `okr_*` domain families and `okr_build_info`.
-pub fn render_domain(s: &Snapshot, now: DateTime<Utc>, out: &mut String) {
-    // The id labels of every KR, built once and reused by each family.
-    let labels: Vec<String> = s
-        .key_results
-        .iter()
-        .map(|k| {
-            let mut l = String::with_capacity(96);
-            push_label(&mut l, "key_result", &k.id);
-            l.push(',');
-            push_label(&mut l, "objective", &k.objective);
-            l.push(',');
-            push_label(&mut l, "team", &k.team);
-            l.push(',');
-            push_label(&mut l, "period", &k.period);
-            l
-        })
-        .collect();
-    let expected: Vec<f64> = s
-        .key_results
-        .iter()
-        .map(|k| {
-            s.periods
-                .get(&*k.period)
-                .map_or(0.0, |p| expected_progress(p, now))
-        })
-        .collect();
+/// The families in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    KrValue,
+    KrStart,
+    KrTarget,
+    KrProgress,
+    KrExpected,
+    KrStatus,
+    KrLastUpdate,
+    KrForecastValue,
+    KrForecastProgress,
+    KrInfo,
+    KrWindowsSatisfied,
+    KrWindowsRequired,
+    KrHeld,
+    ObjectiveProgress,
+    ObjectiveForecast,
+    TeamProgress,
+    BuildInfo,
+}
 
-    header(
-        out,
-        names::KR_VALUE,
-        "Current value of a key result (its latest check-in or rolled-up value).",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(v) = k.value.filter(|_| k.has_data) {
-            sample(out, names::KR_VALUE, l, v);
-        }
-    }
-    header(out, names::KR_START, "Baseline value of a key result.");
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(v) = k.start {
-            sample(out, names::KR_START, l, v);
-        }
-    }
-    header(out, names::KR_TARGET, "Target value of a key result.");
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(v) = k.target {
-            sample(out, names::KR_TARGET, l, v);
-        }
-    }
-    header(
-        out,
-        names::KR_PROGRESS,
-        "Progress of a key result towards its target, 0 to 1.",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        sample(out, names::KR_PROGRESS, l, k.progress);
-    }
-    header(
-        out,
-        names::KR_EXPECTED,
-        "Share of the period elapsed: the progress expected by now, 0 to 1.",
-    );
-    for (e, l) in expected.iter().zip(&labels) {
-        sample(out, names::KR_EXPECTED, l, *e);
-    }
-    header(
-        out,
-        names::KR_STATUS,
-        "1 for the key result's current status, 0 for the others.",
-    );
-    for ((k, l), e) in s.key_results.iter().zip(&labels).zip(&expected) {
-        let current = k.status(*e, now);
-        for st in Status::ALL {
-            let _ = write!(
-                out,
-                "{}{{{l},status=\"{}\"}} ",
+const FAMILIES: [Family; 17] = [
+    Family::KrValue,
+    Family::KrStart,
+    Family::KrTarget,
+    Family::KrProgress,
+    Family::KrExpected,
+    Family::KrStatus,
+    Family::KrLastUpdate,
+    Family::KrForecastValue,
+    Family::KrForecastProgress,
+    Family::KrInfo,
+    Family::KrWindowsSatisfied,
+    Family::KrWindowsRequired,
+    Family::KrHeld,
+    Family::ObjectiveProgress,
+    Family::ObjectiveForecast,
+    Family::TeamProgress,
+    Family::BuildInfo,
+];
+
+impl Family {
+    fn name_and_help(self) -> (&'static str, &'static str) {
+        match self {
+            Family::KrValue => (
+                names::KR_VALUE,
+                "Current value of a key result (its latest check-in or rolled-up value).",
+            ),
+            Family::KrStart => (names::KR_START, "Baseline value of a key result."),
+            Family::KrTarget => (names::KR_TARGET, "Target value of a key result."),
+            Family::KrProgress => (
+                names::KR_PROGRESS,
+                "Progress of a key result towards its target, 0 to 1.",
+            ),
+            Family::KrExpected => (
+                names::KR_EXPECTED,
+                "Share of the period elapsed: the progress expected by now, 0 to 1.",
+            ),
+            Family::KrStatus => (
                 names::KR_STATUS,
-                st.as_str()
-            );
-            out.push_str(if st == current { "1\n" } else { "0\n" });
-        }
-    }
-    header(
-        out,
-        names::KR_LAST_UPDATE,
-        "Unix time of the key result's latest value.",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(t) = k.last_update {
-            sample(
-                out,
+                "1 for the key result's current status, 0 for the others.",
+            ),
+            Family::KrLastUpdate => (
                 names::KR_LAST_UPDATE,
-                l,
-                t.timestamp_millis() as f64 / 1000.0,
-            );
+                "Unix time of the key result's latest value.",
+            ),
+            Family::KrForecastValue => (
+                names::KR_FORECAST_VALUE,
+                "Projected value of a key result at its period's end; only with 3 days of history.",
+            ),
+            Family::KrForecastProgress => (
+                names::KR_FORECAST_PROGRESS,
+                "Progress of a key result's projected value at its period's end, 0 to 1.",
+            ),
+            Family::KrInfo => (
+                names::KR_INFO,
+                "Descriptive labels of a key result; always 1.",
+            ),
+            Family::KrWindowsSatisfied => (
+                names::KR_WINDOWS_SATISFIED,
+                "Closed windows of a sustain key result's period that held its level.",
+            ),
+            Family::KrWindowsRequired => (
+                names::KR_WINDOWS_REQUIRED,
+                "Windows of the period a sustain key result must hold its level in.",
+            ),
+            Family::KrHeld => (
+                names::KR_HELD,
+                "1 while a fetched value of the key result is held outside its guard, else 0 (KRs with a source).",
+            ),
+            Family::ObjectiveProgress => (
+                names::OBJECTIVE_PROGRESS,
+                "Progress of an objective: weighted mean of its key results and child objectives.",
+            ),
+            Family::ObjectiveForecast => (
+                names::OBJECTIVE_FORECAST_PROGRESS,
+                "Weighted mean of the forecast progress of an objective's key results that have one.",
+            ),
+            Family::TeamProgress => (
+                names::TEAM_PROGRESS,
+                "Mean progress of a team's approved key results in a period.",
+            ),
+            Family::BuildInfo => (names::BUILD_INFO, "Version of okrd; always 1."),
         }
     }
-    header(
-        out,
-        names::KR_FORECAST_VALUE,
-        "Projected value of a key result at its period's end; only with 3 days of history.",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(f) = k.forecast {
-            sample(out, names::KR_FORECAST_VALUE, l, f.value);
-        }
-    }
-    header(
-        out,
-        names::KR_FORECAST_PROGRESS,
-        "Progress of a key result's projected value at its period's end, 0 to 1.",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if let Some(f) = k.forecast {
-            sample(out, names::KR_FORECAST_PROGRESS, l, f.progress);
-        }
-    }
-    header(
-        out,
-        names::KR_INFO,
-        "Descriptive labels of a key result; always 1.",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        let mut info = String::with_capacity(l.len() + 128);
-        info.push_str(l);
-        for (name, value) in [
-            ("owner", &*k.owner),
-            ("title", &*k.title),
-            ("kind", k.kind.as_str()),
-            ("unit", k.unit.as_deref().unwrap_or("")),
-            ("source", k.source.as_deref().unwrap_or("")),
-        ] {
-            info.push(',');
-            push_label(&mut info, name, value);
-        }
-        sample(out, names::KR_INFO, &info, 1.0);
-    }
-    sustain_families(s, &labels, out);
-    header(
-        out,
-        names::KR_HELD,
-        "1 while a fetched value of the key result is held outside its guard, else 0 (KRs with a source).",
-    );
-    for (k, l) in s.key_results.iter().zip(&labels) {
-        if k.source.is_some() {
-            let held = s.held.contains_key(&*k.id);
-            sample(out, names::KR_HELD, l, if held { 1.0 } else { 0.0 });
-        }
-    }
-    header(
-        out,
-        names::OBJECTIVE_PROGRESS,
-        "Progress of an objective: weighted mean of its key results and child objectives.",
-    );
-    let objective_labels: Vec<String> = s
-        .objectives
-        .iter()
-        .map(|o| {
-            let mut l = String::with_capacity(64);
-            push_label(&mut l, "objective", &o.id);
-            l.push(',');
-            push_label(&mut l, "team", &o.team);
-            l.push(',');
-            push_label(&mut l, "period", &o.period);
-            l
-        })
-        .collect();
-    for (o, l) in s.objectives.iter().zip(&objective_labels) {
-        sample(out, names::OBJECTIVE_PROGRESS, l, o.progress);
-    }
-    header(
-        out,
-        names::OBJECTIVE_FORECAST_PROGRESS,
-        "Weighted mean of the forecast progress of an objective's key results that have one.",
-    );
-    let forecasts = objective_forecasts(s);
-    for (o, l) in s.objectives.iter().zip(&objective_labels) {
-        if let Some(p) = forecasts.get(&*o.id).and_then(|w| w.mean()) {
-            sample(out, names::OBJECTIVE_FORECAST_PROGRESS, l, p);
-        }
-    }
-    header(
-        out,
-        names::TEAM_PROGRESS,
-        "Mean progress of a team's approved key results in a period.",
-    );
-    for t in &s.teams {
-        let mut l = String::with_capacity(48);
-        push_label(&mut l, "team", &t.team);
-        l.push(',');
-        push_label(&mut l, "period", &t.period);
-        sample(out, names::TEAM_PROGRESS, &l, t.progress);
-    }
-    let _ = writeln!(
-        out,
-        "# HELP {} Version of okrd; always 1.",
-        names::BUILD_INFO
-    );
-    let _ = writeln!(out, "# TYPE {} gauge", names::BUILD_INFO);
-    let _ = writeln!(
-        out,
-        "{}{{version=\"{}\"}} 1",
-        names::BUILD_INFO,
-        env!("CARGO_PKG_VERSION")
-    );
-}
 
-/// Sustain KRs only: closed windows that held the level, and how many must.
-fn sustain_families(s: &Snapshot, labels: &[String], out: &mut String) {
-    let sustained = || {
-        s.key_results
-            .iter()
-            .zip(labels)
-            .filter_map(|(k, l)| k.sustain.as_ref().map(|st| (st, l)))
-    };
-    header(
-        out,
-        names::KR_WINDOWS_SATISFIED,
-        "Closed windows of a sustain key result's period that held its level.",
-    );
-    for (st, l) in sustained() {
-        sample(out, names::KR_WINDOWS_SATISFIED, l, f64::from(st.satisfied));
-    }
-    header(
-        out,
-        names::KR_WINDOWS_REQUIRED,
-        "Windows of the period a sustain key result must hold its level in.",
-    );
-    for (st, l) in sustained() {
-        sample(
-            out,
-            names::KR_WINDOWS_REQUIRED,
-            l,
-            f64::from(st.rule.required),
-        );
+    /// How many items (KRs, objectives, teams) the family walks.
+    fn items(self, s: &Snapshot) -> usize {
+        match self {
+            Family::ObjectiveProgress | Family::ObjectiveForecast => s.objectives.len(),
+            Family::TeamProgress => s.teams.len(),
+            Family::BuildInfo => 1,
+            _ => s.key_results.len(),
+        }
     }
 }
 
-/// Each objective's KRs as `(weight, forecast progress)`, in one pass.
-fn objective_forecasts(s: &Snapshot) -> HashMap<&str, WeightedProgress> {
-    let mut by_objective: HashMap<&str, WeightedProgress> = HashMap::new();
+/// The domain text of one snapshot at `now`, written on demand from where
+/// the last call stopped.
+pub(super) struct Domain<S> {
+    snapshot: S,
+    now: DateTime<Utc>,
+    /// Index into `FAMILIES`; `FAMILIES.len()` once all is written.
+    family: usize,
+    /// 0 before the family's header, then 1 + the next item.
+    position: usize,
+    pace: Pace,
+    /// Each objective's forecast progress, by position; filled when its
+    /// family starts.
+    objective_forecasts: Vec<Option<f64>>,
+}
+
+impl<S: Deref<Target = Snapshot>> Domain<S> {
+    pub(super) fn new(snapshot: S, now: DateTime<Utc>) -> Domain<S> {
+        Domain {
+            snapshot,
+            now,
+            family: 0,
+            position: 0,
+            pace: Pace::default(),
+            objective_forecasts: Vec::new(),
+        }
+    }
+
+    /// Appends whole items until `out` holds `limit` bytes or more; false
+    /// once everything is written.
+    pub(super) fn write(&mut self, out: &mut Vec<u8>, limit: usize) -> bool {
+        while out.len() < limit {
+            let Some(&family) = FAMILIES.get(self.family) else {
+                return false;
+            };
+            let items = family.items(&self.snapshot);
+            if self.position == 0 {
+                let (name, help) = family.name_and_help();
+                header(out, name, help);
+                if family == Family::ObjectiveForecast {
+                    self.objective_forecasts = objective_forecasts(&self.snapshot);
+                }
+                self.position = 1;
+            }
+            while self.position <= items && out.len() < limit {
+                self.item(family, self.position - 1, out);
+                self.position += 1;
+            }
+            if self.position > items {
+                self.family += 1;
+                self.position = 0;
+            }
+        }
+        self.family < FAMILIES.len()
+    }
+
+    fn item(&mut self, family: Family, i: usize, out: &mut Vec<u8>) {
+        let s = &*self.snapshot;
+        let name = family.name_and_help().0;
+        let k = || &s.key_results[i];
+        match family {
+            Family::KrValue => {
+                let k = k();
+                if let Some(v) = k.value.filter(|_| k.has_data) {
+                    kr_sample(out, name, k, v);
+                }
+            }
+            Family::KrStart => {
+                if let Some(v) = k().start {
+                    kr_sample(out, name, k(), v);
+                }
+            }
+            Family::KrTarget => {
+                if let Some(v) = k().target {
+                    kr_sample(out, name, k(), v);
+                }
+            }
+            Family::KrProgress => kr_sample(out, name, k(), k().progress),
+            Family::KrExpected => {
+                let k = k();
+                let (_, spelled) = self.pace.of(s, k, self.now);
+                kr_line(out, name, k, "", spelled);
+            }
+            Family::KrStatus => {
+                let k = k();
+                let (expected, _) = self.pace.of(s, k, self.now);
+                status_lines(out, k, k.status(expected, self.now));
+            }
+            Family::KrLastUpdate => {
+                if let Some(t) = k().last_update {
+                    kr_sample(out, name, k(), t.timestamp_millis() as f64 / 1000.0);
+                }
+            }
+            Family::KrForecastValue => {
+                if let Some(f) = k().forecast {
+                    kr_sample(out, name, k(), f.value);
+                }
+            }
+            Family::KrForecastProgress => {
+                if let Some(f) = k().forecast {
+                    kr_sample(out, name, k(), f.progress);
+                }
+            }
+            Family::KrInfo => info_line(out, k()),
+            Family::KrWindowsSatisfied => {
+                if let Some(st) = &k().sustain {
+                    kr_sample(out, name, k(), f64::from(st.satisfied));
+                }
+            }
+            Family::KrWindowsRequired => {
+                if let Some(st) = &k().sustain {
+                    kr_sample(out, name, k(), f64::from(st.rule.required));
+                }
+            }
+            Family::KrHeld => {
+                let k = k();
+                if k.source.is_some() {
+                    let held = s.held.contains_key(&*k.id);
+                    kr_sample(out, name, k, if held { 1.0 } else { 0.0 });
+                }
+            }
+            Family::ObjectiveProgress => {
+                let o = &s.objectives[i];
+                objective_sample(out, name, o, o.progress);
+            }
+            Family::ObjectiveForecast => {
+                if let Some(p) = self.objective_forecasts.get(i).copied().flatten() {
+                    objective_sample(out, name, &s.objectives[i], p);
+                }
+            }
+            Family::TeamProgress => {
+                let t = &s.teams[i];
+                let labels = [("team", &*t.team), ("period", &*t.period)];
+                sample(out, name, &labels, t.progress);
+            }
+            Family::BuildInfo => push_all(
+                out,
+                &[name, "{version=\"", env!("CARGO_PKG_VERSION"), "\"} 1\n"],
+            ),
+        }
+    }
+}
+
+/// The expected progress of the last period asked for, and its spelling:
+/// KRs come grouped by objective, so most ask for the same period in a row.
+#[derive(Default)]
+struct Pace {
+    period: Option<String>,
+    expected: f64,
+    spelled: Vec<u8>,
+}
+
+impl Pace {
+    fn of(&mut self, s: &Snapshot, k: &KrState, now: DateTime<Utc>) -> (f64, &[u8]) {
+        if self.period.as_deref() != Some(&*k.period) {
+            self.expected = s
+                .periods
+                .get(&*k.period)
+                .map_or(0.0, |p| expected_progress(p, now));
+            self.spelled.clear();
+            push_float(&mut self.spelled, self.expected);
+            self.period = Some(String::from(&*k.period));
+        }
+        (self.expected, &self.spelled)
+    }
+}
+
+/// `key_result="…",objective="…",team="…",period="…"`: every KR family's labels.
+fn kr_labels(out: &mut Vec<u8>, k: &KrState) {
+    push_label(out, "key_result", &k.id);
+    out.push(b',');
+    push_label(out, "objective", &k.objective);
+    out.push(b',');
+    push_label(out, "team", &k.team);
+    out.push(b',');
+    push_label(out, "period", &k.period);
+}
+
+fn kr_sample(out: &mut Vec<u8>, name: &str, k: &KrState, v: f64) {
+    push_all(out, &[name, "{"]);
+    kr_labels(out, k);
+    out.extend_from_slice(b"} ");
+    push_float(out, v);
+    out.push(b'\n');
+}
+
+/// A KR's line with extra labels (`,name="value"…`) and a value already spelled.
+fn kr_line(out: &mut Vec<u8>, name: &str, k: &KrState, extra: &str, value: &[u8]) {
+    push_all(out, &[name, "{"]);
+    kr_labels(out, k);
+    push_all(out, &[extra, "} "]);
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// One line per status, 1 for the current one; the labels are written once
+/// and copied for the other four.
+fn status_lines(out: &mut Vec<u8>, k: &KrState, current: Status) {
+    let start = out.len();
+    push_all(out, &[names::KR_STATUS, "{"]);
+    kr_labels(out, k);
+    out.extend_from_slice(b",status=\"");
+    let prefix = start..out.len();
+    for (n, st) in Status::ALL.into_iter().enumerate() {
+        if n > 0 {
+            out.extend_from_within(prefix.clone());
+        }
+        let value = if st == current { "\"} 1\n" } else { "\"} 0\n" };
+        push_all(out, &[st.as_str(), value]);
+    }
+}
+
+fn info_line(out: &mut Vec<u8>, k: &KrState) {
+    push_all(out, &[names::KR_INFO, "{"]);
+    kr_labels(out, k);
+    for (name, value) in [
+        ("owner", &*k.owner),
+        ("title", &*k.title),
+        ("kind", k.kind.as_str()),
+        ("unit", k.unit.as_deref().unwrap_or("")),
+        ("source", k.source.as_deref().unwrap_or("")),
+    ] {
+        out.push(b',');
+        push_label(out, name, value);
+    }
+    out.extend_from_slice(b"} 1\n");
+}
+
+fn objective_sample(out: &mut Vec<u8>, name: &str, o: &ObjectiveState, v: f64) {
+    let labels = [
+        ("objective", &*o.id),
+        ("team", &*o.team),
+        ("period", &*o.period),
+    ];
+    sample(out, name, &labels, v);
+}
+
+/// Each objective's weighted mean of its KRs' forecast progress, by the
+/// objective's position, in one pass over the KRs.
+fn objective_forecasts(s: &Snapshot) -> Vec<Option<f64>> {
+    let mut by_objective: std::collections::HashMap<&str, WeightedProgress> =
+        std::collections::HashMap::new();
     for k in s.key_results.iter().filter(|k| k.forecast.is_some()) {
         by_objective
             .entry(&*k.objective)
             .or_default()
             .add(k.weight, k.forecast.map(|f| f.progress));
     }
-    by_objective
-}
-
-fn header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
-}
-
-fn sample(out: &mut String, name: &str, labels: &str, v: f64) {
-    let _ = write!(out, "{name}{{{labels}}} ");
-    push_float(out, v);
-    out.push('\n');
-}
-
-fn push_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else {
-        let _ = write!(out, "{v}");
-    }
-}
-
-/// `name="value"` with the exposition format's escapes.
-fn push_label(out: &mut String, name: &str, value: &str) {
-    out.push_str(name);
-    out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    s.objectives
+        .iter()
+        .map(|o| by_objective.get(&*o.id).and_then(|w| w.mean()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn label_values_are_escaped() {
-        let mut s = String::new();
-        push_label(&mut s, "title", "a \"quoted\" \\ path\nnext");
-        assert_eq!(s, r#"title="a \"quoted\" \\ path\nnext""#);
+    fn render(s: &Snapshot, now: DateTime<Utc>) -> String {
+        let mut out = Vec::new();
+        assert!(!Domain::new(s, now).write(&mut out, usize::MAX));
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn floats_use_exposition_spelling() {
-        let mut s = String::new();
-        for v in [1.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2e6] {
-            push_float(&mut s, v);
-            s.push(' ');
-        }
-        assert_eq!(s, "1.5 NaN +Inf -Inf 2000000 ");
+    fn an_empty_snapshot_has_every_header_and_the_build() {
+        let out = render(&Snapshot::default(), Utc::now());
+        assert_eq!(out.matches("# TYPE ").count(), FAMILIES.len());
+        assert!(out.ends_with(&format!(
+            "okr_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
 
     #[test]
@@ -377,9 +461,8 @@ mod tests {
                 .unwrap();
         }
         e.set_value("new", 1.0, noon).unwrap();
-        let mut out = String::new();
         let now = noon + Days::new(5);
-        render_domain(&crate::live::Snapshot::from_engine(&e, now), now, &mut out);
+        let out = render(&crate::live::Snapshot::from_engine(&e, now), now);
         let line = |prefix: &str| {
             out.lines()
                 .find(|l| l.starts_with(prefix))

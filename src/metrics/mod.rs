@@ -3,30 +3,30 @@
 //! (`sources`) fed by fetch events that also log (`events`), and the
 //! scheduler's lag (`scheduler`), values waiting for the database
 //! (`backlog`), what `[storage]` saves (`storage`), and past days fetched
-//! by backfill (`backfill`). `/metrics` is `render`: the domain
-//! families, then the telemetry registry.
+//! by backfill (`backfill`). `/metrics` is `Exposition` (`exposition`):
+//! the domain families, then the telemetry registry, in chunks written as
+//! the response is sent; `render` is the same text in one buffer.
 
 mod backfill;
 mod backlog;
 mod domain;
 mod events;
+mod exposition;
 pub mod names;
 mod scheduler;
 mod sources;
 mod storage;
+mod text;
 
-use chrono::{DateTime, Utc};
 use prometheus::{Encoder, Registry};
 
 pub use backfill::BackfillTelemetry;
 pub use backlog::BacklogTelemetry;
-pub use domain::render_domain;
 pub use events::{FetchFailed, FetchSucceeded, InternalEvent};
+pub use exposition::{CHUNK_BYTES, Exposition, render};
 pub use scheduler::SchedulerTelemetry;
 pub use sources::{FailureRecord, SourceHealth, SourceTelemetry};
 pub use storage::StorageTelemetry;
-
-use crate::live::Snapshot;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -65,15 +65,6 @@ impl Telemetry {
         // Encoding into a Vec cannot fail.
         let _ = prometheus::TextEncoder::new().encode(&families, out);
     }
-}
-
-/// Render the whole exposition at `now` (pace and status follow the clock).
-pub fn render(snapshot: &Snapshot, telemetry: &Telemetry, now: DateTime<Utc>) -> Vec<u8> {
-    let mut out = String::with_capacity(snapshot.key_results.len() * 1200 + 4096);
-    render_domain(snapshot, now, &mut out);
-    let mut bytes = out.into_bytes();
-    telemetry.render(&mut bytes);
-    bytes
 }
 
 #[cfg(test)]

@@ -23,13 +23,16 @@ pub mod render;
 mod session;
 mod sign_in;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 
@@ -75,12 +78,20 @@ pub struct WebState {
 
 pub fn router(state: WebState) -> Router {
     // Prometheus asks for gzip; with thousands of KRs the exposition shrinks
-    // ~20x. The fastest level keeps a scrape cheap on the daemon's CPU.
+    // ~20x. Pages take the fastest level. /metrics takes level 4, measured on
+    // the 130.6 MB text of 100,000 KRs (flate2's miniz_oxide, 64 KiB chunks,
+    // 2 busy cores): level 1 sends 6.1 MB in 0.19 s of CPU, level 2 5.2 MB,
+    // level 3 4.9 MB, level 4 3.8 MB in ~0.8 s, level 6 3.7 MB in 2.3 s;
+    // Pushgateway sends the same series in 5.1 MB. Level 4 is the first
+    // with lazy matching: a quarter under Pushgateway for 4x level 1's CPU.
     let gzip = CompressionLayer::new()
         .gzip(true)
         .quality(CompressionLevel::Fastest);
+    let metrics_gzip = CompressionLayer::new()
+        .gzip(true)
+        .quality(CompressionLevel::Precise(4));
     let router = Router::new()
-        .route("/metrics", get(metrics_handler).layer(gzip.clone()))
+        .route("/metrics", get(metrics_handler).layer(metrics_gzip))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     let router = match state.status_page {
@@ -93,8 +104,14 @@ pub fn router(state: WebState) -> Router {
     router.with_state(state)
 }
 
+/// Streams the exposition of the published snapshot: each chunk is
+/// written when the connection (or the gzip encoder) asks for the next, so
+/// a scrape holds one chunk, not the whole text.
 async fn metrics_handler(State(s): State<WebState>) -> Response {
-    let body = metrics::render(&s.live.snapshot(), &s.telemetry, s.clock.now());
+    let chunks = metrics::Exposition::new(s.live.snapshot(), &s.telemetry, s.clock.now());
+    let body = Body::from_stream(futures_util::stream::iter(
+        chunks.map(|c| Ok::<_, Infallible>(Bytes::from(c))),
+    ));
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         body,

@@ -24,6 +24,7 @@ mod demo;
 mod destinations;
 mod durability;
 mod e2e;
+mod exposition;
 mod faults;
 mod faults_postgres;
 mod faults_redirect;

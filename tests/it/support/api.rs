@@ -147,6 +147,14 @@ pub struct Options<'a> {
     pub extra_config: &'a str,
 }
 
+impl Options<'static> {
+    /// The `web` source points nowhere: nothing is fetched.
+    pub const NOWHERE: Options<'static> = Options {
+        source_url: "http://127.0.0.1:9/stats",
+        extra_config: "",
+    };
+}
+
 /// A minimal KR body for team `team` on objective `objective`.
 pub fn kr_body(id: &str, objective: &str, team: &str, owner: &str) -> Value {
     json!({

@@ -69,7 +69,7 @@ impl<S: Deref<Target = Snapshot>> Iterator for Exposition<S> {
 
 /// The whole exposition at `now` in one buffer (pace and status follow the clock).
 pub fn render(snapshot: &Snapshot, telemetry: &Telemetry, now: DateTime<Utc>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(snapshot.key_results.len() * 1200 + 4096);
+    let mut out = Vec::with_capacity(snapshot.key_results.len() * 1600 + 4096);
     Exposition::new(snapshot, telemetry, now).write_all(&mut out);
     out
 }
